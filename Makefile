@@ -1,0 +1,35 @@
+# The two Quick-start commands: `make study` (the main job) and `make test` (what CI runs).
+# Both create .venv on first use; torch is pinned by constraints.txt (CPU build, 2.13.0).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PROFILE ?= standard
+OUT ?= study
+
+.PHONY: install test lint study bench clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest
+
+study: $(STAMP)
+	$(BIN)/medgen study --out $(OUT) --profile $(PROFILE)
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_data_make.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,64 @@
+"""The `medgen` command line: parses, validates, calls the library. No logic lives here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from medgen import __version__
+from medgen.cli.data import data_app
+from medgen.cli.study import study_command
+from medgen.exceptions import InputError
+
+app = typer.Typer(
+    name="medgen",
+    help="Generative models for medical imaging: diffusion, GANs and VAEs on brain MRI.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data_app, name="data")
+app.command("study")(study_command)
+
+stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"medgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """medgen: diffusion, GAN and VAE for medical imaging, and error analysis of a detector."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: bad input becomes one line on stderr and exit code 2, never a traceback."""
+    try:
+        app(args=argv, standalone_mode=False, prog_name="medgen")
+    except InputError as exc:
+        stderr.print(f"medgen: error: {exc}", markup=False)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        stderr.print("medgen: interrupted; nothing half-written was kept", markup=False)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors carry their own exit code (2)
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise

@@ -1,0 +1,45 @@
+"""`medgen study`: the main job, from the data to one HTML report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from medgen.cli.progress import progress_bar
+
+
+def study_command(
+    out: Annotated[
+        Path, typer.Option("--out", help="Study folder (created, or resumed if it exists).")
+    ],
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="tiny (tests), quick (≤ 5 min), standard (≤ 20 min on 2 CPU cores) or full (GPU)."
+        ),
+    ] = "standard",
+    data: Annotated[
+        Path | None, typer.Option(help="Use this existing dataset instead of building OUT/data.")
+    ] = None,
+    force: Annotated[
+        list[str] | None, typer.Option(help="Re-run this chapter even if it is done (repeatable).")
+    ] = None,
+    workers: Annotated[int, typer.Option(help="Processes for parallel work (0: all cores).")] = 0,
+) -> None:
+    """Run the study (or resume it) and write OUT/report.html.
+
+    Example: medgen study --out study --profile quick
+    """
+    from medgen.study import get_profile, run_study
+
+    result = run_study(
+        out,
+        get_profile(profile),
+        data=data,
+        force=force or (),
+        workers=workers,
+        progress=progress_bar,
+    )
+    print(f"report: {result.report}")

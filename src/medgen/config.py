@@ -1,0 +1,102 @@
+"""Typed dataclass configs loaded from TOML/JSON with unknown keys rejected."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+from medgen.exceptions import InputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+T = TypeVar("T")
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """The config as plain JSON-able data (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
+    """Build dataclass `cls` from `data`, rejecting unknown keys and wrong types with a clear line."""
+    if not isinstance(data, dict):
+        raise InputError(source, f"expected a table, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        known = ", ".join(sorted(fields))
+        raise InputError(source, f"unknown key {unknown[0]!r} (known: {known})")
+    kwargs = {name: _convert(hints[name], value, f"{source}.{name}") for name, value in data.items()}
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError, InputError) as exc:
+        raise InputError(source, str(exc)) from None
+
+
+def check_ranges(config: Any) -> None:
+    """Raise ValueError if a (low, high) field of dataclass `config` has low > high or is negative."""
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, tuple) and len(value) == 2:
+            low, high = value
+            if low > high or low < 0:
+                raise ValueError(f"{f.name} = {list(value)}: need 0 <= low <= high")
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    """Read a TOML or JSON file into dataclass `cls` (unknown keys rejected)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"cannot read: {exc}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(path, f"not valid {path.suffix.lstrip('.') or 'TOML'}: {exc}") from None
+    return from_dict(cls, data, source=str(path))
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+        return from_dict(hint, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, where)
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise InputError(where, f"expected a list, got {value!r}")
+        item = args[0] if args else Any
+        if len(args) == 2 and args[1] is Ellipsis or len(args) == 1:
+            return tuple(_convert(item, v, where) for v in value)
+        if len(value) != len(args):
+            raise InputError(where, f"expected {len(args)} values, got {len(value)}")
+        return tuple(_convert(a, v, where) for a, v in zip(args, value, strict=True))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise InputError(where, f"expected a table, got {value!r}")
+        return {str(k): _convert(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InputError(where, f"expected a number, got {value!r}")
+        return float(value)
+    if hint is int or hint is bool or hint is str:
+        if type(value) is not hint:
+            raise InputError(where, f"expected {hint.__name__}, got {value!r}")
+        return value
+    return value

@@ -1,0 +1,197 @@
+"""What every importer shares: units of work, reading with clear errors, and slice preparation.
+
+A *unit* is one source the user brought (an image, a NIfTI case, a DICOM series): it loads into
+`Slices`, size × size images in [0, 1] with their per-slice metadata, or raises an InputError.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from medgen.exceptions import InputError
+
+T = TypeVar("T")
+
+PERCENTILES = (0.5, 99.5)  # intensity window per volume, in percent of its voxels
+FOREGROUND = 0.02  # scaled intensity above which a pixel counts as brain (foreground)
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B in grey
+
+
+@dataclass(frozen=True)
+class ImportOptions:
+    """The options every importer sees."""
+
+    size: int = 64  # output images are size × size pixels
+    axis: int = 2  # NIfTI slicing axis in RAS+ voxel order: 0 sagittal, 1 coronal, 2 axial
+    modality: str = "t1"  # which BraTS-style modality to take per case
+
+
+@dataclass
+class Slices:
+    """A loaded unit: images (k, S, S) float32 in [0, 1], tumour masks or None, a k-row table."""
+
+    images: np.ndarray
+    tumour: np.ndarray | None
+    meta: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def nbytes(self) -> int:
+        return self.images.nbytes + (0 if self.tumour is None else self.tumour.nbytes)
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One source to import: `path` names it in messages, `source` goes into the metadata table,
+    `group` keeps its slices in one split, `load` reads it (InputError if it is bad)."""
+
+    path: Path
+    source: str
+    group: str
+    load: Callable[[], Slices]
+
+
+def fail(path: Path, problem: str) -> NoReturn:
+    """Raise the InputError for `path`; used as the loader of a unit already known to be bad."""
+    raise InputError(path, problem)
+
+
+def bad_unit(path: Path, root: Path, problem: str) -> Unit:
+    """A unit whose loading fails with `problem` (so --skip-bad can skip it like any other)."""
+    rel = path.relative_to(root).as_posix()
+    return Unit(path, rel, rel, lambda: fail(path, problem))
+
+
+def is_hidden(name: str) -> bool:
+    """Whether a file or folder name is hidden (.DS_Store, .git, ._x.png): never imported."""
+    return name.startswith(".")
+
+
+def list_files(source: Path) -> list[Path]:
+    """Every non-hidden, non-folder entry under `source` (or `source` itself if it is a file),
+    sorted; dangling links are kept so that they are reported as unreadable."""
+    if not source.is_dir():
+        return [source]
+    found: list[Path] = []
+    for folder, dirs, names in os.walk(source):
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        found += [Path(folder, name) for name in names if not is_hidden(name)]
+    return sorted(found)
+
+
+def one_line(text: str, limit: int = 200) -> str:
+    """`text` on one line, at most `limit` characters."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def read_file(path: Path, what: str, reader: Callable[[], T]) -> T:
+    """Run `reader` (a call into nibabel, pydicom or PIL) with its warnings silenced; any error
+    it raises becomes an InputError naming `path` ("cannot be read as <what>: <reason>").
+
+    Third-party readers raise many types on a corrupt file (EOFError, zlib.error, struct.error,
+    SyntaxError, ...), so everything but our own InputError is caught here; keep `reader` small.
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return reader()
+    except InputError:
+        raise
+    except Exception as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise InputError(
+            path, f"cannot be read as {what}: {one_line(reason or type(exc).__name__)}"
+        ) from None
+
+
+def check_finite(path: Path, array: np.ndarray) -> np.ndarray:
+    """Return `array`, or raise an InputError if it holds NaN or infinite values."""
+    bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+    if bad:
+        raise InputError(path, f"contains NaN or infinite values ({bad} of {array.size} voxels)")
+    return array
+
+
+def rgb_to_grey(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3 or 4) colour pixels to (...) grey by BT.601 luma; alpha is dropped."""
+    return np.asarray(rgb[..., :3], dtype=np.float32) @ np.asarray(LUMA, dtype=np.float32)
+
+
+def scale_intensity(volume: np.ndarray) -> np.ndarray:
+    """Map a whole volume (or image) to [0, 1] by its 0.5 and 99.5 percentiles, clipped.
+
+    Robust to a few hot voxels; falls back to min-max when the percentiles coincide (a sparse
+    volume) and to all zeros for a constant one.
+    """
+    lo, hi = (float(v) for v in np.percentile(volume, PERCENTILES))
+    if hi <= lo:
+        lo, hi = float(volume.min()), float(volume.max())
+    if hi <= lo:
+        return np.zeros(volume.shape, np.float32)
+    return np.clip((volume.astype(np.float32) - lo) / (hi - lo), 0.0, 1.0)
+
+
+def foreground(images: np.ndarray) -> np.ndarray:
+    """The brain (foreground) mask of scaled images: intensity above FOREGROUND, as uint8."""
+    return (images > FOREGROUND).astype(np.uint8)
+
+
+def fit_square(stack: np.ndarray, spacing: tuple[float, float], size: int, mode: str) -> np.ndarray:
+    """Resize (k, H, W) planes to (k, size, size) keeping the physical aspect, then zero-pad.
+
+    `spacing` is (row, column) pixel spacing; MONAI's Resize (anti-aliased when shrinking) makes
+    the longer physical side `size` pixels, SpatialPad centres the result.
+    """
+    import torch  # imported late, with MONAI: they take seconds to load
+    from monai.transforms import Resize, SpatialPad
+
+    height, width = stack.shape[1] * spacing[0], stack.shape[2] * spacing[1]
+    scale = size / max(height, width)
+    shape = (max(1, min(size, round(height * scale))), max(1, min(size, round(width * scale))))
+    resize = Resize(shape, mode=mode, anti_aliasing=mode != "nearest-exact")
+    resized = resize(torch.from_numpy(stack.astype(np.float32)))  # (k, h, w), h or w == size
+    return np.asarray(SpatialPad((size, size))(resized))  # (k, size, size)
+
+
+def make_slices(
+    volume: np.ndarray,
+    spacing: tuple[float, float],
+    size: int,
+    *,
+    seg: np.ndarray | None = None,
+    skip_empty: bool = True,
+) -> Slices:
+    """Scale a (k, H, W) volume to [0, 1], fit each plane into size × size, and drop planes with
+    no foreground if `skip_empty`; with a segmentation, tumour masks and label/tumour_px too."""
+    images = np.clip(fit_square(scale_intensity(volume), spacing, size, "bilinear"), 0.0, 1.0)
+    keep = (
+        np.flatnonzero(foreground(images).any(axis=(1, 2)))
+        if skip_empty
+        else np.arange(len(images))
+    )
+    meta = pd.DataFrame({"source_z": keep.astype(np.float64)})
+    tumour = None
+    if seg is not None:
+        tumour = fit_square((seg > 0).astype(np.float32), spacing, size, "nearest-exact") > 0.5
+        tumour = tumour[keep].astype(np.uint8)
+        meta["tumour_px"] = tumour.sum(axis=(1, 2)).astype(np.int64)
+        meta["label"] = (meta["tumour_px"] > 0).astype(np.int64)
+        meta["tumour_type"] = np.where(meta["label"] == 1, "unknown", "none")
+        meta["location"] = meta["tumour_type"]
+    return Slices(images[keep].astype(np.float32), tumour, meta)
+
+
+def with_columns(slices: Slices, **columns: Any) -> Slices:
+    """`slices` with constant metadata columns set (e.g. a class folder's label)."""
+    return Slices(slices.images, slices.tumour, slices.meta.assign(**columns))

@@ -1,0 +1,114 @@
+"""Tumours drawn on a slice: benign (ovoid, homogeneous, sharp) or malignant (irregular margin,
+enhancing rim around a necrotic core, heterogeneous, surrounding oedema). T1 post-contrast look."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from scipy import ndimage
+
+from medgen.data.synth.config import TumourConfig
+from medgen.data.synth.fields import smooth_field
+
+
+class Tumour(NamedTuple):
+    """A tumour drawn on a clean slice."""
+
+    image: np.ndarray  # (H, W) float32, the clean slice with the tumour
+    tumour: np.ndarray  # (H, W) bool
+    oedema: np.ndarray  # (H, W) bool, disjoint from `tumour`
+    contrast: float  # tumour minus local tissue intensity (the enhancing part), [0, 1] units
+
+
+def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    """A sample whose log is uniform on [log low, log high]."""
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def pick_centre(
+    rng: np.random.Generator, region: np.ndarray, radius: float
+) -> tuple[int, int, float]:
+    """A centre inside `region`, preferring pixels at least `radius/2` from its edge; returns
+    (row, col, distance to the edge) so the caller can keep the tumour mostly inside."""
+    depth = ndimage.distance_transform_edt(region)
+    wanted = depth >= max(1.0, radius / 2)
+    candidates = np.flatnonzero(wanted) if wanted.any() else np.flatnonzero(depth == depth.max())
+    flat = int(candidates[rng.integers(len(candidates))])
+    row, col = divmod(flat, region.shape[1])
+    return row, col, float(depth[row, col])
+
+
+def signed_distance(
+    shape: tuple[int, int],
+    centre: tuple[float, float],
+    radius: float,
+    rng: np.random.Generator,
+    aspect: float,
+    irregularity: float,
+) -> np.ndarray:
+    """Approximate signed distance (pixels, negative inside) to a rotated ovoid whose radius is
+    modulated by angular harmonics k = 2..5 (an irregular, lobulated margin when irregularity > 0)."""
+    rows, cols = np.indices(shape, dtype=np.float64)
+    dy, dx = rows - centre[0], cols - centre[1]
+    angle = rng.uniform(0, np.pi)
+    u = (dx * np.cos(angle) + dy * np.sin(angle)) / aspect
+    v = -dx * np.sin(angle) + dy * np.cos(angle)
+    rho, theta = np.hypot(u, v), np.arctan2(v, u)
+    edge = np.ones_like(theta)
+    for k in range(2, 6):
+        edge += irregularity * rng.standard_normal() / k * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+    edge = np.maximum(edge, 0.35)
+    return radius * (rho / (radius * edge) - 1.0)
+
+
+def draw_tumour(
+    rng: np.random.Generator,
+    clean: np.ndarray,
+    brain: np.ndarray,
+    region: np.ndarray,
+    kind: str,
+    pixel_mm: float,
+    cfg: TumourConfig,
+) -> Tumour:
+    """Draw one tumour of `kind` centred in `region` (a location mask) on the brain of `clean`."""
+    malignant = kind == "malignant"
+    radius_range = cfg.malignant_radius_mm if malignant else cfg.benign_radius_mm
+    radius = log_uniform(rng, *radius_range) / pixel_mm
+    row, col, depth = pick_centre(rng, region & (brain > 0), radius)
+    radius = max(0.6, min(radius, depth + 0.5))  # keep it mostly inside its structure
+    aspect = rng.uniform(0.65, 1.0)
+    irregularity = cfg.irregularity if malignant else 0.0
+    sd = signed_distance(clean.shape, (row, col), radius, rng, aspect, irregularity)
+
+    local = clean[np.hypot(*np.indices(clean.shape) - np.array([[[row]], [[col]]])) <= radius + 1]
+    tissue = float(local[local > 0].mean()) if (local > 0).any() else float(clean[row, col])
+    contrast = log_uniform(rng, *cfg.contrast)
+
+    if malignant:
+        # Infiltrative margin (soft), heterogeneous enhancing rim, dark necrotic core.
+        weight = 1.0 / (1.0 + np.exp(sd / 0.6))
+        rim = max(1.0, cfg.rim_fraction * radius)
+        in_core = 1.0 / (1.0 + np.exp((sd + rim) / 0.5))
+        texture = 0.35 * smooth_field(rng, clean.shape[0], max(3, clean.shape[0] // 6))
+        value = tissue + contrast * (1.0 + texture) * (1.0 - in_core) - 0.9 * contrast * in_core
+        oedema_scale = rng.uniform(*cfg.oedema_factor)
+        sd_oedema = signed_distance(
+            clean.shape, (row, col), oedema_scale * radius, rng, aspect, cfg.irregularity
+        )
+        oedema_weight = (1.0 / (1.0 + np.exp(sd_oedema / 1.2))) * (1.0 - weight)
+    else:
+        # Sharp margin (anti-aliased over about one pixel), homogeneous enhancement.
+        weight = np.clip(0.5 - sd / 0.8, 0.0, 1.0)
+        value = np.full(clean.shape, tissue + contrast)
+        oedema_weight = np.zeros(clean.shape)
+
+    weight = weight * brain
+    oedema_weight = oedema_weight * brain
+    image = clean * (1.0 - weight) + weight * value
+    image = image - cfg.oedema_contrast * contrast * oedema_weight * (image > 0)
+    tumour = weight >= 0.5
+    if not tumour.any():  # a sub-pixel tumour still occupies its centre pixel
+        tumour[row, col] = True
+    oedema = (oedema_weight >= 0.5) & ~tumour & (brain > 0)
+    return Tumour(np.clip(image, 0.0, 1.0).astype(np.float32), tumour, oedema, contrast)

@@ -1,0 +1,14 @@
+"""The one exception type for bad user input: the CLI prints its message as one line, exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class InputError(Exception):
+    """Bad input from a user: a file, a folder or an option value, and what is wrong with it."""
+
+    def __init__(self, what: str | Path, problem: str) -> None:
+        self.what = str(what)
+        self.problem = problem
+        super().__init__(f"{self.what}: {problem}")

@@ -1,0 +1,10 @@
+"""The study's chapters, in report order. Later chapters add themselves here."""
+
+from __future__ import annotations
+
+from medgen.study.chapters.data import data_chapter
+from medgen.study.context import Chapter
+
+CHAPTERS: dict[str, Chapter] = {
+    "data": data_chapter,
+}

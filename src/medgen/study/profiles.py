@@ -1,0 +1,79 @@
+"""Study profiles: how big the data are and how long each chapter may take on its target machine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from medgen.exceptions import InputError
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The size of a study and its time budget, in all and per chapter, on `target`."""
+
+    name: str
+    description: str
+    target: str  # the machine the budget is meant for
+    budget_s: float  # wall-clock budget of the whole study, seconds
+    chapter_budget_s: dict[str, float]  # chapter -> its part of budget_s, seconds
+    data: dict[str, Any] = field(default_factory=dict)  # DataConfig overrides (size, n_train, ...)
+    examples_per_cell: int = 4  # examples per location × type row of the grids
+    distribution_slices: int = 400  # slices sampled for the intensity histograms
+    seed: int = 0  # seed of every random choice the study makes (the data have their own)
+
+    def budget_for(self, chapter: str) -> float:
+        """The time budget of `chapter` in seconds (what is left of the whole if not listed)."""
+        listed = sum(self.chapter_budget_s.values())
+        return self.chapter_budget_s.get(chapter, max(self.budget_s - listed, 0.0))
+
+
+CPU = "a 2-core CPU"
+PROFILES: dict[str, Profile] = {
+    "tiny": Profile(
+        name="tiny",
+        description="a few slices at 32 pixels, for tests: seconds",
+        target=CPU,
+        budget_s=60.0,
+        chapter_budget_s={"data": 30.0},
+        data={"size": 32, "n_train": 60, "n_dev": 40, "n_test": 20},
+        examples_per_cell=2,
+        distribution_slices=50,
+    ),
+    "quick": Profile(
+        name="quick",
+        description="small data, for smoke tests: at most 5 minutes in all",
+        target=CPU,
+        budget_s=300.0,
+        chapter_budget_s={"data": 45.0},
+        data={"size": 64, "n_train": 600, "n_dev": 400, "n_test": 200},
+        examples_per_cell=3,
+    ),
+    "standard": Profile(
+        name="standard",
+        description="the default dataset (8000/5000/2000 slices at 64 pixels): at most 20 minutes",
+        target=CPU,
+        budget_s=1200.0,
+        chapter_budget_s={"data": 180.0},
+        data={"size": 64, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
+    ),
+    "full": Profile(
+        name="full",
+        description="the default counts at 128 pixels, sized for one GPU: about 3 hours",
+        target="one GPU and 16 CPU cores",
+        budget_s=10800.0,
+        chapter_budget_s={"data": 600.0},
+        data={"size": 128, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
+        examples_per_cell=6,
+        distribution_slices=1000,
+    ),
+}
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called `name` (InputError naming --profile if there is none)."""
+    try:
+        return PROFILES[name]
+    except KeyError:
+        known = ", ".join(PROFILES)
+        raise InputError("--profile", f"unknown profile {name!r} (choose one of {known})") from None

@@ -1,0 +1,49 @@
+"""`medgen study` through the command line: bad options, and the tiny study end to end."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def medgen(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run `python -m medgen ARGS` and capture its output."""
+    command = [sys.executable, "-m", "medgen", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize(
+    ("option", "what"), [(["--profile", "bogus"], "--profile"), (["--force", "nope"], "--force")]
+)
+def test_bad_option_is_one_line_and_exit_2(tmp_path: Path, option: list[str], what: str) -> None:
+    result = medgen("study", "--out", tmp_path / "study", *option)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert what in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "study").exists()
+
+
+def test_help_shows_defaults_and_an_example() -> None:
+    result = medgen("study", "--help")
+    assert result.returncode == 0
+    assert "Example: medgen study" in result.stdout and "standard" in result.stdout
+
+
+@pytest.mark.slow
+def test_tiny_study_end_to_end(tmp_path: Path) -> None:
+    out = tmp_path / "study"
+    first = medgen("study", "--profile", "tiny", "--out", out, "--workers", "1")
+    assert first.returncode == 0, first.stderr
+    assert "[1/1] data: running" in first.stdout
+    assert f"report: {out / 'report.html'}" in first.stdout
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert "1. The data" in text
+    sources = re.findall(r'src="([^"]+)"', text)
+    assert sources and all((out / src).is_file() for src in sources)
+    again = medgen("study", "--profile", "tiny", "--out", out)
+    assert again.returncode == 0, again.stderr
+    assert "reusing it" in again.stdout
