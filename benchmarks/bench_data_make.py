@@ -60,7 +60,9 @@ def main() -> None:
             r = run_case(size, n, workers)
             rate = n / r["build_s"]
             base = base or rate
-            print(f"{size:>5} {workers:>8} {rate:>9.0f} {rate / base:>11.2f}x {r['peak_mib']:>9.0f}")
+            print(
+                f"{size:>5} {workers:>8} {rate:>9.0f} {rate / base:>11.2f}x {r['peak_mib']:>9.0f}"
+            )
     if not args.quick:
         full = run_case(64, 15000, cores)
         verdict = "meets" if full["total_s"] < 180 else "MISSES"

@@ -26,7 +26,7 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
-    """Build dataclass `cls` from `data`, rejecting unknown keys and wrong types with a clear line."""
+    """Build dataclass `cls` from `data`; unknown keys and wrong types get one clear line."""
     if not isinstance(data, dict):
         raise InputError(source, f"expected a table, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
@@ -35,7 +35,9 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
     if unknown:
         known = ", ".join(sorted(fields))
         raise InputError(source, f"unknown key {unknown[0]!r} (known: {known})")
-    kwargs = {name: _convert(hints[name], value, f"{source}.{name}") for name, value in data.items()}
+    kwargs = {
+        name: _convert(hints[name], value, f"{source}.{name}") for name, value in data.items()
+    }
     try:
         return cls(**kwargs)
     except (TypeError, ValueError, InputError) as exc:
@@ -43,7 +45,7 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
 
 
 def check_ranges(config: Any) -> None:
-    """Raise ValueError if a (low, high) field of dataclass `config` has low > high or is negative."""
+    """Raise ValueError if a (low, high) field of `config` has low > high or low < 0."""
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
         if isinstance(value, tuple) and len(value) == 2:
@@ -64,7 +66,8 @@ def load_config(cls: type[T], path: str | Path) -> T:
     try:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(path, f"not valid {path.suffix.lstrip('.') or 'TOML'}: {exc}") from None
+        kind = "JSON" if path.suffix == ".json" else "TOML"
+        raise InputError(path, f"not valid {kind}: {exc}") from None
     return from_dict(cls, data, source=str(path))
 
 
@@ -82,7 +85,7 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         if not isinstance(value, list | tuple):
             raise InputError(where, f"expected a list, got {value!r}")
         item = args[0] if args else Any
-        if len(args) == 2 and args[1] is Ellipsis or len(args) == 1:
+        if (len(args) == 2 and args[1] is Ellipsis) or len(args) == 1:
             return tuple(_convert(item, v, where) for v in value)
         if len(value) != len(args):
             raise InputError(where, f"expected {len(args)} values, got {len(value)}")

@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-
-def medgen(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run `python -m medgen ARGS` and capture its output."""
-    command = [sys.executable, "-m", "medgen", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+from cli_support import run_cli as medgen
 
 
 @pytest.fixture(scope="module")

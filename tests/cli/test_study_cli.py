@@ -3,17 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-
-def medgen(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """Run `python -m medgen ARGS` and capture its output."""
-    command = [sys.executable, "-m", "medgen", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+from cli_support import run_cli as medgen
 
 
 @pytest.mark.parametrize(

@@ -25,7 +25,9 @@ def _files(root: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(root.iterdir())}
 
 
-def test_same_seed_and_config_give_identical_bytes_whatever_the_worker_count(tmp_path: Path) -> None:
+def test_same_seed_and_config_give_identical_bytes_whatever_the_worker_count(
+    tmp_path: Path,
+) -> None:
     make_dataset(tmp_path / "a", TINY, workers=1)
     make_dataset(tmp_path / "b", TINY, workers=2)
     assert _files(tmp_path / "a") == _files(tmp_path / "b")
@@ -51,7 +53,7 @@ def test_arrays_have_the_documented_shapes_dtypes_and_ranges(builtin_dataset: Pa
     assert images.dtype == clean.dtype == np.float32
     assert ds.array("tumour_mask").dtype == np.uint8
     for array in (images, clean):
-        assert 0.0 <= float(array.min()) and float(array.max()) <= 1.0
+        assert float(array.min()) >= 0.0 and float(array.max()) <= 1.0
     brain = ds.array("brain_mask").astype(bool)
     assert not np.asarray(clean)[~brain].any(), "the clean image is zero outside the brain"
 

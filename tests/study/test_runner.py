@@ -6,6 +6,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Set
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -122,7 +123,7 @@ def test_unknown_force_is_input_error(tmp_path: Path) -> None:
 def test_another_profile_reruns_the_chapters(tmp_path: Path) -> None:
     calls: Counter[str] = Counter()
     run_study(tmp_path, PROFILE, chapters=fake_chapters(calls), log=lambda _: None)
-    other = Profile(**{**PROFILE.__dict__, "data": {"size": 32}})
+    other = replace(PROFILE, data={"size": 32})
     run_study(tmp_path, other, chapters=fake_chapters(calls), log=lambda _: None)
     assert calls == {"first": 2, "second": 2}
 
@@ -132,10 +133,12 @@ def test_fingerprint_depends_on_upstream_outputs() -> None:
     assert a == fingerprint("second", PROFILE, None, {"first": {"n": 1}})
     assert a != fingerprint("second", PROFILE, None, {"first": {"n": 2}})
     assert a != fingerprint("second", PROFILE, "hash", {"first": {"n": 1}})
+    reworded = replace(PROFILE, name="other", description="new words")
+    assert a == fingerprint("second", reworded, None, {"first": {"n": 1}})
 
 
 def test_over_budget_is_recorded_and_shown(tmp_path: Path) -> None:
-    stingy = Profile(**{**PROFILE.__dict__, "chapter_budget_s": {"first": 0.0, "second": 5.0}})
+    stingy = replace(PROFILE, chapter_budget_s={"first": 0.0, "second": 5.0})
     result = run_study(tmp_path, stingy, chapters=fake_chapters(Counter()), log=lambda _: None)
     assert json.loads((tmp_path / "chapters" / "first" / DONE).read_text())["over_budget"]
     assert "over budget" in result.report.read_text(encoding="utf-8")

@@ -22,7 +22,9 @@ def make_command(
     n_train: int | None = typer.Option(None, help="Slices in train.  [default: 8000]"),
     n_dev: int | None = typer.Option(None, help="Slices in dev.  [default: 5000]"),
     n_test: int | None = typer.Option(None, help="Slices in test.  [default: 2000]"),
-    seed: int | None = typer.Option(None, help="Seed: same seed and config, same bytes. [default: 0]"),
+    seed: int | None = typer.Option(
+        None, help="Seed: same seed and config, same bytes. [default: 0]"
+    ),
     config: Path | None = typer.Option(None, help="TOML/JSON file with the generator's knobs."),
     workers: int = typer.Option(0, help="Processes to use (0: all cores)."),
     overwrite: bool = typer.Option(False, help="Replace OUT once the new dataset is complete."),
@@ -39,4 +41,5 @@ def make_command(
     with progress_bar("making slices") as advance:
         manifest = make_dataset(out, cfg, workers=workers, overwrite=overwrite, progress=advance)
     splits = ", ".join(f"{k} {v}" for k, v in manifest["splits"].items())
-    print(f"wrote {out}: {manifest['n_slices']} slices ({splits}), hash {manifest['content_hash'][:12]}")
+    digest = manifest["content_hash"][:12]
+    print(f"wrote {out}: {manifest['n_slices']} slices ({splits}), content hash {digest}")

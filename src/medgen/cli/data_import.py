@@ -63,10 +63,9 @@ def import_command(
         )  # fmt: skip
     manifest = result.manifest
     counts = ", ".join(f"{k} {v}" for k, v in manifest["splits"].items())
-    print(
-        f"wrote {out}: {result.n_slices} slices from {manifest['imported']['sources']} "
-        f"{manifest['config']['kind']} sources ({counts}), hash {manifest['content_hash'][:12]}"
-    )
+    sources = f"{manifest['imported']['sources']} {manifest['config']['kind']} sources"
+    digest = manifest["content_hash"][:12]
+    print(f"wrote {out}: {result.n_slices} slices from {sources} ({counts}), content hash {digest}")
     if result.skipped:
         _print_skipped(result.skipped)
 

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
 
 def show_command(
-    root: Annotated[Path, typer.Argument(help="Dataset folder.")],
-    out: Annotated[Path, typer.Option("--out", help="Image to write (.png, .pdf or .svg).")],
-    split: Annotated[
-        str | None, typer.Option(help="Only this split (train, dev, test); default all.")
-    ] = None,
-    per_cell: Annotated[int, typer.Option(help="Examples per location × type row.")] = 4,
-    seed: Annotated[int, typer.Option(help="Seed of the random choice of examples.")] = 0,
+    root: Path = typer.Argument(..., help="Dataset folder."),
+    out: Path = typer.Option(..., "--out", help="Image to write (.png, .pdf or .svg)."),
+    split: str | None = typer.Option(None, help="Only this split (train, dev, test); default all."),
+    per_cell: int = typer.Option(4, help="Examples per location × type row."),
+    seed: int = typer.Option(0, help="Seed of the random choice of examples."),
 ) -> None:
     """Draw examples of each location × tumour type with tumour (red) and oedema (yellow) outlines.
 

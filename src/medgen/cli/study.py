@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 
@@ -11,22 +10,18 @@ from medgen.cli.progress import progress_bar
 
 
 def study_command(
-    out: Annotated[
-        Path, typer.Option("--out", help="Study folder (created, or resumed if it exists).")
-    ],
-    profile: Annotated[
-        str,
-        typer.Option(
-            help="tiny (tests), quick (≤ 5 min), standard (≤ 20 min on 2 CPU cores) or full (GPU)."
-        ),
-    ] = "standard",
-    data: Annotated[
-        Path | None, typer.Option(help="Use this existing dataset instead of building OUT/data.")
-    ] = None,
-    force: Annotated[
-        list[str] | None, typer.Option(help="Re-run this chapter even if it is done (repeatable).")
-    ] = None,
-    workers: Annotated[int, typer.Option(help="Processes for parallel work (0: all cores).")] = 0,
+    out: Path = typer.Option(..., "--out", help="Study folder (created, or resumed if it exists)."),
+    profile: str = typer.Option(
+        "standard",
+        help="tiny (tests), quick (≤ 5 min), standard (≤ 20 min on 2 CPU cores) or full (GPU).",
+    ),
+    data: Path | None = typer.Option(
+        None, help="Use this existing dataset instead of building OUT/data."
+    ),
+    force: list[str] | None = typer.Option(
+        None, metavar="CHAPTER", help="Re-run this chapter even if it is done (repeatable)."
+    ),
+    workers: int = typer.Option(0, help="Processes for parallel work (0: all cores)."),
 ) -> None:
     """Run the study (or resume it) and write OUT/report.html.
 

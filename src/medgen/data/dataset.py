@@ -34,8 +34,8 @@ def select(meta: pd.DataFrame, split: str | None = None, where: Filter | None = 
 
 
 class SliceDataset(Dataset[dict[str, Any]]):
-    """Slices of a medgen dataset as dicts of tensors: `image` (1, H, W) float32, the other requested
-    arrays under their own names, `label` (int) and `index` (row id).
+    """Slices of a medgen dataset as dicts of tensors: `image` (1, H, W) float32, the other
+    requested arrays under their own names, `label` (int) and `index` (row id).
 
     Arrays are memory-mapped on first access in each process, so DataLoader workers share pages.
 

@@ -51,7 +51,10 @@ META_COLUMNS: dict[str, tuple[str, Any]] = {
     "tumour_contrast": ("float64", np.nan),  # tumour intensity minus local tissue, in [0, 1] units
     "noise_sigma": ("float64", np.nan),  # std of the complex Gaussian behind the Rician noise
     "bias_strength": ("float64", np.nan),  # max |log| of the multiplicative bias field
-    "source_z": ("float64", np.nan),  # MNI z in mm of the template slice, or the imported slice index
+    "source_z": (
+        "float64",
+        np.nan,
+    ),  # MNI z in mm of the template slice, or the imported slice index
     "seed": ("int64", -1),  # per-slice seed (built-in data)
     "source": ("str", ""),  # "mni152" or the imported file, relative to the import root
 }
@@ -63,6 +66,12 @@ def check_size(size: int) -> int:
         allowed = ", ".join(map(str, ALLOWED_SIZES))
         raise InputError("--size", f"{size} is not allowed (choose one of {allowed})")
     return size
+
+
+def check_out(out: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing dataset folder unless `overwrite` is set."""
+    if out.exists() and not overwrite:
+        raise InputError(out, "already exists (pass --overwrite to replace it)")
 
 
 def normalise_meta(meta: pd.DataFrame) -> pd.DataFrame:
@@ -108,13 +117,14 @@ class DatasetWriter:
         self._committed = False
 
     def __enter__(self) -> DatasetWriter:
-        if self.out.exists() and not self.overwrite:
-            raise InputError(self.out, "already exists (pass --overwrite to replace it)")
+        check_out(self.out, self.overwrite)
         self._ctx = atomic_directory(self.out, overwrite=self.overwrite)
         self.root = self._ctx.__enter__()
         for name in self.array_names:
             self.arrays[name] = np.lib.format.open_memmap(
-                self.root / f"{name}.npy", mode="w+", dtype=ARRAY_DTYPES[name],
+                self.root / f"{name}.npy",
+                mode="w+",
+                dtype=ARRAY_DTYPES[name],
                 shape=(self.n, self.size, self.size),
             )
         return self
@@ -136,7 +146,9 @@ class DatasetWriter:
             "n_slices": self.n,
             "size": self.size,
             "arrays": {name: ARRAY_DTYPES[name].name for name in self.array_names},
-            "splits": {str(k): int(v) for k, v in table["split"].value_counts().sort_index().items()},
+            "splits": {
+                str(k): int(v) for k, v in table["split"].value_counts().sort_index().items()
+            },
             **manifest,
             "content_hash": content_hash(self.root, self.array_names),
         }
@@ -145,13 +157,15 @@ class DatasetWriter:
         self._committed = True
         return full
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         self.arrays.clear()
         if exc_type is None and not self._committed:
             exc_type, exc = RuntimeError, RuntimeError("DatasetWriter closed without commit()")
             self._ctx.__exit__(exc_type, exc, None)
             raise exc
-        return bool(self._ctx.__exit__(exc_type, exc, tb))
+        self._ctx.__exit__(
+            exc_type, exc, tb
+        )  # renames on success, cleans up and re-raises on error
 
 
 @dataclass

@@ -45,7 +45,7 @@ PROFILES: dict[str, Profile] = {
         description="small data, for smoke tests: at most 5 minutes in all",
         target=CPU,
         budget_s=300.0,
-        chapter_budget_s={"data": 45.0},
+        chapter_budget_s={"data": 30.0},
         data={"size": 64, "n_train": 600, "n_dev": 400, "n_test": 200},
         examples_per_cell=3,
     ),
@@ -54,7 +54,7 @@ PROFILES: dict[str, Profile] = {
         description="the default dataset (8000/5000/2000 slices at 64 pixels): at most 20 minutes",
         target=CPU,
         budget_s=1200.0,
-        chapter_budget_s={"data": 180.0},
+        chapter_budget_s={"data": 120.0},
         data={"size": 64, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
     ),
     "full": Profile(

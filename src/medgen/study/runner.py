@@ -6,8 +6,9 @@
     DIR/report.html              every finished chapter, in order
 
 A chapter is reused when its done.json carries the same fingerprint: a hash of the chapter's
-name, the medgen version, the profile, the --data dataset's content hash and the outputs of the
-chapters before it. An interrupted chapter leaves no folder behind, so it simply runs again.
+name, the medgen version, the profile (less its name and wording), the --data dataset's content
+hash and the outputs of the chapters before it. An interrupted chapter leaves no folder behind,
+so it simply runs again.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from medgen.study.profiles import Profile
 DONE = "done.json"
 FRAGMENT = "fragment.html"
 CHAPTERS_DIR = "chapters"
+COSMETIC = ("name", "description")  # profile fields that do not change any result
 
 
 class ChapterRun(NamedTuple):
@@ -59,7 +61,7 @@ def fingerprint(name: str, profile: Profile, data_hash: str | None, upstream: An
     payload = {
         "chapter": name,
         "medgen": __version__,
-        "profile": dataclasses.asdict(profile),
+        "profile": {k: v for k, v in dataclasses.asdict(profile).items() if k not in COSMETIC},
         "data": data_hash,
         "upstream": upstream,
     }

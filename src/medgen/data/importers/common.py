@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -69,7 +70,7 @@ def fail(path: Path, problem: str) -> NoReturn:
 def bad_unit(path: Path, root: Path, problem: str) -> Unit:
     """A unit whose loading fails with `problem` (so --skip-bad can skip it like any other)."""
     rel = path.relative_to(root).as_posix()
-    return Unit(path, rel, rel, lambda: fail(path, problem))
+    return Unit(path, rel, rel, partial(fail, path, problem))
 
 
 def is_hidden(name: str) -> bool:
@@ -77,16 +78,19 @@ def is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
+def walk(source: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """`os.walk` over `source` in sorted order, hidden folders and files left out."""
+    for folder, dirs, names in os.walk(source):
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
+        yield Path(folder), dirs, sorted(n for n in names if not is_hidden(n))
+
+
 def list_files(source: Path) -> list[Path]:
     """Every non-hidden, non-folder entry under `source` (or `source` itself if it is a file),
     sorted; dangling links are kept so that they are reported as unreadable."""
     if not source.is_dir():
         return [source]
-    found: list[Path] = []
-    for folder, dirs, names in os.walk(source):
-        dirs[:] = sorted(d for d in dirs if not is_hidden(d))
-        found += [Path(folder, name) for name in names if not is_hidden(name)]
-    return sorted(found)
+    return sorted(folder / name for folder, _, names in walk(source) for name in names)
 
 
 def one_line(text: str, limit: int = 200) -> str:
@@ -102,6 +106,11 @@ def read_file(path: Path, what: str, reader: Callable[[], T]) -> T:
     Third-party readers raise many types on a corrupt file (EOFError, zlib.error, struct.error,
     SyntaxError, ...), so everything but our own InputError is caught here; keep `reader` small.
     """
+    try:
+        with open(path, "rb"):  # a plain reason for a missing or forbidden file, from the OS
+            pass
+    except OSError as exc:
+        raise InputError(path, f"cannot be read: {exc.strerror or exc}") from None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -147,11 +156,14 @@ def foreground(images: np.ndarray) -> np.ndarray:
     return (images > FOREGROUND).astype(np.uint8)
 
 
-def fit_square(stack: np.ndarray, spacing: tuple[float, float], size: int, mode: str) -> np.ndarray:
+def fit_square(
+    stack: np.ndarray, spacing: tuple[float, float], size: int, *, mask: bool
+) -> np.ndarray:
     """Resize (k, H, W) planes to (k, size, size) keeping the physical aspect, then zero-pad.
 
-    `spacing` is (row, column) pixel spacing; MONAI's Resize (anti-aliased when shrinking) makes
-    the longer physical side `size` pixels, SpatialPad centres the result.
+    `spacing` is (row, column) pixel spacing. MONAI's Resize makes the longer physical side `size`
+    pixels (masks: nearest neighbour; images: area averaging when shrinking, else anti-aliased
+    bilinear) and SpatialPad centres the result.
     """
     import torch  # imported late, with MONAI: they take seconds to load
     from monai.transforms import Resize, SpatialPad
@@ -159,7 +171,9 @@ def fit_square(stack: np.ndarray, spacing: tuple[float, float], size: int, mode:
     height, width = stack.shape[1] * spacing[0], stack.shape[2] * spacing[1]
     scale = size / max(height, width)
     shape = (max(1, min(size, round(height * scale))), max(1, min(size, round(width * scale))))
-    resize = Resize(shape, mode=mode, anti_aliasing=mode != "nearest-exact")
+    shrinking = shape[0] <= stack.shape[1] and shape[1] <= stack.shape[2]
+    mode = "nearest-exact" if mask else "area" if shrinking else "bilinear"
+    resize = Resize(shape, mode=mode, anti_aliasing=mode == "bilinear")
     resized = resize(torch.from_numpy(stack.astype(np.float32)))  # (k, h, w), h or w == size
     return np.asarray(SpatialPad((size, size))(resized))  # (k, size, size)
 
@@ -173,8 +187,9 @@ def make_slices(
     skip_empty: bool = True,
 ) -> Slices:
     """Scale a (k, H, W) volume to [0, 1], fit each plane into size × size, and drop planes with
-    no foreground if `skip_empty`; with a segmentation, tumour masks and label/tumour_px too."""
-    images = np.clip(fit_square(scale_intensity(volume), spacing, size, "bilinear"), 0.0, 1.0)
+    no foreground if `skip_empty`. With a segmentation (k, H, W), also tumour masks (seg > 0,
+    nearest neighbour) and per slice tumour_px (mask pixels at the output size) and label."""
+    images = np.clip(fit_square(scale_intensity(volume), spacing, size, mask=False), 0.0, 1.0)
     keep = (
         np.flatnonzero(foreground(images).any(axis=(1, 2)))
         if skip_empty
@@ -183,7 +198,7 @@ def make_slices(
     meta = pd.DataFrame({"source_z": keep.astype(np.float64)})
     tumour = None
     if seg is not None:
-        tumour = fit_square((seg > 0).astype(np.float32), spacing, size, "nearest-exact") > 0.5
+        tumour = fit_square((seg > 0).astype(np.float32), spacing, size, mask=True) > 0.5
         tumour = tumour[keep].astype(np.uint8)
         meta["tumour_px"] = tumour.sum(axis=(1, 2)).astype(np.int64)
         meta["label"] = (meta["tumour_px"] > 0).astype(np.int64)

@@ -24,7 +24,7 @@ from medgen.data.importers.common import (
     foreground,
     list_files,
 )
-from medgen.data.store import DatasetWriter, check_size
+from medgen.data.store import DatasetWriter, check_out, check_size
 from medgen.exceptions import InputError
 
 Planner = Callable[[Path, list[Path], ImportOptions], list[Unit]]
@@ -63,8 +63,8 @@ class Loaded(NamedTuple):
 
 
 def detect_kind(source: Path, files: list[Path]) -> str:
-    """ "nifti" if there is a .nii(.gz), else "dicom" if a DICOM file, else "folder" if images sit
-    in subfolders; InputError otherwise."""
+    """The kind of data at `source`: nifti if there is a .nii(.gz), else dicom if there is a DICOM
+    file, else folder if images sit in subfolders; InputError otherwise."""
     root = source if source.is_dir() else source.parent
     if any(map(nifti.is_nifti, files)):
         return "nifti"
@@ -107,8 +107,7 @@ def check_paths(source: Path, out: Path, overwrite: bool) -> None:
         raise InputError(source, "does not exist")
     if out.resolve() == source.resolve() or out.resolve() in source.resolve().parents:
         raise InputError("--out", f"{out} holds the source {source}; choose another folder")
-    if out.exists() and not overwrite:
-        raise InputError(out, "already exists (pass --overwrite to replace it)")
+    check_out(out, overwrite)
 
 
 def assign_splits(
@@ -222,7 +221,7 @@ def import_data(
     units = PLANNERS[kind](root, files, options)
     loaded, skipped = first_pass(units, skip_bad, progress)
     if not loaded:
-        why = f"{len(skipped)} of {len(units)} skipped as bad" if skipped else "all empty"
+        why = f"{len(skipped)} of {len(units)} skipped as bad" if skipped else "all blank"
         raise InputError(source, f"has no slices to import ({why})")
     groups = assign_splits([item.unit.group for item in loaded], fractions, seed)
     manifest = {

@@ -130,7 +130,7 @@ def _frames(path: Path) -> tuple[np.ndarray, tuple[float, float]]:
     """A file's frames (F, rows, cols) in modality units (rescale applied) and pixel spacing."""
     ds = dcmread(path)
     if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
-        raise InputError(path, "has no image (no pixel data)")
+        raise InputError(path, "has no pixel data (not an image, or the file is cut short)")
     pixels = np.asarray(ds.pixel_array, dtype=np.float32)
     if int(ds.get("SamplesPerPixel") or 1) > 1:
         pixels = rgb_to_grey(pixels)

@@ -17,10 +17,10 @@ from medgen.data.importers.common import (
     Unit,
     bad_unit,
     check_finite,
-    is_hidden,
     make_slices,
     read_file,
     rgb_to_grey,
+    walk,
     with_columns,
 )
 from medgen.exceptions import InputError
@@ -66,22 +66,21 @@ def load_image(path: Path, class_name: str, size: int) -> Slices:
 
 
 def _check_no_empty_folder(root: Path) -> None:
-    """Raise an InputError for the first empty (class) folder under `root`."""
-    for folder in sorted(p for p in root.rglob("*") if p.is_dir()):
-        parts = folder.relative_to(root).parts
-        if not any(is_hidden(part) for part in parts) and not any(
-            not is_hidden(entry.name) for entry in folder.iterdir()
-        ):
+    """Raise an InputError for the first empty folder under `root` (hidden files aside)."""
+    for folder, dirs, names in walk(root):
+        if folder != root and not dirs and not names:
             raise InputError(folder, "is an empty folder (a class folder needs images)")
 
 
 def plan(root: Path, files: list[Path], options: ImportOptions) -> list[Unit]:
     """One unit per image under a class folder; other files there are bad input."""
     _check_no_empty_folder(root)
+    if not any(is_image(path) and path.parent != root for path in files):
+        raise InputError(root, "has no class folders of images (PNG, JPG or TIFF)")
     units: list[Unit] = []
     for path in files:
         rel = path.relative_to(root)
-        if len(rel.parts) < 2:
+        if path.parent == root:
             if is_image(path):
                 units.append(bad_unit(path, root, "is not inside a class folder (SOURCE/<class>/)"))
             continue  # a README or a table next to the class folders is not data
@@ -90,6 +89,4 @@ def plan(root: Path, files: list[Path], options: ImportOptions) -> list[Unit]:
             continue
         load = partial(load_image, path, path.parent.name, options.size)
         units.append(Unit(path, rel.as_posix(), rel.as_posix(), load))
-    if not any(len(u.path.relative_to(root).parts) > 1 and is_image(u.path) for u in units):
-        raise InputError(root, "has no class folders of images (PNG, JPG or TIFF)")
     return units

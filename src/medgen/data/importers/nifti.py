@@ -104,16 +104,26 @@ def load_case(image: Path, seg: Path | None, options: ImportOptions) -> Slices:
     return make_slices(volume.data, volume.spacing, options.size, seg=mask)
 
 
-def _case_key(path: Path) -> tuple[Path, str, str | None, bool]:
-    """(folder, case name, modality or None, is a segmentation) from a NIfTI file's name."""
+class CaseName(NamedTuple):
+    """What a NIfTI file's name says: its case (folder and name), modality, and whether it is a
+    segmentation."""
+
+    folder: Path
+    case: str
+    modality: str | None
+    is_seg: bool
+
+
+def case_name(path: Path) -> CaseName:
+    """Parse a BraTS-style NIfTI file name (see the module docstring)."""
     name = stem(path)
     seg = SEG.match(name)
     if seg:
         name = seg["case"]
     modality = MODALITY.match(name)
     if modality:
-        return path.parent, modality["case"], modality["modality"].lower(), bool(seg)
-    return path.parent, name, None, bool(seg)
+        return CaseName(path.parent, modality["case"], modality["modality"].lower(), bool(seg))
+    return CaseName(path.parent, name, None, bool(seg))
 
 
 def plan(root: Path, files: list[Path], options: ImportOptions) -> list[Unit]:
@@ -121,11 +131,11 @@ def plan(root: Path, files: list[Path], options: ImportOptions) -> list[Unit]:
     images: dict[tuple[Path, str], dict[str | None, Path]] = {}
     segs: dict[tuple[Path, str], Path] = {}
     for path in filter(is_nifti, files):
-        folder, case, modality, is_seg = _case_key(path)
-        if is_seg:
-            segs.setdefault((folder, case), path)
+        name = case_name(path)
+        if name.is_seg:
+            segs.setdefault((name.folder, name.case), path)
         else:
-            images.setdefault((folder, case), {})[modality] = path
+            images.setdefault((name.folder, name.case), {})[name.modality] = path
     if not images and not segs:
         raise InputError(root, "has no NIfTI files (.nii, .nii.gz)")
     units = [

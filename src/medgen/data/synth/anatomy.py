@@ -1,4 +1,4 @@
-"""Real anatomy: the MNI152 T1 template shipped inside nilearn, its brain mask, and a location atlas.
+"""Real anatomy: nilearn's MNI152 T1 template, its brain mask, and a location atlas.
 
 Locations are drawn from MNI coordinates (mm) on the brain mask; each voxel gets at most one
 location, in the priority order of `_RULES`. Only axial slices are used.

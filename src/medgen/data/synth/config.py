@@ -29,7 +29,7 @@ def _prevalence(brainstem: float) -> dict[str, float]:
 
 
 def default_prevalence() -> dict[str, dict[str, float]]:
-    """The studied scenario: brainstem tumours are rare in train (1%) and common in dev/test (15%)."""
+    """The studied scenario: brainstem tumours rare in train (1%), common in dev/test (15%)."""
     return {"train": _prevalence(0.01), "dev": _prevalence(0.15), "test": _prevalence(0.15)}
 
 
@@ -79,7 +79,11 @@ class TumourConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self)
-        if self.benign_radius_mm[0] <= 0 or self.malignant_radius_mm[0] <= 0 or self.contrast[0] <= 0:
+        if (
+            self.benign_radius_mm[0] <= 0
+            or self.malignant_radius_mm[0] <= 0
+            or self.contrast[0] <= 0
+        ):
             raise ValueError("radius and contrast ranges must start above 0 (they are log-uniform)")
         if not 0.0 <= self.p_malignant <= 1.0:
             raise ValueError(f"p_malignant {self.p_malignant} is not in [0, 1]")

@@ -1,4 +1,4 @@
-"""Smooth random fields for anatomical and scanner variation: affine + elastic warps, bias fields."""
+"""Smooth random fields for anatomy and scanner variation: affine/elastic warps, bias."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _upsampler(size: int, n_control: int) -> np.ndarray:
 
 
 def smooth_field(rng: np.random.Generator, size: int, n_control: int) -> np.ndarray:
-    """A (size, size) field with unit-ish std, cubic-interpolated from n_control^2 Gaussian knots."""
+    """A (size, size) field, cubic-spline interpolated from n_control^2 N(0, 1) knots."""
     knots = rng.standard_normal((n_control, n_control))
     up = _upsampler(size, n_control)  # the spline zoom is separable: zoom(K) = U K U^T
     return up @ knots @ up.T

@@ -34,7 +34,9 @@ def render_chunk(cfg: DataConfig, root: Path, plan: pd.DataFrame) -> pd.DataFram
         s = render_slice(
             cfg, anatomy, t1, row.slice_index, row.location, row.tumour_type, int(row.seed)
         )
-        for name, value in zip(ARRAYS, (s.image, s.clean, s.brain, s.tumour, s.oedema), strict=True):
+        for name, value in zip(
+            ARRAYS, (s.image, s.clean, s.brain, s.tumour, s.oedema), strict=True
+        ):
             arrays[name][row.id] = value
         measured.append(
             {

@@ -48,7 +48,7 @@ def signed_distance(
     irregularity: float,
 ) -> np.ndarray:
     """Approximate signed distance (pixels, negative inside) to a rotated ovoid whose radius is
-    modulated by angular harmonics k = 2..5 (an irregular, lobulated margin when irregularity > 0)."""
+    modulated by angular harmonics k = 2..5 (a lobulated margin when irregularity > 0)."""
     rows, cols = np.indices(shape, dtype=np.float64)
     dy, dx = rows - centre[0], cols - centre[1]
     angle = rng.uniform(0, np.pi)
@@ -57,7 +57,9 @@ def signed_distance(
     rho, theta = np.hypot(u, v), np.arctan2(v, u)
     edge = np.ones_like(theta)
     for k in range(2, 6):
-        edge += irregularity * rng.standard_normal() / k * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+        edge += (
+            irregularity * rng.standard_normal() / k * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+        )
     edge = np.maximum(edge, 0.35)
     return radius * (rho / (radius * edge) - 1.0)
 

@@ -1,0 +1,29 @@
+"""Running the real command line in tests: `python -m medgen ...` in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `python -m medgen ARGS` and capture its output (wide terminal, so lines don't wrap)."""
+    env = {**os.environ, "COLUMNS": "200"}
+    command = [sys.executable, "-m", "medgen", *map(str, args)]
+    return subprocess.run(
+        command, capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """Exit code 2, one non-empty stderr line naming `needles`, no traceback; returns the line."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, (result.returncode, result.stderr)
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert lines[0].startswith("medgen: error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+    return lines[0]
