@@ -69,9 +69,9 @@ class TumourConfig:
     """Tumour sizes, contrast and shape, per type."""
 
     p_malignant: float = 0.5  # fraction of tumours that are malignant
-    benign_radius_mm: tuple[float, float] = (2.5, 14.0)  # log-uniform radius range
-    malignant_radius_mm: tuple[float, float] = (3.5, 22.0)
-    contrast: tuple[float, float] = (0.03, 0.35)  # |tumour - tissue| in [0, 1] units, log-uniform
+    benign_radius_mm: tuple[float, float] = (3.0, 16.0)  # log-uniform radius range
+    malignant_radius_mm: tuple[float, float] = (4.0, 25.0)
+    contrast: tuple[float, float] = (0.06, 0.6)  # enhancement over the brightest nearby tissue
     irregularity: float = 0.22  # malignant margin: amplitude of the angular harmonics
     rim_fraction: float = 0.35  # malignant: enhancing rim thickness / radius
     oedema_factor: tuple[float, float] = (1.4, 2.2)  # malignant: oedema radius / tumour radius
@@ -93,7 +93,7 @@ class TumourConfig:
 class NoiseConfig:
     """Rician noise: the std of the complex Gaussian, uniform per slice in this range."""
 
-    sigma: tuple[float, float] = (0.015, 0.09)
+    sigma: tuple[float, float] = (0.01, 0.07)
 
     def __post_init__(self) -> None:
         check_ranges(self)

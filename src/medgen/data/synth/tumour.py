@@ -18,7 +18,7 @@ class Tumour(NamedTuple):
     image: np.ndarray  # (H, W) float32, the clean slice with the tumour
     tumour: np.ndarray  # (H, W) bool
     oedema: np.ndarray  # (H, W) bool, disjoint from `tumour`
-    contrast: float  # tumour minus local tissue intensity (the enhancing part), [0, 1] units
+    contrast: float  # enhancement above the brightest nearby tissue, [0, 1] units
 
 
 def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -83,8 +83,12 @@ def draw_tumour(
     irregularity = cfg.irregularity if malignant else 0.0
     sd = signed_distance(clean.shape, (row, col), radius, rng, aspect, irregularity)
 
-    local = clean[np.hypot(*np.indices(clean.shape) - np.array([[[row]], [[col]]])) <= radius + 1]
-    tissue = float(local[local > 0].mean()) if (local > 0).any() else float(clean[row, col])
+    # Enhancement is measured from the brightest nearby tissue (90th percentile within 2 px of
+    # the margin), so `contrast` is how far the tumour stands out, not how it compares to grey.
+    near = np.hypot(*np.indices(clean.shape) - np.array([[[row]], [[col]]])) <= radius + 2
+    local = clean[near & (brain > 0)]
+    tissue = float(np.mean(local)) if local.size else float(clean[row, col])
+    bright = float(np.percentile(local, 90)) if local.size else tissue
     contrast = log_uniform(rng, *cfg.contrast)
 
     if malignant:
@@ -93,7 +97,9 @@ def draw_tumour(
         rim = max(1.0, cfg.rim_fraction * radius)
         in_core = 1.0 / (1.0 + np.exp((sd + rim) / 0.5))
         texture = 0.35 * smooth_field(rng, clean.shape[0], max(3, clean.shape[0] // 6))
-        value = tissue + contrast * (1.0 + texture) * (1.0 - in_core) - 0.9 * contrast * in_core
+        value = (bright + contrast * (1.0 + texture)) * (1.0 - in_core) + (
+            tissue - 0.9 * contrast
+        ) * in_core
         oedema_scale = rng.uniform(*cfg.oedema_factor)
         sd_oedema = signed_distance(
             clean.shape, (row, col), oedema_scale * radius, rng, aspect, cfg.irregularity
@@ -102,7 +108,7 @@ def draw_tumour(
     else:
         # Sharp margin (anti-aliased over about one pixel), homogeneous enhancement.
         weight = np.clip(0.5 - sd / 0.8, 0.0, 1.0)
-        value = np.full(clean.shape, tissue + contrast)
+        value = np.full(clean.shape, bright + contrast)
         oedema_weight = np.zeros(clean.shape)
 
     weight = weight * brain
