@@ -135,6 +135,25 @@ def test_malignant_tumours_are_larger_and_have_oedema(builtin_dataset: Path) -> 
     assert benign["tumour_px"].min() <= 4, "some tumours are only a few pixels at 64x64"
 
 
+def test_brainstem_tumours_are_mostly_non_enhancing_and_darker(builtin_dataset: Path) -> None:
+    ds = open_dataset(builtin_dataset)
+    meta = ds.meta[ds.meta["label"] == 1]
+    assert set(meta["enhancing"]) <= {0, 1}
+    assert (ds.meta[ds.meta["label"] == 0]["enhancing"] == -1).all()
+    brainstem = meta[meta["location"] == "brainstem"]
+    elsewhere = meta[meta["location"] != "brainstem"]
+    assert (brainstem["enhancing"] == 0).mean() >= 0.6
+    assert (elsewhere["enhancing"] == 0).mean() <= 0.1
+    clean, tumour, brain = ds.array("clean"), ds.array("tumour_mask"), ds.array("brain_mask")
+    for i in meta.index:
+        inside = clean[i][tumour[i] > 0].mean()
+        around = clean[i][(brain[i] > 0) & (tumour[i] == 0)].mean()
+        if meta.at[i, "enhancing"] == 0 and meta.at[i, "tumour_contrast"] > 0.2:
+            assert inside < around
+        if meta.at[i, "enhancing"] == 1 and meta.at[i, "tumour_contrast"] > 0.2:
+            assert clean[i][tumour[i] > 0].max() > around  # a necrotic core may pull the mean down
+
+
 def test_rician_noise_matches_the_rice_distribution() -> None:
     rng = np.random.default_rng(0)
     for amplitude, sigma in ((0.0, 0.05), (0.1, 0.05), (0.6, 0.08)):

@@ -48,7 +48,8 @@ META_COLUMNS: dict[str, tuple[str, Any]] = {
     "location": ("str", "unknown"),  # none | brainstem | cerebellum | frontal | ...
     "tumour_px": ("int64", -1),  # tumour area in pixels
     "oedema_px": ("int64", -1),  # oedema area in pixels (excluding the tumour)
-    "tumour_contrast": ("float64", np.nan),  # tumour intensity minus local tissue, in [0, 1] units
+    "tumour_contrast": ("float64", np.nan),  # how far the tumour stands out, in [0, 1] units
+    "enhancing": ("int64", -1),  # 1 contrast-enhancing, 0 non-enhancing (hypointense), -1 n/a
     "noise_sigma": ("float64", np.nan),  # std of the complex Gaussian behind the Rician noise
     "bias_strength": ("float64", np.nan),  # max |log| of the multiplicative bias field
     "source_z": (

@@ -76,6 +76,10 @@ class TumourConfig:
     rim_fraction: float = 0.35  # malignant: enhancing rim thickness / radius
     oedema_factor: tuple[float, float] = (1.4, 2.2)  # malignant: oedema radius / tumour radius
     oedema_contrast: float = 0.45  # oedema darkening, as a fraction of the tumour contrast
+    # location -> probability that a tumour there is diffuse, non-enhancing and T1-hypointense
+    # (brainstem gliomas mostly are); locations left out use `non_enhancing_elsewhere`.
+    non_enhancing: dict[str, float] = field(default_factory=lambda: {"brainstem": 0.85})
+    non_enhancing_elsewhere: float = 0.03
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -87,6 +91,15 @@ class TumourConfig:
             raise ValueError("radius and contrast ranges must start above 0 (they are log-uniform)")
         if not 0.0 <= self.p_malignant <= 1.0:
             raise ValueError(f"p_malignant {self.p_malignant} is not in [0, 1]")
+        for loc, p in {**self.non_enhancing, "*": self.non_enhancing_elsewhere}.items():
+            if loc != "*" and loc not in LOCATIONS:
+                raise ValueError(f"non_enhancing: unknown location {loc!r}")
+            if not 0.0 <= p <= 1.0:
+                raise ValueError(f"non_enhancing probability {p} for {loc!r} is not in [0, 1]")
+
+    def p_non_enhancing(self, location: str) -> float:
+        """Probability that a tumour at `location` is non-enhancing."""
+        return self.non_enhancing.get(location, self.non_enhancing_elsewhere)
 
 
 @dataclass(frozen=True)

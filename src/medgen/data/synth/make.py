@@ -44,6 +44,7 @@ def render_chunk(cfg: DataConfig, root: Path, plan: pd.DataFrame) -> pd.DataFram
                 "tumour_px": int(s.tumour.sum()),
                 "oedema_px": int(s.oedema.sum()),
                 "tumour_contrast": s.tumour_contrast if row.label else np.nan,
+                "enhancing": s.enhancing,
                 "noise_sigma": s.noise_sigma,
                 "bias_strength": s.bias_strength,
             }

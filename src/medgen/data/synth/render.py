@@ -23,6 +23,7 @@ class Slice(NamedTuple):
     oedema: np.ndarray  # (H, W) uint8
     structure: np.ndarray  # (H, W) bool: the tumour's location structure (not stored on disk)
     tumour_contrast: float
+    enhancing: int  # 1 enhancing, 0 non-enhancing, -1 no tumour
     noise_sigma: float
     bias_strength: float
 
@@ -58,15 +59,22 @@ def render_slice(
 
     tumour = np.zeros((size, size), bool)
     oedema = np.zeros((size, size), bool)
-    tumour_contrast = 0.0
+    tumour_contrast, enhancing = 0.0, -1
     region = np.zeros((size, size), bool)
     if location != "none":
         codes = ndimage.map_coordinates(anatomy.locations[slice_index], coords, order=0, cval=0)
         region = codes == LOCATIONS.index(location) + 1
         if not (region & (brain > 0)).any():  # warped out of view: fall back to the unwarped mask
             region = brain > 0
-        drawn = draw_tumour(rng, clean, brain, region, tumour_type, pixel_mm, cfg.tumour)
-        clean, tumour, oedema, tumour_contrast = drawn
+        enhances = bool(rng.uniform() >= cfg.tumour.p_non_enhancing(location))
+        drawn = draw_tumour(rng, clean, brain, region, tumour_type, enhances, pixel_mm, cfg.tumour)
+        clean, tumour, oedema, tumour_contrast = (
+            drawn.image,
+            drawn.tumour,
+            drawn.oedema,
+            drawn.contrast,
+        )
+        enhancing = int(drawn.enhancing)
 
     strength = rng.uniform(*cfg.intensity.bias_strength)
     bias = bias_field(rng, size, fov, strength, cfg.intensity.bias_spacing_mm)
@@ -80,6 +88,7 @@ def render_slice(
         oedema=oedema.astype(np.uint8),
         structure=region,
         tumour_contrast=float(tumour_contrast),
+        enhancing=enhancing,
         noise_sigma=float(sigma),
         bias_strength=float(strength),
     )

@@ -18,7 +18,8 @@ class Tumour(NamedTuple):
     image: np.ndarray  # (H, W) float32, the clean slice with the tumour
     tumour: np.ndarray  # (H, W) bool
     oedema: np.ndarray  # (H, W) bool, disjoint from `tumour`
-    contrast: float  # enhancement above the brightest nearby tissue, [0, 1] units
+    contrast: float  # how far it stands out from the nearby tissue, [0, 1] units
+    enhancing: bool  # False: a diffuse, T1-hypointense, non-enhancing tumour
 
 
 def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
@@ -70,6 +71,7 @@ def draw_tumour(
     brain: np.ndarray,
     region: np.ndarray,
     kind: str,
+    enhancing: bool,
     pixel_mm: float,
     cfg: TumourConfig,
 ) -> Tumour:
@@ -91,7 +93,13 @@ def draw_tumour(
     bright = float(np.percentile(local, 90)) if local.size else tissue
     contrast = log_uniform(rng, *cfg.contrast)
 
-    if malignant:
+    if not enhancing:
+        # Diffuse, non-enhancing and T1-hypointense, like a diffuse midline glioma of the pons:
+        # a soft infiltrative margin, darker than the tissue around it, faintly textured.
+        weight = 1.0 / (1.0 + np.exp(sd / 0.9))
+        texture = 0.2 * smooth_field(rng, clean.shape[0], max(3, clean.shape[0] // 6))
+        value = tissue - contrast * (1.0 + texture)
+    elif malignant:
         # Infiltrative margin (soft), heterogeneous enhancing rim, dark necrotic core.
         weight = 1.0 / (1.0 + np.exp(sd / 0.6))
         rim = max(1.0, cfg.rim_fraction * radius)
@@ -100,15 +108,17 @@ def draw_tumour(
         value = (bright + contrast * (1.0 + texture)) * (1.0 - in_core) + (
             tissue - 0.9 * contrast
         ) * in_core
+    else:
+        # Sharp margin (anti-aliased over about one pixel), homogeneous enhancement.
+        weight = np.clip(0.5 - sd / 0.8, 0.0, 1.0)
+        value = np.full(clean.shape, bright + contrast)
+    if malignant:
         oedema_scale = rng.uniform(*cfg.oedema_factor)
         sd_oedema = signed_distance(
             clean.shape, (row, col), oedema_scale * radius, rng, aspect, cfg.irregularity
         )
         oedema_weight = (1.0 / (1.0 + np.exp(sd_oedema / 1.2))) * (1.0 - weight)
     else:
-        # Sharp margin (anti-aliased over about one pixel), homogeneous enhancement.
-        weight = np.clip(0.5 - sd / 0.8, 0.0, 1.0)
-        value = np.full(clean.shape, bright + contrast)
         oedema_weight = np.zeros(clean.shape)
 
     weight = weight * brain
@@ -119,4 +129,4 @@ def draw_tumour(
     if not tumour.any():  # a sub-pixel tumour still occupies its centre pixel
         tumour[row, col] = True
     oedema = (oedema_weight >= 0.5) & ~tumour & (brain > 0)
-    return Tumour(np.clip(image, 0.0, 1.0).astype(np.float32), tumour, oedema, contrast)
+    return Tumour(np.clip(image, 0.0, 1.0).astype(np.float32), tumour, oedema, contrast, enhancing)
