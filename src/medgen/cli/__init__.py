@@ -9,6 +9,7 @@ from rich.console import Console
 
 from medgen import __version__
 from medgen.cli.data import data_app
+from medgen.cli.lab import lab_app
 from medgen.cli.study import study_command
 from medgen.exceptions import InputError
 
@@ -21,6 +22,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data_app, name="data")
+app.add_typer(lab_app, name="lab")
 app.command("study")(study_command)
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -21,6 +21,7 @@ class Profile:
     examples_per_cell: int = 4  # examples per location × type row of the grids
     distribution_slices: int = 400  # slices sampled for the intensity histograms
     seed: int = 0  # seed of every random choice the study makes (the data have their own)
+    lab_scale: float = 1.0  # compute budget of the lab experiments (1: the published numbers)
 
     def budget_for(self, chapter: str) -> float:
         """The time budget of `chapter` in seconds (what is left of the whole if not listed)."""
@@ -35,8 +36,9 @@ PROFILES: dict[str, Profile] = {
         description="a few slices at 32 pixels, for tests: seconds",
         target=CPU,
         budget_s=60.0,
-        chapter_budget_s={"data": 30.0},
+        chapter_budget_s={"data": 30.0, "lab": 30.0},
         data={"size": 32, "n_train": 60, "n_dev": 40, "n_test": 20},
+        lab_scale=0.1,
         examples_per_cell=2,
         distribution_slices=50,
     ),
@@ -45,8 +47,9 @@ PROFILES: dict[str, Profile] = {
         description="small data, for smoke tests: at most 5 minutes in all",
         target=CPU,
         budget_s=300.0,
-        chapter_budget_s={"data": 30.0},
+        chapter_budget_s={"data": 30.0, "lab": 90.0},
         data={"size": 64, "n_train": 600, "n_dev": 400, "n_test": 200},
+        lab_scale=0.3,
         examples_per_cell=3,
     ),
     "standard": Profile(
@@ -54,7 +57,7 @@ PROFILES: dict[str, Profile] = {
         description="the default dataset (8000/5000/2000 slices at 64 pixels): at most 20 minutes",
         target=CPU,
         budget_s=1200.0,
-        chapter_budget_s={"data": 120.0},
+        chapter_budget_s={"data": 120.0, "lab": 180.0},
         data={"size": 64, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
     ),
     "full": Profile(
@@ -62,7 +65,7 @@ PROFILES: dict[str, Profile] = {
         description="the default counts at 128 pixels, sized for one GPU: about 3 hours",
         target="one GPU and 16 CPU cores",
         budget_s=10800.0,
-        chapter_budget_s={"data": 600.0},
+        chapter_budget_s={"data": 600.0, "lab": 600.0},
         data={"size": 128, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
         examples_per_cell=6,
         distribution_slices=1000,

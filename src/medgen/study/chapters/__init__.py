@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from medgen.study.chapters.data import data_chapter
+from medgen.study.chapters.lab import lab_chapter
 from medgen.study.context import Chapter
 
 CHAPTERS: dict[str, Chapter] = {
     "data": data_chapter,
+    "lab": lab_chapter,
 }
