@@ -27,7 +27,7 @@ from medgen.evaluate.sliced import sliced_wasserstein_1
 from medgen.lab.common import LabResult, save
 
 THIN_STD = 1e-3  # the data's spread across the manifold
-EVALUATIONS = 400  # score evaluations per method
+EVALUATIONS = 300  # score evaluations per method
 N_SAMPLES = 600
 Method = Callable[[GaussianMixture, Tensor, torch.Generator, float, int], Tensor]
 
@@ -51,9 +51,9 @@ def curve_mixture(points: Tensor, closed: bool, thin_std: float = THIN_STD) -> G
 def datasets() -> dict[str, GaussianMixture]:
     """A ring and a sine curve in 2-D, and a thin 4-plane mixture in d = 16."""
     f64 = torch.float64
-    angle = torch.linspace(0, 2 * math.pi, 97, dtype=f64)[:-1]
+    angle = torch.linspace(0, 2 * math.pi, 65, dtype=f64)[:-1]
     ring = torch.stack([torch.cos(angle), torch.sin(angle)], dim=1)
-    x = torch.linspace(-2, 2, 81, dtype=f64)
+    x = torch.linspace(-2, 2, 49, dtype=f64)
     sine = torch.stack([x, 0.6 * torch.sin(2 * x)], dim=1)
     return {
         "ring (2-D)": curve_mixture(ring, closed=True),
