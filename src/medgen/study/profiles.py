@@ -58,6 +58,7 @@ PROFILES: dict[str, Profile] = {
         target=CPU,
         budget_s=1200.0,
         chapter_budget_s={"data": 120.0, "lab": 180.0},
+        lab_scale=0.5,
         data={"size": 64, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
     ),
     "full": Profile(
