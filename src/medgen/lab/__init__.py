@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 from medgen.lab.common import LabResult, write_numbers
 from medgen.lab.score import run_score_lab
 from medgen.lab.score_matching import run_score_matching_lab
@@ -24,7 +26,12 @@ def run_experiment(name: str, out: str | Path, *, seed: int = 0, scale: float = 
     its compute budget (1: the published numbers; smaller for smoke tests)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    result = EXPERIMENTS[name](out, seed=seed, scale=scale)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # batches of a few hundred 2-D points: more threads only contend
+    try:
+        result = EXPERIMENTS[name](out, seed=seed, scale=scale)
+    finally:
+        torch.set_num_threads(threads)
     write_numbers(out, result)
     return result
 

@@ -19,7 +19,7 @@ from medgen.analytic.objectives import DiffusionDraw, draw, dsm_terms, naive_ter
 from medgen.lab.common import LabResult, save
 
 T_MIN, T_MAX = 0.05, 1.0  # training times, t ~ U(T_MIN, T_MAX)
-STEPS = 1500  # optimiser steps per objective
+STEPS = 1000  # optimiser steps per objective
 BATCH = 512
 CHECK_N = 100_000  # samples of the fixed evaluation draw (common random numbers)
 
