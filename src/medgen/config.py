@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from medgen.exceptions import InputError
+from medgen.fileio import read_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,12 +58,7 @@ def check_ranges(config: Any) -> None:
 def load_config(cls: type[T], path: str | Path) -> T:
     """Read a TOML or JSON file into dataclass `cls` (unknown keys rejected)."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(path, "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(path, f"cannot read: {exc}") from None
+    text = read_text(path)
     try:
         data = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:

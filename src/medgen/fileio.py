@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from medgen.exceptions import InputError
+
 
 def fsync_dir(path: Path) -> None:
     """Flush a folder's entry table so a rename inside it survives a crash."""
@@ -71,3 +73,25 @@ def atomic_directory(out: str | Path, *, overwrite: bool = False) -> Iterator[Pa
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def read_text(path: str | Path) -> str:
+    """The UTF-8 text of `path`, or one InputError line saying why it cannot be read."""
+    path = Path(path)
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(path, f"cannot be read ({err})") from None
+
+
+def read_json_object(path: str | Path) -> dict[str, Any]:
+    """The JSON object in `path`, or one InputError line saying why not."""
+    try:
+        data = json.loads(read_text(path))
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"is not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise InputError(path, f"expected a JSON object, got {type(data).__name__}")
+    return data

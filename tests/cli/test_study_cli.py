@@ -32,10 +32,14 @@ def test_tiny_study_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "study"
     first = medgen("study", "--profile", "tiny", "--out", out, "--workers", "1")
     assert first.returncode == 0, first.stderr
-    assert "[1/2] data: running" in first.stdout and "[2/2] lab: running" in first.stdout
+    for i, chapter in enumerate(["data", "lab", "models"], start=1):
+        assert f"[{i}/3] {chapter}: running" in first.stdout
     assert f"report: {out / 'report.html'}" in first.stdout
     text = (out / "report.html").read_text(encoding="utf-8")
-    assert "1. The data" in text and "2. The lab" in text
+    assert "1. The data" in text and "2. The lab" in text and "3. The models" in text
+    models = out / "chapters" / "models" / "runs"
+    for family in ("vae", "diffusion", "gan"):
+        assert (models / family / "model" / "model.safetensors").is_file()
     sources = re.findall(r'src="([^"]+)"', text)
     assert sources and all((out / src).is_file() for src in sources)
     again = medgen("study", "--profile", "tiny", "--out", out)

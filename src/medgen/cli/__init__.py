@@ -11,6 +11,7 @@ from medgen import __version__
 from medgen.cli.data import data_app
 from medgen.cli.lab import lab_app
 from medgen.cli.study import study_command
+from medgen.cli.train import sample_command, train_command
 from medgen.exceptions import InputError
 
 app = typer.Typer(
@@ -23,6 +24,8 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(lab_app, name="lab")
+app.command("train")(train_command)
+app.command("sample")(sample_command)
 app.command("study")(study_command)
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)

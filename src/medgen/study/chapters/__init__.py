@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from medgen.study.chapters.data import data_chapter
 from medgen.study.chapters.lab import lab_chapter
+from medgen.study.chapters.models import models_chapter
 from medgen.study.context import Chapter
 
 CHAPTERS: dict[str, Chapter] = {
     "data": data_chapter,
     "lab": lab_chapter,
+    "models": models_chapter,
 }

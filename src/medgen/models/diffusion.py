@@ -1,0 +1,222 @@
+"""The diffusion family: a preconditioned U-Net denoiser trained by denoising score matching.
+
+Karras et al. 2022 (EDM): D(x, sigma) = c_skip x + c_out F(c_in x, c_noise, cond), trained on
+lambda(sigma) |D(x_0 + sigma n, sigma) - x_0|^2 with ln sigma ~ N(p_mean, p_std^2), sampled with
+any sampler of `medgen.diffusion.SAMPLERS` (default: the sampler benchmark's choice). Labels are
+dropped to null with probability `conditioning.drop_prob` during training, so one network gives
+both D(x, sigma, c) and D(x, sigma, null), as classifier-free guidance needs (Ho & Salimans 2022).
+
+Latent mode (Rombach et al. 2022; MONAI's LatentDiffusionInferer; Medfusion): the same denoiser
+on the scaled posterior means of a trained, frozen VAE, whose weights are saved with the model,
+so x is (4, 16, 16) instead of (1, 64, 64) and a CPU trains and samples it in minutes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from medgen.config import from_dict, to_dict
+from medgen.diffusion import (
+    SAMPLERS,
+    WEIGHTINGS,
+    EDMPrecond,
+    cfg_denoiser,
+    dsm_loss,
+    karras_sigmas,
+    sample_sigma_lognormal,
+)
+from medgen.diffusion.defaults import DEFAULT_SAMPLER, prior_std
+from medgen.models.common import Conditioning, batch_cond, drop_labels, to_signed
+from medgen.models.protocol import Batch, GenerativeModel
+from medgen.models.vae import VAE
+from medgen.nets import UNet, UNetConfig, default_unet_config, monai_tutorial_unet
+
+BACKBONES = ("medgen", "monai")
+
+
+@dataclass
+class DiffusionConfig:
+    """A diffusion model's backbone, noise levels and sampler; recorded with the trained model."""
+
+    image_size: int = 64  # height = width of the images, pixels
+    channels: int = 1  # image channels
+    backbone: str = "medgen"  # "medgen": medgen.nets.UNet | "monai": MONAI DiffusionModelUNet
+    unet: UNetConfig | None = None  # medgen backbone; None = default_unet_config(size)
+    conditioning: Conditioning = field(default_factory=Conditioning)
+    sigma_data: float = 0.5  # std of the training data (in [-1, 1] or latent units)
+    sigma_min: float = 0.002  # smallest sampling level
+    sigma_max: float = 80.0  # largest sampling level (>= the largest distance between images)
+    p_mean: float = -1.2  # training levels: ln sigma ~ N(p_mean, p_std^2) (EDM)
+    p_std: float = 1.2
+    weighting: str = "edm"  # lambda(sigma), a key of medgen.diffusion.WEIGHTINGS
+    sampler: str = DEFAULT_SAMPLER  # a key of medgen.diffusion.SAMPLERS
+    steps: int = 20  # sampling steps
+    rho: float = 7.0  # Karras et al.'s spacing exponent of the sampling levels
+    guidance: float = 1.0  # default classifier-free guidance scale (1 = plain conditional)
+    latent_vae: dict[str, Any] | None = None  # the VAE's config in latent mode, else None
+    latent_scale: float = 1.0  # latents are multiplied by this (1 / their std) before diffusion
+
+    def __post_init__(self) -> None:
+        if self.backbone not in BACKBONES:
+            raise ValueError(f"backbone = {self.backbone!r}: use one of {', '.join(BACKBONES)}")
+        if self.weighting not in WEIGHTINGS:
+            raise ValueError(f"weighting = {self.weighting!r}: use one of {', '.join(WEIGHTINGS)}")
+        if self.sampler not in SAMPLERS:
+            raise ValueError(f"sampler = {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
+        if not 0 < self.sigma_min < self.sigma_max or self.sigma_data <= 0 or self.steps < 1:
+            raise ValueError("need 0 < sigma_min < sigma_max, sigma_data > 0 and steps >= 1")
+
+
+class NoiseScales(NamedTuple):
+    """The data's scales that set a diffusion model's noise levels."""
+
+    sigma_data: float  # per-coordinate std of the data
+    sigma_max: float  # largest distance between two training examples (Song & Ermon 2020)
+
+
+def noise_scales(x: Tensor, max_examples: int = 512) -> NoiseScales:
+    """sigma_data and sigma_max of training data x (N, ...) in the model's units.
+
+    sigma_max follows technique 1 of Song & Ermon 2020: the largest level should be about the
+    largest Euclidean distance between training examples, so that p(x; sigma_max) mixes them all.
+    For 2-D toy data that is a few sigma_data; for 64x64 images it is tens.
+    """
+    flat = x.flatten(1).double()[:max_examples]
+    distances = torch.cdist(flat, flat)
+    return NoiseScales(float(flat.std()), float(distances.max()))
+
+
+class DiffusionModel(GenerativeModel):
+    """EDM-preconditioned U-Net denoiser in pixel or VAE-latent space."""
+
+    family: ClassVar[str] = "diffusion"
+    uses_ema: ClassVar[bool] = True
+
+    def __init__(self, config: DiffusionConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or DiffusionConfig()
+        c = self.config
+        self.vae: VAE | None = None  # the frozen autoencoder of latent mode
+        if c.latent_vae is not None:
+            self.vae = VAE.from_config(c.latent_vae).requires_grad_(False)
+        channels, size = self.data_shape()[:2]
+        classes = c.conditioning.classes
+        net: nn.Module
+        if c.backbone == "monai":
+            net = monai_tutorial_unet(channels, classes)
+        else:
+            unet = c.unet or default_unet_config(size, channels, classes)
+            # the data and the conditioning fix the U-Net's channels and label classes
+            net = UNet(replace(unet, in_channels=channels, cond_classes=classes))
+        self.denoiser = EDMPrecond(net, sigma_data=c.sigma_data)
+
+    @classmethod
+    def on_latents(cls, config: DiffusionConfig, vae: VAE, latent_scale: float) -> DiffusionModel:
+        """A latent diffusion model on the frozen `vae` (its weights copied in)."""
+        config.latent_vae, config.latent_scale = vae.config_dict(), latent_scale
+        model = cls(config)
+        assert model.vae is not None
+        model.vae.load_state_dict(vae.state_dict())
+        return model
+
+    def data_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of what the denoiser sees: the image or the VAE latent."""
+        if self.vae is not None:
+            return self.vae.latent_shape
+        return (self.config.channels, self.config.image_size, self.config.image_size)
+
+    def encode(self, images: Tensor) -> Tensor:
+        """Images (B, C, H, W) in [0, 1] -> the denoiser's space ([-1, 1] or scaled latents)."""
+        if self.vae is None:
+            return to_signed(images)
+        with torch.no_grad():
+            mu, _ = self.vae.encode(images)
+        return mu * self.config.latent_scale
+
+    def decode(self, x: Tensor) -> Tensor:
+        """The denoiser's space -> images in [0, 1]."""
+        if self.vae is None:
+            return ((x + 1) / 2).clamp(0, 1)
+        return self.vae.decode(x / self.config.latent_scale)
+
+    def train(self, mode: bool = True) -> DiffusionModel:
+        """Train mode for the denoiser; the frozen VAE always stays in eval mode."""
+        super().train(mode)
+        if self.vae is not None:
+            self.vae.eval()
+        return self
+
+    def loss(
+        self, batch: Batch, phase: str = "main", generator: torch.Generator | None = None
+    ) -> dict[str, Tensor]:
+        """Mean EDM-weighted DSM loss over the batch at lognormal noise levels."""
+        c = self.config
+        param = next(self.denoiser.parameters())
+        x0 = self.encode(batch["image"].to(device=param.device, dtype=param.dtype))
+        cond = batch_cond(batch, c.conditioning, self.denoiser)
+        if cond is not None:
+            cond = drop_labels(cond, c.conditioning.drop_prob, generator)
+        sigma = sample_sigma_lognormal(x0.shape[0], c.p_mean, c.p_std, generator=generator)
+        sigma = sigma.to(device=x0.device, dtype=x0.dtype)
+        per_pixel = dsm_loss(
+            self.denoiser,
+            x0,
+            sigma,
+            weighting=c.weighting,
+            sigma_data=c.sigma_data,
+            generator=generator,
+            cond=cond,
+        )
+        return {"loss": per_pixel.mean()}
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        *,
+        generator: torch.Generator | None = None,
+        cond: Tensor | None = None,
+        guidance: float | None = None,
+        sampler: str | None = None,
+        steps: int | None = None,
+    ) -> Tensor:
+        """n images in [0, 1] by `sampler` over `steps` Karras levels; cond (n, A), 0 = null."""
+        c = self.config
+        name = sampler or c.sampler
+        if name not in SAMPLERS:
+            raise ValueError(f"unknown sampler {name!r} (known: {', '.join(SAMPLERS)})")
+        device = next(self.denoiser.parameters()).device
+        sigmas = karras_sigmas(steps or c.steps, c.sigma_min, c.sigma_max, c.rho)
+        sigmas = sigmas.to(device=device, dtype=torch.float32)
+        noise = torch.randn((n, *self.data_shape()), generator=generator).to(device)
+        x = prior_std(c.sigma_max, c.sigma_data) * noise
+        denoiser = self.guided_denoiser(n, cond, c.guidance if guidance is None else guidance)
+        return self.decode(SAMPLERS[name](denoiser, x, sigmas, generator=generator))
+
+    def guided_denoiser(self, n: int, cond: Tensor | None, guidance: float) -> Any:
+        """D(x, sigma): unconditional, conditional, or classifier-free guided."""
+        if not self.config.conditioning.names:
+            if cond is not None:
+                raise ValueError("the model is unconditional; drop the condition")
+            return self.denoiser
+        device = next(self.denoiser.parameters()).device
+        null = torch.zeros(n, len(self.config.conditioning.names), dtype=torch.long, device=device)
+        if cond is None:
+            return lambda x, sigma: self.denoiser(x, sigma, null)
+        cond = cond.to(device=device, dtype=torch.long)
+        if guidance == 1.0:
+            return lambda x, sigma: self.denoiser(x, sigma, cond)
+        return cfg_denoiser(self.denoiser, cond, guidance, null_cond=0)
+
+    def config_dict(self) -> dict[str, Any]:
+        """The config as JSON-able data."""
+        return to_dict(self.config)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> DiffusionModel:
+        """A new diffusion model with this config."""
+        return cls(from_dict(DiffusionConfig, config, "diffusion config"))

@@ -1,0 +1,71 @@
+"""Figures of trained runs: sample grids beside real slices, and loss curves from metrics.jsonl."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from medgen.report.figures import save_figure
+
+PANEL_IN = 2.6  # side of one panel, inches
+
+
+def tile(images: np.ndarray) -> np.ndarray:
+    """Images (N, H, W) as one square-ish mosaic (rows x cols) with 1-pixel gutters."""
+    n, h, w = images.shape
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    mosaic = np.ones((rows * (h + 1) - 1, cols * (w + 1) - 1), dtype=np.float32)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        mosaic[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = images[i]
+    return mosaic
+
+
+def sample_panels(panels: Mapping[str, np.ndarray], out: Path) -> Path:
+    """One panel per name: its images (N, H, W) in [0, 1] as a mosaic; real slices first."""
+    fig = Figure(figsize=(PANEL_IN * len(panels), PANEL_IN + 0.3))
+    for i, (name, images) in enumerate(panels.items()):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        ax.imshow(tile(images), cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        ax.set_title(name, fontsize=9)
+        ax.axis("off")
+    fig.tight_layout()
+    return save_figure(fig, out)
+
+
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The records of a metrics.jsonl file (skipping a half-written last line)."""
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def loss_curves(runs: Mapping[str, Path], out: Path) -> Path:
+    """Each run's losses against training images seen, one panel per run."""
+    fig = Figure(figsize=(PANEL_IN * 1.4 * len(runs), PANEL_IN))
+    for i, (name, run) in enumerate(runs.items()):
+        ax = fig.add_subplot(1, len(runs), i + 1)
+        records = read_metrics(run / "metrics.jsonl")
+        metrics: dict[str, float] = records[0].get("metrics", {}) if records else {}
+        for key in sorted(k for k in metrics if "loss" in k):
+            x = [r["images"] for r in records if key in r.get("metrics", {})]
+            y = [r["metrics"][key] for r in records if key in r.get("metrics", {})]
+            ax.plot(x, y, label=key, linewidth=1)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("training images seen", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if metrics:
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, out)

@@ -1,0 +1,180 @@
+"""`medgen train` as a library call: a family, a dataset folder and a run folder in, a run out.
+
+This is where a model meets its data: the image size and channels come from the dataset, the
+condition vocabularies from its training split, a diffusion model's noise scales from its
+training images (Song & Ermon 2020's rule for sigma_max), a latent model's VAE from another run.
+On --resume the model is rebuilt from the run's own config.json, never re-estimated.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from medgen.config import from_dict, load_config
+from medgen.data.conditions import AddConditions, condition_names, condition_vocab
+from medgen.data.dataset import SliceDataset
+from medgen.data.store import StoredDataset, open_dataset
+from medgen.exceptions import InputError
+from medgen.fileio import read_json_object
+from medgen.models import MODELS, VAE, Conditioning, GenerativeModel, load_model, noise_scales
+from medgen.models.diffusion import DiffusionModel
+from medgen.models.io import build_model
+from medgen.train.config import TrainConfig
+from medgen.train.loop import train
+from medgen.train.rundir import CONFIG, MODEL
+
+SCALE_EXAMPLES = 512  # training images used to measure a diffusion model's noise scales
+
+
+@dataclass
+class RunConfig:
+    """A `--config` file: [train] (TrainConfig fields) and [model] (the family's config fields)."""
+
+    train: TrainConfig = field(default_factory=TrainConfig)
+    model: dict[str, Any] = field(default_factory=dict)
+
+
+def read_run_config(path: str | Path | None, **train_overrides: Any) -> RunConfig:
+    """The config file (or defaults) with command-line options laid over its [train] table."""
+    config = RunConfig() if path is None else load_config(RunConfig, path)
+    given = {k: v for k, v in train_overrides.items() if v is not None}
+    if given:
+        merged = {**json.loads(json.dumps(config.train.__dict__)), **given}
+        config.train = from_dict(TrainConfig, merged, "train options")
+    return config
+
+
+def train_on_data(
+    family: str,
+    data: str | Path,
+    out: str | Path,
+    config: RunConfig,
+    *,
+    cond: str | None = None,
+    latent: str | Path | None = None,
+    resume: bool = False,
+    cpu: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Train a `family` model on the train split of dataset `data` into run folder `out`."""
+    if family not in MODELS:
+        raise InputError("family", f"unknown family {family!r} (choose one of {', '.join(MODELS)})")
+    store = open_dataset(data)
+    saved = Path(out) / CONFIG
+    if resume and saved.exists():
+        model = resumed_model(saved, family)
+    else:
+        model = new_model(family, store, config.model, cond, latent)
+    dataset = training_set(store, model)
+    return train(model, dataset, out, config.train, data=data, resume=resume, cpu=cpu,
+                 progress=progress)  # fmt: skip
+
+
+def resumed_model(saved: Path, family: str) -> GenerativeModel:
+    """The model a run folder's config.json describes (fresh weights; the checkpoint fills them)."""
+    record = read_json_object(saved)
+    if record.get("family") != family:
+        raise InputError(
+            saved, f"is a {record.get('family')!r} run; cannot resume it as {family!r}"
+        )
+    return build_model({"family": family, "config": record.get("model", {})}, saved)
+
+
+def training_set(store: StoredDataset, model: GenerativeModel) -> Dataset[dict[str, Any]]:
+    """The train split, with condition labels when the model is conditional."""
+    conditioning = conditioning_of(model)
+    transform = None
+    if conditioning is not None and conditioning.names:
+        transform = AddConditions(store.meta, conditioning.names, conditioning.vocab)
+    dataset = SliceDataset(store, split="train", transform=transform)
+    if len(dataset) == 0:
+        raise InputError(store.root, "has no slices in its train split")
+    return dataset
+
+
+def conditioning_of(model: GenerativeModel) -> Conditioning | None:
+    """The model's Conditioning, if its family has one."""
+    return getattr(getattr(model, "config", None), "conditioning", None)
+
+
+def new_model(
+    family: str,
+    store: StoredDataset,
+    overrides: dict[str, Any],
+    cond: str | None,
+    latent: str | Path | None,
+) -> GenerativeModel:
+    """A fresh model sized for `store`'s images, with `overrides` from the config file."""
+    size = int(store.array("images").shape[-1])
+    settings: dict[str, Any] = {"image_size": size, "channels": 1, **overrides}
+    if cond:
+        if family == "vae":
+            raise InputError("--cond", "the VAE is unconditional; drop --cond")
+        try:
+            names = condition_names(cond)
+        except ValueError as err:
+            raise InputError("--cond", str(err)) from None
+        vocab = condition_vocab(store.split("train"), names)
+        settings["conditioning"] = {**settings.get("conditioning", {}), "names": names,
+                                    "vocab": vocab}  # fmt: skip
+    if latent is not None and family != "diffusion":
+        raise InputError("--latent", "only a diffusion model runs in a VAE's latent space")
+    if family != "diffusion":
+        return build_model({"family": family, "config": settings}, "--config [model]")
+    return new_diffusion(store, settings, latent)
+
+
+def new_diffusion(
+    store: StoredDataset, settings: dict[str, Any], latent: str | Path | None
+) -> DiffusionModel:
+    """A diffusion model whose noise scales (unless set) are measured on the training images."""
+    images = first_train_images(store, SCALE_EXAMPLES)
+    vae: VAE | None = None
+    if latent is not None:
+        vae = load_vae(latent)
+        if vae.config.image_size != settings["image_size"]:
+            raise InputError(latent, f"is a VAE for {vae.config.image_size}-pixel images, "
+                                     f"the data are {settings['image_size']} pixels")  # fmt: skip
+        with torch.no_grad():
+            mu, _ = vae.encode(images)
+        scale = 1.0 / float(mu.std())  # latents at unit std, as Rombach et al. 2022 do
+        x, settings["latent_scale"] = mu * scale, scale
+        settings["latent_vae"] = vae.config_dict()
+    else:
+        x = images * 2 - 1
+    scales = noise_scales(x)
+    settings.setdefault("sigma_data", round(scales.sigma_data, 4))
+    settings.setdefault("sigma_max", round(max(scales.sigma_max, 2 * scales.sigma_data), 2))
+    model = build_model({"family": "diffusion", "config": settings}, "--config [model]")
+    assert isinstance(model, DiffusionModel)
+    if vae is not None:
+        assert model.vae is not None
+        model.vae.load_state_dict(vae.state_dict())
+    return model
+
+
+def first_train_images(store: StoredDataset, n: int) -> torch.Tensor:
+    """Up to n training images (n, 1, H, W) in [0, 1], spread evenly over the split."""
+    ids = store.split("train").index.to_numpy()
+    if len(ids) == 0:
+        raise InputError(store.root, "has no slices in its train split")
+    pick = ids[:: max(1, len(ids) // n)][:n]
+    return torch.from_numpy(store.array("images")[pick].copy()).unsqueeze(1).float()
+
+
+def load_vae(run: str | Path) -> VAE:
+    """The trained VAE of run folder `run` (or of a saved model folder)."""
+    folder = Path(run) / MODEL if (Path(run) / MODEL).is_dir() else Path(run)
+    model = load_model(folder)
+    if not isinstance(model, VAE):
+        raise InputError(run, f"holds a {model.family} model; --latent needs a VAE run")
+    return model
+
+
+__all__ = ["RunConfig", "read_run_config", "train_on_data"]

@@ -1,0 +1,77 @@
+"""Two CPU processes under `accelerate launch` (gloo DDP): one run, identical weights on both
+ranks, per-rank random states in the checkpoint, and a resume that matches the straight run."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from toy import load_weights, read_jsonl
+
+SCRIPT = Path(__file__).with_name("run_toy.py")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def launch(out: Path, *args: str) -> tuple[dict[str, Any], set[str]]:
+    """Run run_toy.py on 2 CPU processes: the summary and the set of the ranks' weight hashes."""
+    hashes = out.with_name(out.name + "-hashes")
+    shutil.rmtree(hashes, ignore_errors=True)
+    hashes.mkdir()
+    # accelerate's own --cpu launcher needs MPI for several processes; --multi_gpu starts them
+    # with torchrun, and the trainer's cpu=True makes them join over gloo.
+    command = [
+        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+        "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
+        "--dynamo_backend", "no", "--main_process_port", str(free_port()),
+        str(SCRIPT), str(out), "--cpu", "--kind", "two", "--checksum", str(hashes), *args,
+    ]  # fmt: skip
+    hf_home = out.with_name("hf")  # no accelerate config of the user's
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(hf_home)}
+    done = subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.splitlines()[-1])
+    assert len(list(hashes.iterdir())) == 2
+    return summary, {p.read_text() for p in hashes.iterdir()}
+
+
+@pytest.mark.slow
+def test_two_processes_train_one_run_and_resume_exactly(tmp_path: Path) -> None:
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    summary, hashes = launch(straight, "--budget", "20steps", "--checkpoint-every", "10")
+    assert summary["world_size"] == 2 and summary["steps"] == 20
+    assert summary["images"] == 20 * 8 * 2 and summary["status"] == "finished"
+    assert len(hashes) == 1  # DDP kept both ranks' weights identical
+    records = read_jsonl(straight / "metrics.jsonl")
+    assert records[-1]["metrics"]["a.loss"] < records[0]["metrics"]["a.loss"]
+    model = load_weights(straight / "model" / "model.safetensors")
+    assert all(torch.isfinite(t).all() for t in model.values())
+    rng = load_weights(straight / "checkpoints" / "step-00000010" / "rng.safetensors")
+    assert all(t.shape[0] == 2 for t in rng.values())
+    assert not torch.equal(rng["generator"][0], rng["generator"][1])  # a seed per process
+
+    # The run as it stood at step 10, resumed on two processes again.
+    shutil.copytree(straight, resumed)
+    shutil.rmtree(resumed / "checkpoints" / "step-00000020")
+    shutil.rmtree(resumed / "model")
+    summary, hashes = launch(resumed, "--budget", "20steps", "--checkpoint-every", "10", "--resume")
+    assert summary["steps"] == 20 and len(hashes) == 1
+    for name in ("model", "optimizer-a", "optimizer-b", "rng"):
+        a, b = (load_weights(r / "checkpoints/step-00000020" / f"{name}.safetensors")
+                for r in (straight, resumed))  # fmt: skip
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    assert read_jsonl(resumed / "metrics.jsonl")[-1]["metrics"] == records[-1]["metrics"]
