@@ -55,8 +55,8 @@ def check_ranges(config: Any) -> None:
                 raise ValueError(f"{f.name} = {list(value)}: need 0 <= low <= high")
 
 
-def load_config(cls: type[T], path: str | Path) -> T:
-    """Read a TOML or JSON file into dataclass `cls` (unknown keys rejected)."""
+def read_table(path: str | Path) -> dict[str, Any]:
+    """The top-level table of a TOML or JSON file (InputError if it cannot be read or parsed)."""
     path = Path(path)
     text = read_text(path)
     try:
@@ -64,7 +64,14 @@ def load_config(cls: type[T], path: str | Path) -> T:
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
         kind = "JSON" if path.suffix == ".json" else "TOML"
         raise InputError(path, f"not valid {kind}: {exc}") from None
-    return from_dict(cls, data, source=str(path))
+    if not isinstance(data, dict):
+        raise InputError(path, f"expected a table, got {type(data).__name__}")
+    return data
+
+
+def load_config(cls: type[T], path: str | Path) -> T:
+    """Read a TOML or JSON file into dataclass `cls` (unknown keys rejected)."""
+    return from_dict(cls, read_table(path), source=str(path))
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:

@@ -44,7 +44,7 @@ def train_command(
         raise typer.BadParameter(
             f"{family!r}: choose one of {', '.join(FAMILIES)}", param_hint="FAMILY"
         )
-    run_config = read_run_config(config, budget=budget, batch_size=batch_size, seed=seed)
+    run_config = read_run_config(config, family, budget=budget, batch_size=batch_size, seed=seed)
     try:
         summary = train_on_data(
             family, data, out, run_config, cond=cond, latent=latent, resume=resume, cpu=cpu

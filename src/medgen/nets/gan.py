@@ -56,6 +56,7 @@ class DCGANGenerator(nn.Module):
             ]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
+        self.apply(dcgan_init)
 
     def forward(self, z: Tensor, cond: Tensor | None = None) -> Tensor:
         """z (B, latent_dim), cond (B, A) or None -> (B, channels, S, S)."""
@@ -97,6 +98,8 @@ class DCGANDiscriminator(nn.Module):
         self.features = nn.Sequential(*layers)  # (B, w_last, 4, 4)
         self.head = wrap(nn.Linear(widths[-1] * BASE * BASE, 1))  # = DCGAN's final 4x4 conv
         self.label_emb = LabelEmbedding(tuple(cond_classes), widths[-1]) if cond_classes else None
+        if not spectral_norm:  # spectral norm rescales the weights itself
+            self.apply(dcgan_init)
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> Tensor:
         """x (B, C, S, S), cond (B, A) or None -> logits (B,)."""
@@ -113,6 +116,21 @@ class DCGANDiscriminator(nn.Module):
         elif cond is not None:
             raise ValueError("cond given to an unconditional DCGANDiscriminator")
         return logits
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """Radford et al. 2016's initialisation: conv weights N(0, 0.02), batch-norm scales N(1, 0.02).
+
+    PyTorch's default (Kaiming-uniform) start let the discriminator win within a few hundred
+    images on the built-in data, leaving the generator no gradient to learn from.
+    """
+    if isinstance(module, nn.Conv2d | nn.ConvTranspose2d | nn.Linear):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
 
 
 def act() -> nn.LeakyReLU:

@@ -16,8 +16,7 @@ from medgen.report.html import FigureRef, render_template, table_html
 from medgen.report.training import loss_curves, sample_panels
 from medgen.study.chapters.data import study_dataset
 from medgen.study.context import ChapterResult, StudyContext
-from medgen.train.config import TrainConfig
-from medgen.train.recipe import RunConfig, train_on_data
+from medgen.train.recipe import RunConfig, read_run_config, train_on_data
 
 # family -> (share of the chapter budget, --latent run or None), trained in this order; the
 # shares leave a fifth for set-up, sampling and figures.
@@ -30,11 +29,18 @@ SHOWN = 16  # images per panel of the samples figure
 SAMPLE_STEPS = 20  # diffusion sampling steps in the chapter
 
 
-def run_config(seconds: float, seed: int) -> RunConfig:
+def run_config(family: str, seconds: float, seed: int) -> RunConfig:
     """A wall-clock budget, checkpoints rare (the study is resumable by chapter, not by step)."""
-    train = TrainConfig(budget=f"{max(seconds, 1.0):.0f}s", checkpoint_every=10_000, log_every=5,
-                        monitor_every=25, seed=seed)  # fmt: skip
-    return RunConfig(train=train)
+    budget = f"{max(seconds, 1.0):.0f}s"
+    return read_run_config(
+        None,
+        family,
+        budget=budget,
+        checkpoint_every=10_000,
+        log_every=5,
+        monitor_every=25,
+        seed=seed,
+    )
 
 
 def real_slices(ctx: StudyContext, n: int) -> np.ndarray:
@@ -64,7 +70,7 @@ def models_chapter(ctx: StudyContext) -> ChapterResult:
         runs[family] = ctx.workdir / "runs" / family
         ctx.log(f"training {family} for {seconds:.0f} s")
         summary = train_on_data(
-            family, data, runs[family], run_config(seconds, ctx.profile.seed),
+            family, data, runs[family], run_config(family, seconds, ctx.profile.seed),
             latent=None if latent is None else runs[latent], progress=False,
         )  # fmt: skip
         images, per_image = sample_timing(runs[family], SHOWN, ctx.profile.seed)
