@@ -119,9 +119,14 @@ class DiffusionModel(GenerativeModel):
         """A latent diffusion model on the frozen `vae` (its weights copied in)."""
         config.latent_vae, config.latent_scale = vae.config_dict(), latent_scale
         model = cls(config)
-        assert model.vae is not None
-        model.vae.load_state_dict(vae.state_dict())
+        model.adopt_vae(vae)
         return model
+
+    def adopt_vae(self, vae: VAE) -> None:
+        """Copy a trained VAE's weights into this latent model's frozen autoencoder."""
+        if self.vae is None:
+            raise ValueError("this diffusion model works in pixel space; it has no VAE")
+        self.vae.load_state_dict(vae.state_dict())
 
     def data_shape(self) -> tuple[int, int, int]:
         """(channels, height, width) of what the denoiser sees: the image or the VAE latent."""

@@ -165,8 +165,7 @@ def new_diffusion(
     model = build_model({"family": "diffusion", "config": settings}, "--config [model]")
     assert isinstance(model, DiffusionModel)
     if vae is not None:
-        assert model.vae is not None
-        model.vae.load_state_dict(vae.state_dict())
+        model.adopt_vae(vae)
     return model
 
 
