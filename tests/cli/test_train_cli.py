@@ -122,6 +122,7 @@ def test_resume_continues_and_refusals(
     ("args", "needles"),
     [
         (["train", "vae", "--budget", "soon"], ["--budget"]),
+        (["train", "flow"], ["FAMILY", "flow"]),
         (["train", "vae", "--cond", "type"], ["--cond", "unconditional"]),
         (["train", "gan", "--cond", "colour"], ["--cond", "colour"]),
         (["train", "gan", "--latent", "x"], ["--latent"]),

@@ -37,12 +37,13 @@ def train_command(
 
     Example: medgen train diffusion --data data --out runs/diffusion --budget 10m
     """
+    from medgen.exceptions import InputError
     from medgen.train.loop import NonFiniteLoss
     from medgen.train.recipe import read_run_config, train_on_data
 
     if family not in FAMILIES:
-        raise typer.BadParameter(
-            f"{family!r}: choose one of {', '.join(FAMILIES)}", param_hint="FAMILY"
+        raise InputError(
+            "FAMILY", f"unknown family {family!r} (choose one of {', '.join(FAMILIES)})"
         )
     run_config = read_run_config(config, family, budget=budget, batch_size=batch_size, seed=seed)
     try:
@@ -50,8 +51,6 @@ def train_command(
             family, data, out, run_config, cond=cond, latent=latent, resume=resume, cpu=cpu
         )
     except NonFiniteLoss as err:
-        from medgen.exceptions import InputError
-
         raise InputError(out, f"training stopped: {err}") from None
     done = f"{summary['steps']} steps, {summary['images']} images in {summary['seconds']:.0f} s"
     if summary["status"] != "finished":
