@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -32,11 +33,14 @@ def test_tiny_study_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "study"
     first = medgen("study", "--profile", "tiny", "--out", out, "--workers", "1")
     assert first.returncode == 0, first.stderr
-    for i, chapter in enumerate(["data", "lab", "models"], start=1):
-        assert f"[{i}/3] {chapter}: running" in first.stdout
+    for i, chapter in enumerate(["data", "lab", "models", "compare"], start=1):
+        assert f"[{i}/4] {chapter}: running" in first.stdout
     assert f"report: {out / 'report.html'}" in first.stdout
     text = (out / "report.html").read_text(encoding="utf-8")
     assert "1. The data" in text and "2. The lab" in text and "3. The models" in text
+    assert "4. Diffusion, GAN and VAE compared" in text and "Mode collapse on 2-D" in text
+    record = json.loads((out / "chapters" / "compare" / "compare" / "metrics.json").read_text())
+    assert [r["run"] for r in record["runs"]] == ["vae", "diffusion", "gan"]
     models = out / "chapters" / "models" / "runs"
     for family in ("vae", "diffusion", "gan"):
         assert (models / family / "model" / "model.safetensors").is_file()

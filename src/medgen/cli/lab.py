@@ -14,6 +14,7 @@ HELP = {
     "score": "p(x, t) and s(x, t) of a 1-D mixture over t, and a 2-D score field at several t.",
     "why-noise": "Langevin at t = 0 vs annealed Langevin vs the reverse SDE, near a manifold.",
     "score-matching": "One MLP trained on J_naive and on J_dsm: gradients, errors, the constant.",
+    "mode-collapse": "Diffusion vs GAN vs VAE on the 8-mode ring and 25-mode grid (5 seeds).",
 }
 
 

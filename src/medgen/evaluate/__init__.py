@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from medgen.evaluate.bootstrap import Estimate, bootstrap_ci
+from medgen.evaluate.bootstrap import Estimate, bootstrap_ci, bootstrap_many
 from medgen.evaluate.frechet import KIDResult, frechet_distance, kernel_inception_distance
 from medgen.evaluate.memorisation import Memorisation, memorisation
 from medgen.evaluate.modes import ModeMetrics, grid_modes, mode_metrics, ring_modes
@@ -16,6 +16,7 @@ __all__ = [
     "Memorisation",
     "ModeMetrics",
     "bootstrap_ci",
+    "bootstrap_many",
     "frechet_distance",
     "grid_modes",
     "kernel_inception_distance",

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from medgen.lab.common import LabResult, write_numbers
+from medgen.lab.mode_collapse import run_mode_collapse_lab
 from medgen.lab.score import run_score_lab
 from medgen.lab.score_matching import run_score_matching_lab
 from medgen.lab.why_noise import run_why_noise_lab
@@ -18,6 +19,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     "score": run_score_lab,
     "why-noise": run_why_noise_lab,
     "score-matching": run_score_matching_lab,
+    "mode-collapse": run_mode_collapse_lab,
 }
 
 

@@ -22,6 +22,10 @@ class Profile:
     distribution_slices: int = 400  # slices sampled for the intensity histograms
     seed: int = 0  # seed of every random choice the study makes (the data have their own)
     lab_scale: float = 1.0  # compute budget of the lab experiments (1: the published numbers)
+    feature_steps: int = 800  # training steps of the comparison's feature extractor
+    compare_samples: int = 1000  # samples per run (and real slices per reference set) compared
+    mode_collapse_seeds: int = 5  # seeds of the 2-D mode-collapse benchmark
+    mode_collapse_scale: float = 1.0  # its training budget (1: the benchmark's)
 
     def budget_for(self, chapter: str) -> float:
         """The time budget of `chapter` in seconds (what is left of the whole if not listed)."""
@@ -36,9 +40,13 @@ PROFILES: dict[str, Profile] = {
         description="a few slices at 32 pixels, for tests: seconds",
         target=CPU,
         budget_s=90.0,
-        chapter_budget_s={"data": 30.0, "lab": 30.0, "models": 30.0},
+        chapter_budget_s={"data": 20.0, "lab": 20.0, "models": 30.0, "compare": 20.0},
         data={"size": 32, "n_train": 60, "n_dev": 40, "n_test": 20},
         lab_scale=0.1,
+        feature_steps=10,
+        compare_samples=20,
+        mode_collapse_seeds=1,
+        mode_collapse_scale=0.02,
         examples_per_cell=2,
         distribution_slices=50,
     ),
@@ -47,9 +55,13 @@ PROFILES: dict[str, Profile] = {
         description="small data, for smoke tests: at most 5 minutes in all",
         target=CPU,
         budget_s=300.0,
-        chapter_budget_s={"data": 30.0, "lab": 90.0, "models": 150.0},
+        chapter_budget_s={"data": 30.0, "lab": 90.0, "models": 130.0, "compare": 50.0},
         data={"size": 64, "n_train": 600, "n_dev": 400, "n_test": 200},
         lab_scale=0.3,
+        feature_steps=150,
+        compare_samples=150,
+        mode_collapse_seeds=1,
+        mode_collapse_scale=0.05,
         examples_per_cell=3,
     ),
     "standard": Profile(
@@ -57,8 +69,12 @@ PROFILES: dict[str, Profile] = {
         description="the default dataset (8000/5000/2000 slices at 64 pixels): at most 20 minutes",
         target=CPU,
         budget_s=1200.0,
-        chapter_budget_s={"data": 120.0, "lab": 180.0, "models": 720.0},
+        chapter_budget_s={"data": 120.0, "lab": 180.0, "models": 660.0, "compare": 240.0},
         lab_scale=0.5,
+        feature_steps=600,
+        compare_samples=400,
+        mode_collapse_seeds=3,
+        mode_collapse_scale=0.15,
         data={"size": 64, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
     ),
     "full": Profile(
@@ -66,7 +82,9 @@ PROFILES: dict[str, Profile] = {
         description="the default counts at 128 pixels, sized for one GPU: about 3 hours",
         target="one GPU and 16 CPU cores",
         budget_s=10800.0,
-        chapter_budget_s={"data": 600.0, "lab": 600.0, "models": 3600.0},
+        chapter_budget_s={"data": 600.0, "lab": 600.0, "models": 3600.0, "compare": 1200.0},
+        feature_steps=2000,
+        compare_samples=2000,
         data={"size": 128, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
         examples_per_cell=6,
         distribution_slices=1000,

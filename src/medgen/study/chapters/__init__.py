@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from medgen.study.chapters.compare import compare_chapter
 from medgen.study.chapters.data import data_chapter
 from medgen.study.chapters.lab import lab_chapter
 from medgen.study.chapters.models import models_chapter
@@ -11,4 +12,5 @@ CHAPTERS: dict[str, Chapter] = {
     "data": data_chapter,
     "lab": lab_chapter,
     "models": models_chapter,
+    "compare": compare_chapter,
 }

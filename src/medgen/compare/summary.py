@@ -1,0 +1,115 @@
+"""The comparison table as people read it, and the sentences that say what it shows."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+FLOOR = "real (dev split)"  # the row that scores unseen real slices as if they were samples
+WITH_INTERVALS = ("fd", "precision", "recall", "density", "coverage")
+COPY_WARNING = 2.0  # fraction_closer above this many times the quantile suggests copying
+
+
+def with_interval(row: Mapping[str, Any], name: str, digits: int = 3) -> str:
+    """ "value [low, high]" for a metric with a bootstrap interval."""
+    value, low, high = row[name], row[f"{name}_low"], row[f"{name}_high"]
+    return f"{value:.{digits}g} [{low:.{digits}g}, {high:.{digits}g}]"
+
+
+def display_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """One line per run (and the floor): metrics with intervals, memorisation, costs."""
+    lines = []
+    for row in rows:
+        line: dict[str, Any] = {"run": row["run"], "model": row["model"]}
+        for name in WITH_INTERVALS:
+            line[name.upper() if name == "fd" else name] = with_interval(row, name)
+        line["KID x1000"] = f"{1000 * row['kid']:.3g} ± {1000 * row['kid_std']:.2g}"
+        line["memorisation ratio"] = row["memorisation_ratio"]
+        line["closer than 5% of real"] = f"{100 * row['fraction_closer']:.1f}%"
+        for name in ("parameters", "images_seen", "train_seconds", "ms_per_image", "nfe"):
+            value = row.get(name)
+            line[name.replace("_", " ")] = (
+                "–" if value is None or (isinstance(value, float) and math.isnan(value)) else value
+            )
+        lines.append(line)
+    return pd.DataFrame(lines).set_index("run")
+
+
+def best(rows: Sequence[Mapping[str, Any]], metric: str, high: bool) -> Mapping[str, Any]:
+    """The run with the highest (or lowest) value of `metric`."""
+    return (max if high else min)(rows, key=lambda r: r[metric])
+
+
+def overlaps(a: Mapping[str, Any], b: Mapping[str, Any], metric: str) -> bool:
+    """Whether two runs' bootstrap intervals of `metric` overlap (no clear winner)."""
+    return a[f"{metric}_low"] <= b[f"{metric}_high"] and b[f"{metric}_low"] <= a[f"{metric}_high"]
+
+
+def ranking_sentence(rows: Sequence[Mapping[str, Any]], metric: str, high: bool, what: str) -> str:
+    """Which run wins on `metric`, and whether its lead is outside the intervals."""
+    winner = best(rows, metric, high)
+    rivals = [r for r in rows if r is not winner]
+    word = "highest" if high else "lowest"
+    sentence = f"{winner['run']} ({winner['model']}) has the {word} {what}, {winner[metric]:.3g}"
+    if not rivals:
+        return sentence + "."
+    tied = [r["run"] for r in rivals if overlaps(winner, r, metric)]
+    if tied:
+        return sentence + f"; its interval overlaps {', '.join(tied)}, so that lead is not clear."
+    return sentence + ", clear of every other run's 95% interval."
+
+
+def recall_claim(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """Medfusion's finding (diffusion's recall far above a GAN's at equal or better precision),
+    tested on these runs, or None without both a diffusion and a GAN run."""
+    diffusion = [r for r in rows if r["family"] == "diffusion"]
+    gans = [r for r in rows if r["family"] == "gan"]
+    if not diffusion or not gans:
+        return None
+    d, g = best(diffusion, "recall", True), best(gans, "recall", True)
+    higher_recall = d["recall_low"] > g["recall_high"]
+    precision_ok = d["precision_high"] >= g["precision_low"]
+    verdict = "confirm" if higher_recall and precision_ok else "do not confirm"
+    return (
+        f"Medfusion (Müller-Franzes et al. 2023) found diffusion's recall far above GANs' at "
+        f"equal or better precision; these runs {verdict} it: recall {d['recall']:.2f} "
+        f"({d['run']}) vs {g['recall']:.2f} ({g['run']}), precision {d['precision']:.2f} vs "
+        f"{g['precision']:.2f}."
+    )
+
+
+def summary_sentences(
+    rows: Sequence[Mapping[str, Any]], floor: Mapping[str, Any] | None
+) -> list[str]:
+    """What the numbers show, in sentences computed from them (nothing is written by hand)."""
+    if not rows:
+        return []
+    sentences = [
+        ranking_sentence(rows, "fd", False, "Fréchet distance (closest to the real slices)"),
+        ranking_sentence(rows, "precision", True, "precision (most samples look real)"),
+        ranking_sentence(rows, "recall", True, "recall (covers most of the real variety)"),
+        ranking_sentence(rows, "coverage", True, "coverage"),
+    ]
+    claim = recall_claim(rows)
+    if claim:
+        sentences.append(claim)
+    if floor is not None:
+        sentences.append(
+            f"Unseen real slices score FD {floor['fd']:.3g} and recall {floor['recall']:.2f} "
+            f"with the same sample counts: the best a model can do here."
+        )
+    for row in rows:
+        if row["fraction_closer"] > COPY_WARNING * 0.05:
+            sentences.append(
+                f"{row['run']}: {100 * row['fraction_closer']:.0f}% of its samples lie nearer the "
+                f"training set than 95% of unseen real slices do; look for copied training images."
+            )
+    fastest = min(rows, key=lambda r: r["ms_per_image"])
+    sentences.append(
+        f"{fastest['run']} samples fastest ({fastest['ms_per_image']:.3g} ms per image, "
+        f"{fastest['nfe']} network evaluations)."
+    )
+    return sentences

@@ -1,0 +1,47 @@
+"""Chapter 4, the comparison: the models chapter's runs measured in one feature space, with the
+2-D mode-collapse benchmark beside them (`medgen compare` on the study's runs)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from medgen.compare import CompareSettings, compare_runs, comparison_html
+from medgen.compare.metrics import MetricSettings
+from medgen.evaluate.features import FeatureConfig, train_extractor
+from medgen.lab.mode_collapse import mode_collapse_rows, summarise
+from medgen.report.html import FigureRef
+from medgen.study.context import ChapterResult, StudyContext
+
+
+def compare_chapter(ctx: StudyContext) -> ChapterResult:
+    """Train the feature extractor, compare the three runs, run the mode-collapse benchmark."""
+    p = ctx.profile
+    data = ctx.out / ctx.upstream["data"]["dataset"]
+    models = ctx.out / "chapters" / "models"
+    runs = [models / path for path in ctx.upstream["models"].values()]
+    ctx.log(f"training the feature extractor ({p.feature_steps} steps)")
+    features = ctx.workdir / "features"
+    train_extractor(data, features, FeatureConfig(steps=p.feature_steps, seed=p.seed))
+    ctx.log(
+        f"mode-collapse benchmark: {p.mode_collapse_seeds} seeds, scale {p.mode_collapse_scale:g}"
+    )
+    seeds = range(p.mode_collapse_seeds)
+    modes = summarise(mode_collapse_rows(seeds, scale=p.mode_collapse_scale))
+    settings = CompareSettings(
+        n=p.compare_samples, n_real=p.compare_samples, n_train=2 * p.compare_samples,
+        seed=p.seed, metrics=replace(MetricSettings(), seed=p.seed),
+    )  # fmt: skip
+    result = compare_runs(runs, data, ctx.workdir / "compare", features=features,
+                          settings=settings, mode_collapse=modes, log=ctx.log)  # fmt: skip
+    body = comparison_html(result, settings, modes)
+    body += (
+        '<p class="note">Everything here, as files: <a href="compare/metrics.json">metrics.json'
+        '</a>, <a href="compare/metrics.csv">metrics.csv</a>, and the feature extractor in '
+        "<code>features/</code>. Re-run with <code>medgen compare RUN... --data DIR --features "
+        "FEATURES --out DIR</code>.</p>"
+    )
+    figures = [FigureRef("compare/samples.png", "Real test slices beside each run's samples.")]
+    outputs = {"features": "features", "metrics": "compare/metrics.json"}
+    best = min(result.rows, key=lambda r: r["fd"])
+    summary = f"lowest FD: {best['run']} ({best['fd']:.3g}); feature space {result.features}"
+    return ChapterResult("Diffusion, GAN and VAE compared", body, figures, outputs, summary)

@@ -1,0 +1,140 @@
+"""`medgen compare`: the numbers on toy features, the sentences, and the command end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from cli_support import assert_one_line_error, run_cli
+from medgen.compare import MetricSettings, quality_row
+from medgen.compare.summary import display_table, summary_sentences
+from medgen.evaluate.features import FeatureConfig, train_extractor
+from medgen.train.recipe import read_run_config, train_on_data
+
+SETTINGS = MetricSettings(n_boot=10, kid_subsets=10)
+
+
+def gaussian(n: int, shift: float, seed: int) -> torch.Tensor:
+    return torch.randn(n, 4, generator=torch.Generator().manual_seed(seed)) + shift
+
+
+def test_a_copy_of_the_training_set_is_caught_and_a_fresh_draw_is_not() -> None:
+    train, held, reference = gaussian(300, 0, 1), gaussian(300, 0, 2), gaussian(300, 0, 3)
+    fresh = quality_row(gaussian(300, 0, 4), reference, train, held, SETTINGS)
+    copied = quality_row(train[:200] + 1e-3, reference, train, held, SETTINGS)
+    assert copied["fraction_closer"] > 0.9 and copied["memorisation_ratio"] < 0.05
+    assert fresh["fraction_closer"] < 0.15 and 0.7 < fresh["memorisation_ratio"] < 1.4
+    assert fresh["fd"] < 0.2 and fresh["recall"] > 0.8 and fresh["precision"] > 0.8
+
+
+def test_a_shifted_set_scores_worse_and_intervals_are_ordered() -> None:
+    train, held, reference = gaussian(300, 0, 1), gaussian(300, 0, 2), gaussian(300, 0, 3)
+    shifted = quality_row(gaussian(300, 3.0, 4), reference, train, held, SETTINGS)
+    assert shifted["fd"] == pytest.approx(4 * 3.0**2, rel=0.1)  # |mu_r - mu_f|^2 over 4 dims
+    assert shifted["precision"] < 0.5 and shifted["recall"] < 0.5
+    for name in ("fd", "precision", "recall", "density", "coverage"):
+        assert shifted[f"{name}_low"] <= shifted[f"{name}_high"]
+    assert shifted["prdc_k"] == 5 and shifted["n_fake"] == 300
+
+
+def row(run: str, family: str, fd: float, precision: float, recall: float) -> dict[str, object]:
+    r: dict[str, object] = {"run": run, "model": family, "family": family, "nfe": 1,
+                            "kid": 0.01, "kid_std": 0.001, "memorisation_ratio": 1.0,
+                            "fraction_closer": 0.05, "ms_per_image": 2.0}  # fmt: skip
+    for name, value in (("fd", fd), ("precision", precision), ("recall", recall),
+                        ("coverage", recall), ("density", precision)):  # fmt: skip
+        r |= {name: value, f"{name}_low": value * 0.95, f"{name}_high": value * 1.05}
+    return r
+
+
+def test_the_summary_states_what_the_numbers_show() -> None:
+    rows = [row("d", "diffusion", 10, 0.8, 0.4), row("g", "gan", 30, 0.7, 0.1)]
+    text = " ".join(summary_sentences(rows, None))
+    assert "d (diffusion) has the lowest Fréchet distance" in text
+    assert "d (diffusion) has the highest recall" in text and "clear of every" in text
+    assert "these runs confirm it" in text
+    rows[1] |= row("g", "gan", 30, 0.9, 0.5)
+    rows[1]["fraction_closer"] = 0.4
+    text = " ".join(summary_sentences(rows, None))
+    assert "do not confirm" in text and "g (gan) has the highest recall" in text
+    assert "g: 40% of its samples lie nearer the training set" in text
+    table = display_table(rows)
+    assert list(table.index) == ["d", "g"] and table.loc["d", "FD"] == "10 [9.5, 10.5]"
+
+
+SMALL = {
+    "vae": "[model]\nhidden = [8, 16, 16]\nlatent_channels = 2\n",
+    "gan": "[model]\nwidth = 8\n",
+    "diffusion": "[model]\nsteps = 3\n"
+    "unet = { channels = [16, 32], attention_levels = [false, true], num_head_channels = 16 }\n",
+}
+
+
+@pytest.fixture(scope="module")
+def quick_runs(builtin_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A VAE, a conditional latent diffusion model on it, a GAN (2 steps each), and features."""
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("compare")
+    runs = {}
+    for family in ("vae", "diffusion", "gan"):
+        (root / f"{family}.toml").write_text(SMALL[family])
+        config = read_run_config(root / f"{family}.toml", family, budget="2steps", batch_size=4)
+        runs[family] = root / family
+        train_on_data(family, builtin_dataset, runs[family], config, progress=False,
+                      cond="type,location" if family == "diffusion" else None,
+                      latent=runs["vae"] if family == "diffusion" else None)  # fmt: skip
+    runs["features"] = root / "features"
+    train_extractor(builtin_dataset, runs["features"], FeatureConfig(steps=5, batch_size=16))
+    return runs
+
+
+def test_compare_three_quick_runs(
+    quick_runs: dict[str, Path], builtin_dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "cmp"
+    result = run_cli("compare", quick_runs["diffusion"], quick_runs["gan"], quick_runs["vae"],
+                     "--data", builtin_dataset, "--out", out, "--features", quick_runs["features"],
+                     "--n", "30", "--n-real", "30", "--per-condition", "12")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "lowest Fréchet distance" in result.stdout
+    record = json.loads((out / "metrics.json").read_text())
+    assert [r["run"] for r in record["runs"]] == ["diffusion", "gan", "vae"]
+    assert record["runs"][0]["model"] == "latent diffusion" and record["runs"][0]["nfe"] == 3
+    assert record["floor"]["run"] == "real (dev split)"
+    assert record["features"].startswith("medgen:") and record["settings"]["n"] == 30
+    per = pd.read_csv(out / "per_condition.csv")
+    assert set(per["run"]) == {"diffusion"}
+    assert "tumour_type=none, location=none" in set(per["condition"])
+    assert (per["real slices"] >= 10).all() and (per["samples"] == 12).all()
+    table = pd.read_csv(out / "metrics.csv")
+    assert {"fd", "recall", "memorisation_ratio", "ms_per_image"} <= set(table.columns)
+    html = (out / "report.html").read_text()
+    assert "Per condition" in html and "samples.png" in html and (out / "samples.png").is_file()
+
+
+def test_compare_refuses_bad_input(
+    quick_runs: dict[str, Path], builtin_dataset: Path, tmp_path: Path
+) -> None:
+    base = ["--data", builtin_dataset, "--features", quick_runs["features"]]
+    result = run_cli("compare", tmp_path / "nope", *base, "--out", tmp_path / "o")
+    assert_one_line_error(result, "nope", "not a run folder")
+    result = run_cli("compare", quick_runs["gan"], *base, "--out", tmp_path / "o", "--n", "3")
+    assert_one_line_error(result, "--n", "at least 10")
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("keep me")
+    result = run_cli("compare", quick_runs["gan"], *base, "--out", kept)
+    assert_one_line_error(result, "kept", "already exists")
+    assert (kept / "mine.txt").read_text() == "keep me"
+    result = run_cli(
+        "compare", quick_runs["gan"], quick_runs["gan"], *base, "--out", tmp_path / "o"
+    )
+    assert_one_line_error(result, "named twice")
+    result = run_cli("compare", quick_runs["gan"], "--data", builtin_dataset,
+                     "--features", tmp_path, "--out", tmp_path / "o")  # fmt: skip
+    assert_one_line_error(result, "not a feature extractor")
+    assert not (tmp_path / "o").exists()

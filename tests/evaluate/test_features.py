@@ -1,0 +1,115 @@
+"""The domain feature extractor: trained, saved, versioned, reloaded; other spaces; refusals."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from medgen.data.store import open_dataset
+from medgen.evaluate import frechet_distance
+from medgen.evaluate.features import FeatureConfig, load_extractor, train_extractor
+from medgen.exceptions import InputError
+
+QUICK = FeatureConfig(steps=30, batch_size=32)
+
+
+@pytest.fixture(scope="module")
+def extractor_dir(builtin_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("features") / "features"
+    train_extractor(builtin_dataset, out, QUICK)
+    return out
+
+
+def split_images(data: Path, split: str, n: int) -> np.ndarray:
+    store = open_dataset(data)
+    ids = store.split(split).index.to_numpy()[:n]
+    return np.asarray(store.array("images")[ids], dtype=np.float32)
+
+
+def test_saved_record_names_the_space_and_what_it_learned(
+    extractor_dir: Path, builtin_dataset: Path
+) -> None:
+    record = json.loads((extractor_dir / "extractor.json").read_text())
+    assert record["format"] == "medgen-features" and len(record["id"]) == 12
+    assert record["data"]["content_hash"] == open_dataset(builtin_dataset).manifest["content_hash"]
+    assert set(record["targets"]["classes"]) == {"tumour_type", "location"}
+    assert "brainstem" in record["targets"]["classes"]["location"]
+    assert {"tumour_type accuracy", "source_z R2"} <= set(record["dev_scores"])
+    extractor = load_extractor(extractor_dir)
+    assert extractor.name == f"medgen:{record['id']}" and extractor.image_size == 64
+
+
+def test_training_is_reproducible(
+    extractor_dir: Path, builtin_dataset: Path, tmp_path: Path
+) -> None:
+    again = train_extractor(builtin_dataset, tmp_path / "again", QUICK)
+    assert again["id"] == json.loads((extractor_dir / "extractor.json").read_text())["id"]
+
+
+def test_features_tell_brains_from_scrambled_brains(
+    extractor_dir: Path, builtin_dataset: Path
+) -> None:
+    extractor = load_extractor(extractor_dir)
+    dev, test = (
+        split_images(builtin_dataset, "dev", 150),
+        split_images(builtin_dataset, "test", 100),
+    )
+    feats_dev = extractor(dev)
+    assert feats_dev.shape == (150, 128) and feats_dev.dtype == torch.float64
+    rng = np.random.default_rng(0)
+    scrambled = np.stack([rng.permutation(im.ravel()).reshape(im.shape) for im in dev[:100]])
+    same = frechet_distance(extractor(test), feats_dev)
+    different = frechet_distance(extractor(test), extractor(scrambled))
+    assert different > 10 * same
+
+
+def test_images_of_another_size_are_refused(extractor_dir: Path) -> None:
+    with pytest.raises(ValueError, match="64-pixel"):
+        load_extractor(extractor_dir)(np.zeros((2, 32, 32), dtype=np.float32))
+
+
+def test_altered_weights_and_bad_specs_are_refused(extractor_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    record = json.loads((extractor_dir / "extractor.json").read_text())
+    (copy / "extractor.json").write_text(json.dumps({**record, "id": "000000000000"}))
+    (copy / "weights.safetensors").write_bytes((extractor_dir / "weights.safetensors").read_bytes())
+    with pytest.raises(InputError, match="altered"):
+        load_extractor(copy)
+    with pytest.raises(InputError, match="not a feature extractor"):
+        load_extractor(tmp_path)
+    (tmp_path / "junk.pt2").write_bytes(b"not a program")
+    with pytest.raises(InputError, match=r"torch\.export"):
+        load_extractor(f"export:{tmp_path / 'junk.pt2'}")
+    with pytest.raises(InputError, match="no such"):
+        load_extractor(f"inception:{tmp_path / 'missing.pth'}")
+
+
+def test_existing_output_is_kept(extractor_dir: Path, builtin_dataset: Path) -> None:
+    before = (extractor_dir / "weights.safetensors").read_bytes()
+    with pytest.raises(InputError, match="already exists"):
+        train_extractor(builtin_dataset, extractor_dir, QUICK)
+    assert (extractor_dir / "weights.safetensors").read_bytes() == before
+
+
+class MeanStd(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([x.mean(dim=(1, 2, 3)), x.std(dim=(1, 2, 3))], dim=1)
+
+
+def test_an_exported_program_is_a_feature_space(tmp_path: Path) -> None:
+    path = tmp_path / "f.pt2"
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(
+        MeanStd(), (torch.rand(4, 1, 16, 16),), dynamic_shapes={"x": {0: batch}}
+    )
+    torch.export.save(program, str(path))
+    extractor = load_extractor(f"export:{path}")
+    images = torch.rand(300, 1, 16, 16)  # two batches of the extractor: 256 and 44
+    assert torch.allclose(extractor(images), MeanStd()(images).double())
+    assert extractor.name.startswith("export:") and extractor.image_size is None
