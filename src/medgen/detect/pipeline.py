@@ -1,0 +1,256 @@
+"""The tumour detector as a pipeline of named parts: preprocess -> extract -> classify.
+
+Each part is trained and saved on its own, and `run` keeps every intermediate output per
+example, so error analysis by parts (`medgen.errors.parts`) can swap in a perfect output for
+any part (the clean slice for preprocess, the true mask for extract) and re-run the rest.
+
+Training (`train_detector`): the segmentation network learns on 80% of the train split; the
+classifier learns on the features the trained network extracts from the other 20%, so that it
+sees region features as imperfect as those of unseen slices, not the over-clean ones of the
+network's own training images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Collection
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from medgen import __version__
+from medgen.config import from_dict
+from medgen.data.store import StoredDataset, open_dataset
+from medgen.detect.classify import (
+    CLASSES,
+    ClassifyConfig,
+    RegionClassifier,
+    class_indices,
+    class_probabilities,
+    train_classifier,
+)
+from medgen.detect.extract import (
+    FEATURES,
+    ExtractConfig,
+    extract,
+    perfect_extract,
+    probabilities,
+    segmentation_net,
+    train_segmentation,
+)
+from medgen.detect.preprocess import PreprocessConfig, perfect_preprocess, preprocess
+from medgen.exceptions import InputError
+from medgen.fileio import atomic_directory, read_json_object, write_json_atomic
+from medgen.tensorio import load_tensors, save_tensors, state_shapes
+
+PARTS = ("preprocess", "extract", "classify")
+FORMAT, FORMAT_VERSION = "medgen-detector", 1
+INFO, SEGMENTATION, CLASSIFIER = (
+    "detector.json",
+    "segmentation.safetensors",
+    "classifier.safetensors",
+)
+CLASSIFIER_SHARE = 0.2  # of the train split, held out from the segmentation net for the classifier
+NEEDED = ("images", "clean", "brain_mask", "tumour_mask")  # arrays a training set must have
+
+
+@dataclass
+class DetectorConfig:
+    """The three parts' settings (saved in detector.json)."""
+
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    extract: ExtractConfig = field(default_factory=ExtractConfig)
+    classify: ClassifyConfig = field(default_factory=ClassifyConfig)
+    seed: int = 0
+
+
+@dataclass
+class Outputs:
+    """Every part's output for the examples `ids` (arrays indexed like ids)."""
+
+    ids: np.ndarray  # (N,) dataset row ids
+    preprocessed: np.ndarray  # (N, H, W) float32
+    brain_mask: np.ndarray  # (N, H, W) bool
+    probability: np.ndarray  # (N, H, W) float32 tumour probability
+    region: np.ndarray  # (N, H, W) bool
+    features: np.ndarray  # (N, len(FEATURES)) float32
+    class_probabilities: np.ndarray  # (N, 3)
+    perfect: tuple[str, ...] = ()  # parts replaced by perfect outputs
+
+    @property
+    def prediction(self) -> np.ndarray:
+        """Predicted class names (N,)."""
+        return np.asarray(CLASSES, dtype=object)[self.class_probabilities.argmax(axis=1)]
+
+
+def check_training_data(store: StoredDataset) -> None:
+    """The detector learns from masks and truth classes: refuse data without them."""
+    missing = [name for name in NEEDED if name not in store.arrays]
+    if missing:
+        raise InputError(
+            store.root,
+            f"has no {', '.join(missing)} array(s): the detector trains on the built-in "
+            "data's masks and clean slices",
+        )
+    types = set(store.split("train")["tumour_type"].astype(str))
+    if not types <= set(CLASSES) or len(types) < 2:
+        raise InputError(store.root, f"train split tumour types {sorted(types)}: the detector "
+                                     f"needs {', '.join(CLASSES)}")  # fmt: skip
+
+
+def rows(store: StoredDataset, name: str, ids: np.ndarray) -> np.ndarray:
+    """Rows `ids` (sorted) of array `name` as a numpy array."""
+    return np.asarray(store.array(name)[ids])
+
+
+class Detector:
+    """The trained pipeline: preprocessing settings, segmentation net and classifier."""
+
+    parts = PARTS
+
+    def __init__(self, config: DetectorConfig, net: nn.Module, classifier: RegionClassifier):
+        self.config = config
+        self.net = net.eval()
+        self.classifier = classifier.eval()
+
+    def run(self, store: StoredDataset, ids: np.ndarray, perfect: Collection[str] = ()) -> Outputs:
+        """All parts on rows `ids` of `store`; parts named in `perfect` give perfect outputs."""
+        unknown = sorted(set(perfect) - set(PARTS[:-1]))
+        if unknown:
+            raise ValueError(
+                f"no perfect output for part {unknown[0]!r} (only preprocess, extract)"
+            )
+        ids = np.asarray(ids, dtype=np.int64)
+        order = np.argsort(ids, kind="stable")
+        sorted_ids = ids[order]
+        images = rows(store, "images", sorted_ids).astype(np.float32)
+        if "preprocess" in perfect:
+            clean, masks = rows(store, "clean", sorted_ids), rows(store, "brain_mask", sorted_ids)
+            pre, brain = perfect_preprocess(clean, masks, self.config.preprocess)
+        else:
+            pre, brain = preprocess(images, self.config.preprocess)
+        if "extract" in perfect:
+            prob, region, feats = perfect_extract(pre, rows(store, "tumour_mask", sorted_ids))
+        else:
+            prob = probabilities(self.net, pre)
+            region, feats = extract(pre, prob)
+        probs = class_probabilities(self.classifier, feats)
+        undo = np.argsort(order, kind="stable")  # back to the caller's order
+        return Outputs(ids, pre[undo], brain[undo], prob[undo], region[undo], feats[undo],
+                       probs[undo], tuple(sorted(perfect)))  # fmt: skip
+
+    def save(self, out: Path, summary: dict[str, Any]) -> None:
+        """Write detector.json and the two parts' weights into the folder `out`."""
+        save_tensors(out / SEGMENTATION, self.net.state_dict())
+        save_tensors(out / CLASSIFIER, self.classifier.state_dict())
+        write_json_atomic(out / INFO, {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "medgen_version": __version__,
+            "parts": list(PARTS), "classes": list(CLASSES), "features": list(FEATURES),
+            "config": asdict(self.config), **summary,
+        })  # fmt: skip
+
+
+def load_detector(run: str | Path) -> Detector:
+    """A detector run folder written by `train_detector` (InputError if it is not one)."""
+    run = Path(run)
+    if not (run / INFO).is_file():
+        raise InputError(run, "is not a detector run (no detector.json)")
+    info = read_json_object(run / INFO)
+    if info.get("format") != FORMAT or int(info.get("format_version", 0)) > FORMAT_VERSION:
+        raise InputError(run / INFO, f"is not a {FORMAT} (version <= {FORMAT_VERSION}) record")
+    config = from_dict(DetectorConfig, info["config"], f"{run / INFO} config")
+    net = segmentation_net(config.extract)
+    net.load_state_dict(load_tensors(run / SEGMENTATION, state_shapes(net.state_dict())))
+    classifier = RegionClassifier(len(FEATURES), config.classify.hidden)
+    classifier.load_state_dict(
+        load_tensors(run / CLASSIFIER, state_shapes(classifier.state_dict()))
+    )
+    return Detector(config, net, classifier)
+
+
+def split_train(store: StoredDataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train-split ids for the segmentation net and for the classifier (sorted)."""
+    ids = store.split("train").index.to_numpy()
+    shuffled = np.random.default_rng(seed).permutation(ids)
+    cut = round(len(ids) * CLASSIFIER_SHARE)
+    return np.sort(shuffled[cut:]), np.sort(shuffled[:cut])
+
+
+def train_detector(
+    data: str | Path,
+    out: str | Path,
+    config: DetectorConfig | None = None,
+    *,
+    extra: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
+    overwrite: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train the three parts on `data`'s train split and save the detector to `out`.
+
+    `extra` returns more training examples (images, tumour masks, class names) that join the
+    segmentation net's share: the remedy loop's added data.
+    """
+    config = config or DetectorConfig()
+    if Path(out).exists() and not overwrite:
+        raise InputError(out, "already exists (pass --overwrite to replace it)")
+    store = open_dataset(data)
+    check_training_data(store)
+    seg_ids, cls_ids = split_train(store, config.seed)
+    start = time.perf_counter()
+    log(f"preprocessing {len(seg_ids) + len(cls_ids)} training slices")
+    pre, _ = preprocess(rows(store, "images", seg_ids).astype(np.float32), config.preprocess)
+    masks = rows(store, "tumour_mask", seg_ids).astype(bool)
+    added = 0
+    if extra is not None:
+        images, extra_masks, _ = extra()
+        extra_pre, _ = preprocess(images.astype(np.float32), config.preprocess)
+        pre, masks = np.concatenate([pre, extra_pre]), np.concatenate([masks, extra_masks])
+        added = len(images)
+    log(f"training the segmentation net ({config.extract.steps} steps)")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.extract.seed)
+        net = segmentation_net(config.extract)
+    seg = train_segmentation(net, pre, masks, config.extract)
+    log("training the classifier on held-out region features")
+    detector = Detector(config, net, RegionClassifier(len(FEATURES), config.classify.hidden))
+    held = detector.run(store, cls_ids)
+    truth = class_indices(store.meta.loc[cls_ids, "tumour_type"].astype(str).to_numpy())
+    detector.classifier = train_classifier(held.features, truth, config.classify)
+    summary = {
+        "data": str(Path(data)), "content_hash": store.manifest.get("content_hash"),
+        "segmentation_examples": len(seg_ids) + added, "added_examples": added,
+        "classifier_examples": len(cls_ids), "segmentation": seg,
+        "seconds": round(time.perf_counter() - start, 1),
+    }  # fmt: skip
+    try:
+        with atomic_directory(out, overwrite=overwrite) as tmp:
+            detector.save(tmp, summary)
+    except FileExistsError:
+        raise InputError(out, "already exists (pass --overwrite to replace it)") from None
+    return summary
+
+
+def model_version(run: str | Path) -> str:
+    """ "detector:<12 hex digits>": the hash of the run's two weight files, its version."""
+    digest = hashlib.sha256()
+    for name in (SEGMENTATION, CLASSIFIER):
+        digest.update((Path(run) / name).read_bytes())
+    return f"detector:{digest.hexdigest()[:12]}"
+
+
+class BoundDetector:
+    """A detector with its dataset: the `AnalysablePipeline` that error analysis by parts runs."""
+
+    parts = PARTS
+
+    def __init__(self, detector: Detector, store: StoredDataset) -> None:
+        self.detector, self.store = detector, store
+
+    def predict(self, ids: np.ndarray, perfect: Collection[str] = ()) -> np.ndarray:
+        """Predicted class names of rows `ids`, with the `perfect` parts substituted."""
+        return self.detector.run(self.store, ids, perfect).prediction

@@ -1,0 +1,451 @@
+"""The project's error-analysis state in one SQLite file: splits, tags, categories, evaluations.
+
+`PROJECT/errors.sqlite`, shared by the CLI, the web app and the remedy loop, possibly at the
+same time. WAL mode lets readers run while one writer writes; every write is one
+`BEGIN IMMEDIATE` transaction (the write lock is taken up front, so two writers queue on
+`busy_timeout` instead of deadlocking on a lock upgrade); an exception inside a transaction rolls
+it back whole; `synchronous=FULL` makes a committed transaction survive a power cut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import NamedTuple
+
+import numpy as np
+
+from medgen.exceptions import InputError
+
+DB_NAME = "errors.sqlite"
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 60_000  # how long a writer waits for another one's lock before giving up
+PARTS = ("eyeball", "blackbox", "retired")  # retired: an old eyeball set, looked at, never reused
+# Built-in tag categories: name -> description.
+BUILTIN_CATEGORIES = {
+    "mislabeled": "the truth label is wrong, not the model (MLY ch. 16)",
+}
+
+CATEGORY_NAME = re.compile(r"[a-z0-9][a-z0-9_\-]{0,39}")  # tag names; metadata ones hold "="
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS schema_version (
+        version INTEGER PRIMARY KEY,
+        applied_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS model_versions (
+        model_version TEXT PRIMARY KEY,
+        first_seen TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS splits (
+        split_id INTEGER PRIMARY KEY,
+        content_hash TEXT NOT NULL,          -- the dataset, by content
+        split_name TEXT NOT NULL,            -- usually 'dev'
+        generation INTEGER NOT NULL CHECK (generation >= 0),  -- 0, then +1 per refresh
+        created_at TEXT NOT NULL,
+        seed INTEGER NOT NULL,
+        target_errors INTEGER NOT NULL,
+        error_rate REAL NOT NULL,            -- the error rate the eyeball size was sized with
+        model_version TEXT,                  -- whose predictions sized it
+        reason TEXT NOT NULL CHECK (reason IN ('initial', 'refresh')),
+        UNIQUE (content_hash, split_name, generation))""",
+    """CREATE TABLE IF NOT EXISTS split_members (
+        split_id INTEGER NOT NULL REFERENCES splits(split_id) ON DELETE CASCADE,
+        example_id INTEGER NOT NULL,
+        part TEXT NOT NULL CHECK (part IN ('eyeball', 'blackbox', 'retired')),
+        PRIMARY KEY (split_id, example_id)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS categories (
+        name TEXT PRIMARY KEY,
+        description TEXT NOT NULL DEFAULT '',
+        source TEXT NOT NULL CHECK (source IN ('metadata', 'tag')),
+        created_at TEXT NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS tags (
+        content_hash TEXT NOT NULL,
+        example_id INTEGER NOT NULL,
+        category TEXT NOT NULL REFERENCES categories(name),
+        author TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        PRIMARY KEY (content_hash, example_id, category)) WITHOUT ROWID""",
+    """CREATE TABLE IF NOT EXISTS evaluations (
+        evaluation_id INTEGER PRIMARY KEY,
+        model_version TEXT NOT NULL REFERENCES model_versions(model_version),
+        split_id INTEGER NOT NULL REFERENCES splits(split_id),
+        created_at TEXT NOT NULL,
+        eyeball_error REAL NOT NULL,
+        blackbox_error REAL NOT NULL,
+        n_eyeball INTEGER NOT NULL,
+        n_blackbox INTEGER NOT NULL,
+        predictions_path TEXT NOT NULL)""",
+)
+
+
+def now() -> str:
+    """The current UTC time as ISO text (sortable)."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True, eq=False)  # arrays: compare fields, not splits
+class StoredSplit:
+    """One generation of the eyeball/blackbox split of one dataset split (MLY ch. 17)."""
+
+    split_id: int
+    content_hash: str
+    split_name: str
+    generation: int
+    created_at: str
+    seed: int
+    target_errors: int
+    error_rate: float
+    model_version: str | None
+    reason: str
+    eyeball: np.ndarray  # example ids, sorted
+    blackbox: np.ndarray
+    retired: np.ndarray
+
+
+class Tag(NamedTuple):
+    """A person's category on one example."""
+
+    example_id: int
+    category: str
+    author: str
+    created_at: str
+
+
+class Category(NamedTuple):
+    """An error category: from metadata (computed) or from tags (people's)."""
+
+    name: str
+    description: str
+    source: str
+
+
+class EvaluationRecord(NamedTuple):
+    """One model version's eyeball and blackbox error on one split generation."""
+
+    evaluation_id: int
+    model_version: str
+    split_id: int
+    generation: int
+    created_at: str
+    eyeball_error: float
+    blackbox_error: float
+    n_eyeball: int
+    n_blackbox: int
+    predictions_path: str
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """Open `path` in autocommit mode (transactions are explicit), WAL, FKs on, busy timeout."""
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    try:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.DatabaseError as err:
+        conn.close()
+        raise InputError(path, f"is not a medgen errors database ({err})") from None
+    return conn
+
+
+def check_category_name(name: str) -> str:
+    """Return `name` if it can name a tag category, else an InputError saying what is allowed."""
+    if not CATEGORY_NAME.fullmatch(name):
+        raise InputError(
+            repr(name),
+            "is not a tag category name (1-40 of a-z, 0-9, _ and -; first a letter or digit)",
+        )
+    return name
+
+
+class ErrorStore:
+    """A context-managed connection to `PROJECT/errors.sqlite`; every write is one transaction."""
+
+    def __init__(self, project: str | Path, *, create: bool = True) -> None:
+        project = Path(project)
+        self.path = project / DB_NAME
+        if not self.path.exists():
+            if not create:
+                raise InputError(self.path, "no such file (run `medgen errors split` first)")
+            project.mkdir(parents=True, exist_ok=True)
+        self._conn = connect(self.path)
+        self._depth = 0
+        try:
+            self._migrate()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def __enter__(self) -> ErrorStore:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection (an open transaction is rolled back by SQLite)."""
+        self._conn.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """`BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on any exception; nested calls join."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self._conn
+            finally:
+                self._depth -= 1
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self._conn
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def _migrate(self) -> None:
+        """Create the schema (version 1) if missing; refuse a database from a newer medgen."""
+        try:
+            with self.transaction() as conn:
+                for statement in SCHEMA:
+                    conn.execute(statement)
+                found = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+                if found is None:
+                    conn.execute(
+                        "INSERT INTO schema_version VALUES (?, ?)", (SCHEMA_VERSION, now())
+                    )
+                elif found > SCHEMA_VERSION:
+                    raise InputError(
+                        self.path,
+                        f"schema version {found} is newer than this medgen's ({SCHEMA_VERSION})",
+                    )
+                self._upsert_categories(
+                    conn, [(n, d, "tag") for n, d in BUILTIN_CATEGORIES.items()], replace=False
+                )
+        except sqlite3.DatabaseError as err:
+            raise InputError(self.path, f"is not a medgen errors database ({err})") from None
+
+    # ---- model versions -------------------------------------------------------------------
+
+    def add_model_version(self, model_version: str) -> None:
+        """Record a model version (idempotent)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO model_versions VALUES (?, ?)", (model_version, now())
+            )
+
+    def model_versions(self) -> list[str]:
+        """All recorded model versions, oldest first."""
+        rows = self._conn.execute("SELECT model_version FROM model_versions ORDER BY first_seen")
+        return [r[0] for r in rows]
+
+    # ---- splits -----------------------------------------------------------------------------
+
+    def add_split(
+        self,
+        content_hash: str,
+        split_name: str,
+        members: Mapping[str, np.ndarray],
+        *,
+        seed: int,
+        target_errors: int,
+        error_rate: float,
+        model_version: str | None,
+        reason: str,
+    ) -> StoredSplit:
+        """Store a new generation (previous + 1) of the split of `content_hash`/`split_name`."""
+        with self.transaction() as conn:
+            previous = self.current_split(content_hash, split_name)
+            generation = 0 if previous is None else previous.generation + 1
+            if model_version is not None:
+                self.add_model_version(model_version)
+            cur = conn.execute(
+                "INSERT INTO splits (content_hash, split_name, generation, created_at, seed,"
+                " target_errors, error_rate, model_version, reason)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    content_hash,
+                    split_name,
+                    generation,
+                    now(),
+                    seed,
+                    target_errors,
+                    error_rate,
+                    model_version,
+                    reason,
+                ),
+            )
+            split_id = cur.lastrowid
+            conn.executemany(
+                "INSERT INTO split_members VALUES (?, ?, ?)",
+                (
+                    (split_id, int(i), part)
+                    for part in PARTS
+                    for i in np.asarray(members.get(part, ()), dtype=np.int64)
+                ),
+            )
+            stored = self.current_split(content_hash, split_name)
+        assert stored is not None and stored.split_id == split_id
+        return stored
+
+    def current_split(self, content_hash: str, split_name: str) -> StoredSplit | None:
+        """The latest generation of the split of this dataset split, or None."""
+        row = self._conn.execute(
+            "SELECT * FROM splits WHERE content_hash = ? AND split_name = ?"
+            " ORDER BY generation DESC LIMIT 1",
+            (content_hash, split_name),
+        ).fetchone()
+        return None if row is None else self._split_from_row(row)
+
+    def latest_split(self) -> StoredSplit | None:
+        """The most recently made split of any dataset in the project, or None."""
+        row = self._conn.execute("SELECT * FROM splits ORDER BY split_id DESC LIMIT 1").fetchone()
+        return None if row is None else self._split_from_row(row)
+
+    def _split_from_row(self, row: sqlite3.Row) -> StoredSplit:
+        members = self._conn.execute(
+            "SELECT example_id, part FROM split_members WHERE split_id = ? ORDER BY example_id",
+            (row["split_id"],),
+        ).fetchall()
+        by_part = {
+            part: np.array([m[0] for m in members if m[1] == part], dtype=np.int64)
+            for part in PARTS
+        }
+        return StoredSplit(
+            split_id=int(row["split_id"]),
+            content_hash=str(row["content_hash"]),
+            split_name=str(row["split_name"]),
+            generation=int(row["generation"]),
+            created_at=str(row["created_at"]),
+            seed=int(row["seed"]),
+            target_errors=int(row["target_errors"]),
+            error_rate=float(row["error_rate"]),
+            model_version=row["model_version"],
+            reason=str(row["reason"]),
+            eyeball=by_part["eyeball"],
+            blackbox=by_part["blackbox"],
+            retired=by_part["retired"],
+        )
+
+    # ---- categories and tags ----------------------------------------------------------------
+
+    @staticmethod
+    def _upsert_categories(
+        conn: sqlite3.Connection, items: Iterable[tuple[str, str, str]], *, replace: bool
+    ) -> None:
+        verb = "INSERT OR REPLACE" if replace else "INSERT OR IGNORE"
+        conn.executemany(
+            f"{verb} INTO categories (name, description, source, created_at) VALUES (?, ?, ?, ?)",
+            ((name, description, source, now()) for name, description, source in items),
+        )
+
+    def upsert_categories(self, items: Iterable[tuple[str, str, str]]) -> None:
+        """Record (name, description, source) categories, replacing descriptions of known ones."""
+        with self.transaction() as conn:
+            self._upsert_categories(conn, items, replace=True)
+
+    def categories(self) -> list[Category]:
+        """All known categories, by name."""
+        rows = self._conn.execute("SELECT name, description, source FROM categories ORDER BY name")
+        return [Category(*r) for r in rows]
+
+    def add_tag(
+        self,
+        content_hash: str,
+        example_id: int,
+        category: str,
+        author: str,
+        description: str = "",
+    ) -> bool:
+        """Tag one example with `category` (created as a tag category if new); False if present."""
+        check_category_name(category)
+        with self.transaction() as conn:
+            # a new name becomes a tag category; metadata ones hold "=", which tags cannot
+            self._upsert_categories(conn, [(category, description, "tag")], replace=False)
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO tags VALUES (?, ?, ?, ?, ?)",
+                (content_hash, int(example_id), category, author, now()),
+            )
+            return cur.rowcount == 1
+
+    def remove_tag(self, content_hash: str, example_id: int, category: str) -> bool:
+        """Remove one tag; False if it was not there."""
+        with self.transaction() as conn:
+            cur = conn.execute(
+                "DELETE FROM tags WHERE content_hash = ? AND example_id = ? AND category = ?",
+                (content_hash, int(example_id), category),
+            )
+            return cur.rowcount == 1
+
+    def tags(self, content_hash: str) -> list[Tag]:
+        """Every tag on examples of the dataset `content_hash`."""
+        rows = self._conn.execute(
+            "SELECT example_id, category, author, created_at FROM tags WHERE content_hash = ?"
+            " ORDER BY example_id, category",
+            (content_hash,),
+        )
+        return [Tag(*r) for r in rows]
+
+    # ---- evaluations ------------------------------------------------------------------------
+
+    def add_evaluation(
+        self,
+        model_version: str,
+        split: StoredSplit,
+        *,
+        eyeball_error: float,
+        blackbox_error: float,
+        n_eyeball: int,
+        n_blackbox: int,
+        predictions_path: str,
+    ) -> EvaluationRecord:
+        """Record one evaluation of `model_version` on `split` (MLY ch. 18: watch both errors)."""
+        with self.transaction() as conn:
+            self.add_model_version(model_version)
+            cur = conn.execute(
+                "INSERT INTO evaluations (model_version, split_id, created_at, eyeball_error,"
+                " blackbox_error, n_eyeball, n_blackbox, predictions_path)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    model_version,
+                    split.split_id,
+                    now(),
+                    eyeball_error,
+                    blackbox_error,
+                    n_eyeball,
+                    n_blackbox,
+                    predictions_path,
+                ),
+            )
+            evaluation_id = cur.lastrowid
+        return next(e for e in self.evaluations() if e.evaluation_id == evaluation_id)
+
+    def evaluations(self, split_id: int | None = None) -> list[EvaluationRecord]:
+        """Recorded evaluations, oldest first; only those on `split_id` if given."""
+        query = (
+            "SELECT e.evaluation_id, e.model_version, e.split_id, s.generation, e.created_at,"
+            " e.eyeball_error, e.blackbox_error, e.n_eyeball, e.n_blackbox, e.predictions_path"
+            " FROM evaluations e JOIN splits s USING (split_id)"
+        )
+        args: tuple[int, ...] = ()
+        if split_id is not None:
+            query += " WHERE e.split_id = ?"
+            args = (split_id,)
+        rows = self._conn.execute(query + " ORDER BY e.evaluation_id", args)
+        return [EvaluationRecord(*r) for r in rows]

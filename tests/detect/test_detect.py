@@ -1,0 +1,173 @@
+"""The tumour detector's parts on their own, the pipeline's bookkeeping, and the CLI."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cli_support import assert_one_line_error, run_cli
+from medgen.data.store import open_dataset
+from medgen.detect import PARTS, DetectorConfig, load_detector, train_detector
+from medgen.detect.classify import (
+    ClassifyConfig,
+    class_indices,
+    class_probabilities,
+    train_classifier,
+)
+from medgen.detect.extract import (
+    FEATURES,
+    ExtractConfig,
+    perfect_extract,
+    region_features,
+    region_of,
+)
+from medgen.detect.pipeline import BoundDetector
+from medgen.detect.predictions import read_predictions
+from medgen.detect.preprocess import bias_correct, brain_mask, normalise
+from medgen.errors import AnalysablePipeline
+
+QUICK = DetectorConfig(extract=ExtractConfig(steps=15, batch_size=8),
+                       classify=ClassifyConfig(steps=30))  # fmt: skip
+
+
+def test_brain_masks_match_the_truth(builtin_dataset: Path) -> None:
+    store = open_dataset(builtin_dataset)
+    images, truth = store.array("images")[:60], store.array("brain_mask")[:60].astype(bool)
+    iou = [((brain_mask(im) & t).sum() / max((brain_mask(im) | t).sum(), 1))
+           for im, t in zip(images, truth, strict=True)]  # fmt: skip
+    assert np.mean(iou) > 0.8
+
+
+def test_bias_correction_removes_a_smooth_field() -> None:
+    yy, xx = np.mgrid[:64, :64] / 63.0
+    mask = (yy - 0.5) ** 2 + (xx - 0.5) ** 2 < 0.16
+    anatomy = np.where(mask, 0.6, 0.0)
+    field = np.exp(0.4 * (xx - 0.5))  # a left-right shading of +-20%
+    corrected = bias_correct(anatomy * field, mask, scale_px=8.0)
+    spread_before = np.ptp((anatomy * field)[mask])
+    assert np.ptp(corrected[mask]) < 0.3 * spread_before
+    assert normalise(corrected, mask, 99.0)[mask].max() == pytest.approx(1.0, abs=0.02)
+
+
+def disk(radius: float, centre: tuple[int, int] = (30, 34), size: int = 64) -> np.ndarray:
+    yy, xx = np.mgrid[:size, :size]
+    return np.asarray((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2)
+
+
+def test_region_features_read_a_ring_enhancing_lesion() -> None:
+    lesion = disk(6)
+    core = disk(3)
+    image = np.full((64, 64), 0.4, dtype=np.float32)
+    image[lesion] = 0.9
+    image[core] = 0.5  # a bright rim around a darker, necrotic-looking core
+    probability = np.where(lesion, 0.9, 0.05).astype(np.float32)
+    region = region_of(probability)
+    assert (region == lesion).all()
+    f = dict(zip(FEATURES, region_features(image, probability, region), strict=True))
+    assert f["found"] == 1 and f["peak_probability"] == pytest.approx(0.9)
+    assert f["log_area"] == pytest.approx(np.log1p(lesion.sum()), rel=1e-5)
+    assert f["contrast"] > 0.2 and f["rim_minus_core"] > 0.1  # the 1-px outline vs the rest
+    assert 0.6 < f["compactness"] <= 2.0
+    assert f["centroid_row"] == pytest.approx(30 / 64, abs=0.01)
+    empty = region_features(
+        image, np.zeros_like(probability), region_of(np.zeros_like(probability))
+    )
+    assert empty[0] == 0 and not empty.any()
+
+
+def test_the_perfect_extract_part_is_the_true_mask() -> None:
+    masks = np.stack([disk(4), np.zeros((64, 64), dtype=bool)])
+    images = np.stack([np.where(masks[0], 0.9, 0.3), np.full((64, 64), 0.3)]).astype(np.float32)
+    probability, regions, features = perfect_extract(images, masks)
+    assert (regions == masks).all() and probability.max() == 1.0
+    assert features[0, 0] == 1 and features[1, 0] == 0
+
+
+def test_the_classifier_learns_separable_classes_and_refuses_unknown_ones() -> None:
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 3, 600)
+    features = rng.normal(size=(600, len(FEATURES))).astype(np.float32)
+    features[:, 3] += 3.0 * labels  # the area feature tells the classes apart
+    model = train_classifier(features, labels, ClassifyConfig(steps=300))
+    assert (class_probabilities(model, features).argmax(1) == labels).mean() > 0.95
+    with pytest.raises(ValueError, match="unknown tumour class 'cyst'"):
+        class_indices(np.array(["none", "cyst"]))
+
+
+@pytest.fixture(scope="module")
+def detector_run(builtin_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("detect") / "det"
+    train_detector(builtin_dataset, out, QUICK, log=lambda _: None)
+    return out
+
+
+def test_a_trained_detector_keeps_every_part_output_in_the_callers_order(
+    detector_run: Path, builtin_dataset: Path
+) -> None:
+    info = json.loads((detector_run / "detector.json").read_text())
+    assert info["parts"] == list(PARTS) and info["segmentation_examples"] == 240
+    assert info["classifier_examples"] == 60
+    detector, store = load_detector(detector_run), open_dataset(builtin_dataset)
+    ids = np.array([450, 301, 599, 302])
+    out = detector.run(store, ids)
+    assert (out.ids == ids).all() and out.preprocessed.shape == (4, 64, 64)
+    assert out.features.shape == (4, len(FEATURES)) and out.class_probabilities.shape == (4, 3)
+    alone = detector.run(store, ids[:1])
+    assert np.allclose(alone.class_probabilities[0], out.class_probabilities[0], atol=1e-5)
+    tumours = store.split("dev").query("label == 1").index.to_numpy()[:10]
+    perfect = detector.run(store, tumours, perfect=("extract",))
+    assert (perfect.features[:, 0] == 1).all() and perfect.perfect == ("extract",)
+    assert (perfect.region == store.array("tumour_mask")[np.sort(tumours)].astype(bool)).all()
+    with pytest.raises(ValueError, match="classify"):
+        detector.run(store, ids, perfect=("classify",))
+    assert isinstance(BoundDetector(detector, store), AnalysablePipeline)
+
+
+def test_detect_predict_and_errors_by_parts_from_the_command_line(
+    detector_run: Path, builtin_dataset: Path, tmp_path: Path
+) -> None:
+    pred = tmp_path / "pred"
+    result = run_cli("detect", "predict", detector_run, "--data", builtin_dataset, "--out", pred)
+    assert result.returncode == 0, result.stderr
+    predictions = read_predictions(pred)
+    assert len(predictions.table) == 200 and predictions.split == "dev"
+    assert predictions.model_version.startswith("detector:")
+    assert np.load(pred / "intermediate" / "probability.npy").shape == (200, 64, 64)
+    project = tmp_path / "project"
+    split = run_cli("errors", "split", "--predictions", pred, "--project", project,
+                    "--target-errors", "20")  # fmt: skip
+    assert split.returncode == 0, split.stderr
+    parts = run_cli("errors", "parts", detector_run, "--predictions", pred, "--project", project)
+    assert parts.returncode == 0, parts.stderr
+    assert "preprocess" in parts.stdout and "extract" in parts.stdout and "by part" in parts.stdout
+
+
+def test_detector_commands_refuse_bad_input(
+    detector_run: Path, builtin_dataset: Path, tmp_path: Path
+) -> None:
+    result = run_cli("detect", "predict", tmp_path, "--data", builtin_dataset)
+    assert_one_line_error(result, "not a detector run")
+    result = run_cli("detect", "train", "--data", builtin_dataset, "--out", tmp_path / "d",
+                     "--steps", "0")  # fmt: skip
+    assert_one_line_error(result, "--steps")
+    result = run_cli("detect", "predict", detector_run, "--data", builtin_dataset,
+                     "--split", "validation", "--out", tmp_path / "p")  # fmt: skip
+    assert_one_line_error(result, "--split", "validation")
+    assert not (tmp_path / "p").exists()
+    result = run_cli("detect", "train", "--data", builtin_dataset, "--out", detector_run)
+    assert_one_line_error(result, "already exists")
+
+
+def test_training_is_reproducible(
+    builtin_dataset: Path, detector_run: Path, tmp_path: Path
+) -> None:
+    train_detector(builtin_dataset, tmp_path / "again", replace(QUICK), log=lambda _: None)
+    for name in ("segmentation.safetensors", "classifier.safetensors"):
+        assert (tmp_path / "again" / name).read_bytes() == (detector_run / name).read_bytes()
