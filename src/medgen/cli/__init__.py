@@ -8,7 +8,10 @@ import typer
 from rich.console import Console
 
 from medgen import __version__
+from medgen.cli.compare import compare_command, features_command
 from medgen.cli.data import data_app
+from medgen.cli.detect import detect_app
+from medgen.cli.errors import errors_app
 from medgen.cli.lab import lab_app
 from medgen.cli.study import study_command
 from medgen.cli.train import sample_command, train_command
@@ -23,9 +26,13 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data_app, name="data")
+app.add_typer(errors_app, name="errors")
 app.add_typer(lab_app, name="lab")
+app.add_typer(detect_app, name="detect")
 app.command("train")(train_command)
 app.command("sample")(sample_command)
+app.command("compare")(compare_command)
+app.command("features")(features_command)
 app.command("study")(study_command)
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -1,0 +1,253 @@
+"""The eyeballing web app over HTTP (the ASGI test client): what it shows and never shows."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import anyio
+import numpy as np
+import pytest
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+from starlette.types import Message, Scope
+from typer.testing import CliRunner
+from web_support import SECRET, WebProject, build_web_project
+
+from cli_support import assert_one_line_error, run_cli
+from medgen.cli.errors import errors_app
+from medgen.detect.predictions import read_predictions
+from medgen.errors.split import split_project
+from medgen.errors.store import ErrorStore
+from medgen.errors.web import allowed_hosts_for, create_app, is_loopback
+from medgen.errors.web.images import KINDS, outline
+
+BASE = "http://127.0.0.1"
+
+
+@pytest.fixture
+def web(builtin_dataset: Path, tmp_path: Path) -> WebProject:
+    """A fresh project (tests here write tags)."""
+    return build_web_project(builtin_dataset, tmp_path)
+
+
+@pytest.fixture
+def client(web: WebProject) -> Iterator[TestClient]:
+    """A test client of the app, as a browser on this machine would reach it."""
+    app = create_app(web.predictions, web.project, author="tester")
+    with TestClient(app, base_url=BASE, follow_redirects=False) as test_client:
+        yield test_client
+
+
+def listed_ids(html: str) -> list[int]:
+    """The example ids of the gallery's cards."""
+    return [int(i) for i in re.findall(r'class="card" data-id="(\d+)"', html)]
+
+
+def tally_count(client: TestClient, category: str) -> int | None:
+    """The errors count of `category` on the tally page (None if it has no row)."""
+    html = client.get("/tally").text
+    found = re.search(rf'data-category="{re.escape(category)}">.*?class="count">(\d+)<', html)
+    return None if found is None else int(found.group(1))
+
+
+def all_routes(example_id: int) -> list[tuple[str, str]]:
+    """(method, path) of every route that takes an id."""
+    images = [("GET", f"/image/{example_id}/{kind}.png") for kind in KINDS]
+    return [("GET", f"/example/{example_id}"), ("POST", f"/example/{example_id}/tag"), *images]
+
+
+def test_gallery_lists_exactly_the_eyeball_errors(web: WebProject, client: TestClient) -> None:
+    response = client.get("/gallery")
+    assert response.status_code == 200
+    assert listed_ids(response.text) == web.eyeball_errors
+    assert 10 <= len(web.eyeball_errors) <= 40  # the fixture is what the tests think it is
+    assert client.get("/").headers["location"] == "/gallery"
+
+
+def test_example_page_shows_pictures_truth_prediction_metadata(
+    web: WebProject, client: TestClient
+) -> None:
+    first, second = web.eyeball_errors[:2]
+    html = client.get(f"/example/{first}").text
+    row = web.table.set_index("id").loc[first]
+    assert f'<span id="truth">{row["truth"]}</span>' in html
+    assert f'<span id="prediction">{row["prediction"]}</span>' in html
+    assert f'rel="next" href="/example/{second}"' in html and 'rel="prev"' not in html
+    assert "<th>location</th>" in html and "<th>noise_sigma</th>" in html
+    for kind in KINDS:
+        assert f"/image/{first}/{kind}.png" in html
+        picture = client.get(f"/image/{first}/{kind}.png")
+        assert picture.status_code == 200 and picture.headers["content-type"] == "image/png"
+        assert Image.open(io.BytesIO(picture.content)).size == (256, 256)  # 64 px x 4, nearest
+    assert 'data-shortcut="1"' in html and 'id="tag-box"' in html
+
+
+def test_blackbox_unknown_and_correct_ids_are_404_on_every_route(
+    web: WebProject, client: TestClient
+) -> None:
+    blackbox = web.ids(eyeball=False, error=True)[0]
+    correct = web.ids(eyeball=True, error=False)[0]
+    unknown = int(web.table["id"].max()) + 1000
+    for example_id in (blackbox, web.ids(eyeball=False, error=False)[0], correct, unknown):
+        for method, path in all_routes(example_id):
+            data = {"category": "blurry", "action": "add"} if method == "POST" else None
+            response = client.request(method, path, data=data)
+            assert response.status_code == 404, (method, path)
+            assert response.text == "Not Found" and "image" not in response.headers["content-type"]
+    not_ints = ("/example/abc", "/example/-1", "/example/1.5", "/example/1e3", "/image/x/input.png")
+    for path in not_ints:
+        assert client.get(path).status_code == 404, path
+    assert client.get(f"/image/{web.eyeball_errors[0]}/source.png").status_code == 404
+    with ErrorStore(web.project) as store:
+        assert store.tags(web.split.content_hash) == []  # the blackbox POST tagged nothing
+
+
+def raw_status(app: Starlette, path: str) -> tuple[int, bytes]:
+    """Call the app with `path` exactly as given (no client normalising '..'): status, body."""
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope: Scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+        "root_path": "", "headers": [(b"host", b"127.0.0.1:8765")],
+        "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 8765),
+    }  # fmt: skip
+    anyio.run(app, scope, receive, send)
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return int(sent[0]["status"]), body
+
+
+TRAVERSALS = (
+    "/image/../../etc/passwd",
+    "/image/1/../../../../etc/passwd",
+    "/image/..%2F..%2F..%2Fetc%2Fpasswd",
+    "/image/%2e%2e/%2e%2e/etc/passwd",
+    "/static/../../../../etc/passwd",
+    "/static/..%2F..%2F..%2Fetc%2Fpasswd",
+    "/static/%2e%2e%2f%2e%2e%2fapp.py",
+    "/static/..",
+    "/static/app.py",
+    "/example/..%2F..%2Fetc%2Fpasswd",
+    "//etc/passwd",
+)
+
+
+def test_path_traversal_is_refused(web: WebProject, client: TestClient) -> None:
+    app = client.app
+    assert isinstance(app, Starlette)
+    eid = web.eyeball_errors[0]
+    paths = [*TRAVERSALS, f"/image/{eid}/..%2F..%2F..%2Fetc%2Fpasswd.png", f"/image/{eid}/../x.png"]
+    for path in paths:
+        status, body = raw_status(app, path)
+        assert status == 404 and b"root:" not in body and b"import" not in body, (path, status)
+        response = client.get(path)  # httpx may first resolve "..": then it is another URL
+        assert response.status_code == 404 or response.headers["location"] == "/gallery", path
+        assert b"root:" not in response.content and b"import" not in response.content, path
+    assert raw_status(app, "/static/app.js")[0] == 200  # the raw caller does reach the app
+
+
+def test_tagging_changes_the_tally_and_is_validated(web: WebProject, client: TestClient) -> None:
+    first, second = web.eyeball_errors[:2]
+    assert tally_count(client, "blurry") is None and tally_count(client, "mislabeled") == 0
+    for example_id in (first, second):
+        posted = client.post(f"/example/{example_id}/tag", data={"category": "blurry"})
+        assert posted.status_code == 303 and posted.headers["location"] == f"/example/{example_id}"
+    assert tally_count(client, "blurry") == 2
+    client.post(f"/example/{first}/tag", data={"category": "mislabeled", "action": "add"})
+    assert tally_count(client, "mislabeled") == 1
+    page = client.get(f"/example/{first}").text
+    assert '<span class="tag">blurry</span>' in page and "by tester" in page
+    removed = client.post(f"/example/{first}/tag", data={"category": "blurry", "action": "remove"})
+    assert removed.status_code == 303 and tally_count(client, "blurry") == 1
+
+    for bad in ("Bad Name!", "location=brainstem", "", "x" * 41, "../etc"):
+        refused = client.post(f"/example/{first}/tag", data={"category": bad})
+        assert refused.status_code == 400 and "is not a tag category name" in refused.text, bad
+    odd = client.post(f"/example/{first}/tag", data={"category": "blurry", "action": "drop"})
+    assert odd.status_code == 400 and "unknown action" in odd.text
+    with ErrorStore(web.project) as store:
+        assert sorted((t.example_id, t.category) for t in store.tags(web.split.content_hash)) == [
+            (first, "mislabeled"),
+            (second, "blurry"),
+        ]
+
+
+def test_no_source_value_on_any_page(web: WebProject, client: TestClient) -> None:
+    pages = ["/gallery", "/tally", "/history", *(f"/example/{i}" for i in web.eyeball_errors)]
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert SECRET not in response.text and "slice-" not in response.text, path
+        if path.startswith("/example/"):  # (the tally's "source" is a category's: tag/metadata)
+            assert "<th>source</th>" not in response.text, path
+
+
+def test_history_and_security_headers(client: TestClient) -> None:
+    history = client.get("/history")
+    assert "v1" in history.text and "No sign of overfitting" in history.text
+    assert "<polyline" in history.text and "<circle" in history.text
+    csp = history.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "default-src 'none'" in csp
+    script = client.get("/static/app.js")
+    assert script.status_code == 200 and "javascript" in script.headers["content-type"]
+    assert 'data-shortcut="' in script.text and "ArrowRight" in script.text
+    tally = client.get("/tally").text
+    assert "<svg" in tally and "max improvement" in tally and "error rate if fixed" in tally
+
+
+def test_foreign_hosts_and_cross_site_posts_are_refused(
+    web: WebProject, client: TestClient
+) -> None:
+    eid = web.eyeball_errors[0]
+    assert client.get("/gallery", headers={"host": "evil.example"}).status_code == 400
+    cross = client.post(
+        f"/example/{eid}/tag",
+        data={"category": "blurry"},
+        headers={"origin": "http://evil.example"},
+    )
+    assert cross.status_code == 403 and tally_count(client, "blurry") is None
+    same = client.post(f"/example/{eid}/tag", data={"category": "blurry"}, headers={"origin": BASE})
+    assert same.status_code == 303 and tally_count(client, "blurry") == 1
+
+
+def test_a_refreshed_split_hides_the_old_eyeball_set(web: WebProject, client: TestClient) -> None:
+    old = web.eyeball_errors
+    with ErrorStore(web.project) as store:
+        split_project(store, read_predictions(web.predictions), target_errors=20, refresh=True)
+    listed = listed_ids(client.get("/gallery").text)
+    assert listed and not set(listed) & set(old)  # the old eyeball set is retired, not shown
+    assert client.get(f"/example/{old[0]}").status_code == 404
+    assert client.get(f"/example/{listed[0]}").status_code == 200
+
+
+def test_outline_is_the_boundary() -> None:
+    mask = np.zeros((5, 5), dtype=bool)
+    mask[1:4, 1:4] = True
+    edge = outline(mask)
+    assert edge.sum() == 8 and not edge[2, 2] and edge[1, 1]
+
+
+def test_hosts() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
+    assert allowed_hosts_for("127.0.0.1") == ["127.0.0.1", "localhost"]
+    assert allowed_hosts_for("0.0.0.0") == ["*"]
+
+
+def test_serve_refuses_a_project_without_split(web: WebProject, tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    ErrorStore(empty).close()
+    result = run_cli("errors", "serve", "--predictions", web.predictions, "--project", empty)
+    assert_one_line_error(result, "no eyeball/blackbox split yet")
+    help_text = CliRunner().invoke(errors_app, ["serve", "--help"], terminal_width=200).output
+    assert "Example: medgen errors serve" in help_text and "127.0.0.1" in help_text
