@@ -33,14 +33,17 @@ def test_tiny_study_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "study"
     first = medgen("study", "--profile", "tiny", "--out", out, "--workers", "1")
     assert first.returncode == 0, first.stderr
-    for i, chapter in enumerate(["data", "lab", "models", "compare"], start=1):
-        assert f"[{i}/4] {chapter}: running" in first.stdout
+    chapters = ["data", "lab", "models", "compare", "errors"]
+    for i, chapter in enumerate(chapters, start=1):
+        assert f"[{i}/{len(chapters)}] {chapter}: running" in first.stdout
     assert f"report: {out / 'report.html'}" in first.stdout
     text = (out / "report.html").read_text(encoding="utf-8")
     assert "1. The data" in text and "2. The lab" in text and "3. The models" in text
     assert "4. Diffusion, GAN and VAE compared" in text and "Mode collapse on 2-D" in text
     record = json.loads((out / "chapters" / "compare" / "compare" / "metrics.json").read_text())
     assert [r["run"] for r in record["runs"]] == ["vae", "diffusion", "gan"]
+    assert "5. The detector and its errors" in text and "Error analysis by parts" in text
+    assert (out / "chapters" / "errors" / "project" / "errors.sqlite").is_file()
     models = out / "chapters" / "models" / "runs"
     for family in ("vae", "diffusion", "gan"):
         assert (models / family / "model" / "model.safetensors").is_file()

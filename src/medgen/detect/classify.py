@@ -1,8 +1,8 @@
 """Part 3 of the detector, `classify`: no tumour / benign / malignant from the region features.
 
 A small MLP on standardised features (weights and the standardisation saved as safetensors, so
-a detector can be shared without pickles). Classes are weighted by inverse frequency so that
-the rarer tumour types are not drowned by healthy slices.
+a detector can be shared without pickles), trained by plain cross-entropy: the classes keep
+their training frequencies, so the classifier maximises accuracy rather than balanced recall.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def class_indices(names: np.ndarray) -> np.ndarray:
 def train_classifier(
     features: np.ndarray, labels: np.ndarray, config: ClassifyConfig
 ) -> RegionClassifier:
-    """Fit the MLP on (N, F) features and (N,) class indices, inverse-frequency weighted."""
+    """Fit the MLP on (N, F) features and (N,) class indices."""
     x = torch.from_numpy(features.astype(np.float32))
     y = torch.from_numpy(labels)
     with torch.random.fork_rng(devices=[]):
@@ -69,8 +69,6 @@ def train_classifier(
         model = RegionClassifier(x.shape[1], config.hidden)
     model.mean.copy_(x.mean(0))
     model.std.copy_(x.std(0).clamp_min(1e-3))
-    counts = torch.bincount(y, minlength=len(CLASSES)).clamp_min(1).float()
-    weight = counts.sum() / (len(CLASSES) * counts)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay
     )
@@ -78,7 +76,7 @@ def train_classifier(
     model.train()
     for _ in range(config.steps):
         pick = torch.randint(x.shape[0], (min(config.batch_size, x.shape[0]),), generator=generator)
-        loss = F.cross_entropy(model(x[pick]), y[pick], weight=weight)
+        loss = F.cross_entropy(model(x[pick]), y[pick])
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()

@@ -26,6 +26,7 @@ class Profile:
     compare_samples: int = 1000  # samples per run (and real slices per reference set) compared
     mode_collapse_seeds: int = 5  # seeds of the 2-D mode-collapse benchmark
     mode_collapse_scale: float = 1.0  # its training budget (1: the benchmark's)
+    detector_steps: int = 3000  # training steps of the detector's segmentation network
 
     def budget_for(self, chapter: str) -> float:
         """The time budget of `chapter` in seconds (what is left of the whole if not listed)."""
@@ -40,13 +41,20 @@ PROFILES: dict[str, Profile] = {
         description="a few slices at 32 pixels, for tests: seconds",
         target=CPU,
         budget_s=90.0,
-        chapter_budget_s={"data": 20.0, "lab": 20.0, "models": 30.0, "compare": 20.0},
+        chapter_budget_s={
+            "data": 15.0,
+            "lab": 15.0,
+            "models": 25.0,
+            "compare": 15.0,
+            "errors": 20.0,
+        },
         data={"size": 32, "n_train": 60, "n_dev": 40, "n_test": 20},
         lab_scale=0.1,
         feature_steps=10,
         compare_samples=20,
         mode_collapse_seeds=1,
         mode_collapse_scale=0.02,
+        detector_steps=10,
         examples_per_cell=2,
         distribution_slices=50,
     ),
@@ -55,13 +63,20 @@ PROFILES: dict[str, Profile] = {
         description="small data, for smoke tests: at most 5 minutes in all",
         target=CPU,
         budget_s=300.0,
-        chapter_budget_s={"data": 30.0, "lab": 90.0, "models": 130.0, "compare": 50.0},
+        chapter_budget_s={
+            "data": 30.0,
+            "lab": 60.0,
+            "models": 110.0,
+            "compare": 50.0,
+            "errors": 50.0,
+        },
         data={"size": 64, "n_train": 600, "n_dev": 400, "n_test": 200},
         lab_scale=0.3,
         feature_steps=150,
         compare_samples=150,
         mode_collapse_seeds=1,
         mode_collapse_scale=0.05,
+        detector_steps=300,
         examples_per_cell=3,
     ),
     "standard": Profile(
@@ -69,7 +84,13 @@ PROFILES: dict[str, Profile] = {
         description="the default dataset (8000/5000/2000 slices at 64 pixels): at most 20 minutes",
         target=CPU,
         budget_s=1200.0,
-        chapter_budget_s={"data": 120.0, "lab": 180.0, "models": 660.0, "compare": 240.0},
+        chapter_budget_s={
+            "data": 90.0,
+            "lab": 150.0,
+            "models": 540.0,
+            "compare": 200.0,
+            "errors": 220.0,
+        },
         lab_scale=0.5,
         feature_steps=600,
         compare_samples=400,
@@ -82,9 +103,16 @@ PROFILES: dict[str, Profile] = {
         description="the default counts at 128 pixels, sized for one GPU: about 3 hours",
         target="one GPU and 16 CPU cores",
         budget_s=10800.0,
-        chapter_budget_s={"data": 600.0, "lab": 600.0, "models": 3600.0, "compare": 1200.0},
+        chapter_budget_s={
+            "data": 600.0,
+            "lab": 600.0,
+            "models": 3600.0,
+            "compare": 1200.0,
+            "errors": 1800.0,
+        },
         feature_steps=2000,
         compare_samples=2000,
+        detector_steps=8000,
         data={"size": 128, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
         examples_per_cell=6,
         distribution_slices=1000,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from medgen.study.chapters.compare import compare_chapter
 from medgen.study.chapters.data import data_chapter
+from medgen.study.chapters.errors import errors_chapter
 from medgen.study.chapters.lab import lab_chapter
 from medgen.study.chapters.models import models_chapter
 from medgen.study.context import Chapter
@@ -13,4 +14,5 @@ CHAPTERS: dict[str, Chapter] = {
     "lab": lab_chapter,
     "models": models_chapter,
     "compare": compare_chapter,
+    "errors": errors_chapter,
 }

@@ -1,0 +1,104 @@
+"""Chapter: the tumour detector and its error analysis (Ng, *Machine Learning Yearning*).
+
+Train the detector's parts, predict the dev split, split it into eyeball and blackbox sets,
+record the evaluation, tally the eyeball errors by category with ceilings, and attribute each
+eyeball error to a part of the pipeline. The project's SQLite store is left in the chapter's
+folder, so `medgen errors serve --project ...` opens the same state for eyeballing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+
+from medgen.data.store import open_dataset
+from medgen.detect import DetectorConfig, load_detector, train_detector
+from medgen.detect.pipeline import BoundDetector
+from medgen.detect.predict import predict_split
+from medgen.detect.predictions import Predictions, read_predictions
+from medgen.errors import (
+    ErrorStore,
+    attribute_errors,
+    evaluate_project,
+    split_project,
+    tally_project,
+)
+from medgen.errors.split import split_tables
+from medgen.report.html import render_template, table_html
+from medgen.study.context import ChapterResult, StudyContext
+
+TALLY_BY = ("location", "tumour_type", "size_bin", "enhancing", "error_kind")
+TALLY_ROWS = 12  # categories shown, the largest first
+
+
+def accuracy_table(predictions: Predictions) -> pd.DataFrame:
+    """Dev accuracy overall, on healthy slices, on tumours, per tumour location."""
+    table = predictions.table
+    correct = table["truth"] == table["prediction"]
+    tumour = table["truth"] != "none"
+    groups: dict[str, pd.Series] = {
+        "all dev slices": correct,
+        "healthy slices": correct[~tumour],
+        "tumour slices": correct[tumour],
+    }
+    for location in sorted(table.loc[tumour, "location"].astype(str).unique()):
+        groups[f"tumours: {location}"] = correct[tumour & (table["location"] == location)]
+    rows = {name: {"slices": len(s), "accuracy": s.mean(), "error": 1 - s.mean()}
+            for name, s in groups.items()}  # fmt: skip
+    return pd.DataFrame(rows).T
+
+
+def brainstem_gap(predictions: Predictions) -> tuple[float, float]:
+    """Error on brainstem tumours and on all other tumours (dev)."""
+    table = predictions.table
+    tumour = table["truth"] != "none"
+    wrong = table["truth"] != table["prediction"]
+    brainstem = tumour & (table["location"] == "brainstem")
+    return float(wrong[brainstem].mean()), float(wrong[tumour & ~brainstem].mean())
+
+
+def errors_chapter(ctx: StudyContext) -> ChapterResult:
+    """Detector, predictions, eyeball/blackbox split, tally with ceilings, errors by parts."""
+    p = ctx.profile
+    data = ctx.out / ctx.upstream["data"]["dataset"]
+    run, project = ctx.workdir / "detector", ctx.workdir / "project"
+    config = DetectorConfig(seed=p.seed)
+    config.extract = replace(config.extract, steps=p.detector_steps, seed=p.seed)
+    ctx.log(f"training the detector ({p.detector_steps} segmentation steps)")
+    summary = train_detector(data, run, config, log=ctx.log)
+    ctx.log("predicting the dev split")
+    predictions = read_predictions(predict_split(run, data, "dev", run / "predictions" / "dev"))
+    with ErrorStore(project) as store:
+        outcome = split_project(store, predictions, seed=p.seed)
+        evaluation = evaluate_project(store, predictions).evaluation
+        tally = tally_project(store, predictions, by=list(TALLY_BY))
+    eyeball, blackbox = split_tables(predictions, outcome.split)
+    ctx.log(f"error analysis by parts on {int((eyeball.truth != eyeball.prediction).sum())} errors")
+    pipeline = BoundDetector(load_detector(run), open_dataset(data))
+    parts = attribute_errors(pipeline, eyeball["id"].to_numpy(), eyeball["truth"].to_numpy())
+    brainstem, rest = brainstem_gap(predictions)
+    rows = [{"parts made perfect": ", ".join(r.perfect) or "none", "eyeball accuracy": r.accuracy}
+            for r in parts.ceiling]  # fmt: skip
+    ceiling = pd.DataFrame(rows).set_index("parts made perfect")
+    tally_table = tally.summary_.sort_values("count", ascending=False).head(TALLY_ROWS)
+    body = render_template(
+        "errors_chapter.html",
+        seconds=summary["seconds"],
+        accuracy=table_html(accuracy_table(predictions), float_format="{:.3g}"),
+        brainstem=brainstem, rest=rest,
+        eyeball=len(eyeball), blackbox=len(blackbox),
+        eyeball_errors=int((eyeball.truth != eyeball.prediction).sum()),
+        evaluation=evaluation,
+        tally=table_html(tally_table.set_index("category"), float_format="{:.3g}"),
+        parts=table_html(parts.table().set_index("part"), float_format="{:.3g}"),
+        ceiling=table_html(ceiling, float_format="{:.3g}"),
+        n_errors=parts.n_errors,
+    )  # fmt: skip
+    outputs = {"detector": "detector", "predictions": "detector/predictions/dev",
+               "project": "project"}  # fmt: skip
+    accuracy = float(np.mean(predictions.table.truth == predictions.table.prediction))
+    line = (f"dev accuracy {accuracy:.3f}; brainstem tumour error {brainstem:.2f} vs "
+            f"{rest:.2f} elsewhere")  # fmt: skip
+    return ChapterResult("The detector and its errors", body, [], outputs, line)
