@@ -131,3 +131,11 @@ def test_cli_lists_the_experiment() -> None:
     result = run_cli("lab", "--help")
     assert result.returncode == 0, result.stderr
     assert "mode-collapse" in result.stdout
+
+
+def test_the_lab_command_refuses_a_bad_scale(tmp_path: Path) -> None:
+    from cli_support import assert_one_line_error, run_cli
+
+    result = run_cli("lab", "mode-collapse", "--out", tmp_path / "mc", "--scale", "0")
+    assert_one_line_error(result, "--scale", "positive")
+    assert not (tmp_path / "mc").exists()

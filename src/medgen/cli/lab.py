@@ -1,4 +1,4 @@
-"""`medgen lab ...`: the three experiments on the exact Gaussian mixture."""
+"""`medgen lab ...`: the experiments on exact Gaussian mixtures and the 2-D mode-collapse test."""
 
 from __future__ import annotations
 
@@ -22,10 +22,16 @@ def _command(name: str) -> Callable[..., None]:
     def command(
         out: Path = typer.Option(Path(f"lab/{name}"), help="Folder for figures + numbers.json."),
         seed: int = typer.Option(0, help="Seed of every random draw."),
+        scale: float = typer.Option(
+            1.0, help="Compute budget: 1 is the published one, 0.1 a quick look."
+        ),
     ) -> None:
+        from medgen.exceptions import InputError
         from medgen.lab import run_experiment
 
-        result = run_experiment(name, out, seed=seed)
+        if not scale > 0:
+            raise InputError("--scale", f"must be positive, got {scale}")
+        result = run_experiment(name, out, seed=seed, scale=scale)
         print(result.summary)
         print(f"wrote {out}/numbers.json and {len(result.figures)} figure(s) in {out}/figures")
 
