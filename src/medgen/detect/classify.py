@@ -22,7 +22,7 @@ class ClassifyConfig:
     """The classifier's size and training."""
 
     hidden: int = 64
-    steps: int = 1500
+    steps: int = 500  # 80 passes over the 1,600 held-out examples of the default data
     batch_size: int = 256
     lr: float = 3e-3
     weight_decay: float = 1e-4

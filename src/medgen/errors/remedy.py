@@ -1,0 +1,207 @@
+"""The remedy loop as an experiment with controls (*Machine Learning Yearning* ch. 14-16).
+
+Error analysis names the slice that fails (brainstem tumours on the built-in scenario); the
+remedy adds N training examples of that slice and retrains the detector, once per arm:
+
+- baseline: nothing added (the detector as it is);
+- real: N new slices of the failing kind from the data generator itself, the "more data"
+  oracle (built-in data only: it re-runs the generator with the data's own config);
+- diffusion / gan: N (slice, mask) pairs from a conditional joint generator
+  (`medgen.tasks.augment`), tumour types in the proportions of the slice's training examples;
+- augment: N classic augmentations of the slice's own training examples.
+
+Each arm's detector is measured on the same held-out examples: the slice's error and the
+overall error on the dev blackbox set (or the whole dev split without a project) and on test,
+with Wilson 95% intervals. The share of the real arm's gain that an arm recovers is the number
+the issue asks for: (baseline - arm) / (baseline - real) on the slice's test error.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import binomtest
+
+from medgen.config import from_dict
+from medgen.data.conditions import condition_values
+from medgen.data.store import StoredDataset, open_dataset
+from medgen.data.synth import DataConfig, make_dataset
+from medgen.data.synth.config import LOCATIONS, ScenarioConfig
+from medgen.detect import DetectorConfig, load_detector, train_detector
+from medgen.exceptions import InputError
+from medgen.fileio import write_json_atomic, write_text_atomic
+from medgen.tasks.augment import classic_augment, generate_with_masks
+
+ARMS = ("baseline", "real", "diffusion", "gan", "augment")
+Extra = tuple[np.ndarray, np.ndarray, np.ndarray]  # images, masks, class names
+
+
+@dataclass(frozen=True)
+class RemedyPlan:
+    """What the experiment adds and where it measures."""
+
+    slice: dict[str, str]  # metadata column -> value, e.g. {"location": "brainstem"}
+    n: int  # examples added by each arm
+    measure: dict[str, np.ndarray]  # set name -> dataset row ids measured
+    seed: int = 0
+
+
+def parse_slice(text: str, store: StoredDataset) -> dict[str, str]:
+    """{"location": "brainstem"} from "location=brainstem", checked against the metadata."""
+    try:
+        values = condition_values(text)
+    except ValueError as err:
+        raise InputError("--slice", str(err)) from None
+    if not values:
+        raise InputError("--slice", "name the failing slice, e.g. location=brainstem")
+    for column, value in values.items():
+        if column not in store.meta:
+            raise InputError("--slice", f"no metadata column {column!r}")
+        if value not in set(store.meta[column].astype(str)):
+            raise InputError("--slice", f"no slice has {column}={value}")
+    return values
+
+
+def in_slice(meta: pd.DataFrame, values: dict[str, str]) -> np.ndarray:
+    """Boolean mask of the rows of `meta` in the slice."""
+    keep = np.ones(len(meta), dtype=bool)
+    for column, value in values.items():
+        keep &= meta[column].astype(str).to_numpy() == value
+    return keep
+
+
+def slice_train_ids(store: StoredDataset, values: dict[str, str]) -> np.ndarray:
+    """Training rows in the slice (tumour slices only: the remedy adds tumours)."""
+    train = store.split("train")
+    keep = in_slice(train, values) & (train["label"].to_numpy() == 1)
+    return train.index.to_numpy()[keep]
+
+
+def real_examples(store: StoredDataset, values: dict[str, str], n: int, seed: int) -> Extra:
+    """n new tumour slices of the slice's location from the data generator (the oracle)."""
+    if set(values) != {"location"} or "config" not in store.manifest:
+        raise InputError("--slice", "the real-data arm re-runs the built-in generator, which "
+                                    "makes slices by location only, on built-in data")  # fmt: skip
+    base = from_dict(DataConfig, store.manifest["config"], f"{store.root} manifest config")
+    weights = {loc: 1.0 if loc == values["location"] else 0.0 for loc in LOCATIONS}
+    scenario = ScenarioConfig(tumour_fraction=1.0, location_prevalence={"train": weights})
+    config = replace(base, n_train=n, n_dev=0, n_test=0, seed=base.seed + 1_000_003 + seed,
+                     scenario=scenario)  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        make_dataset(Path(tmp) / "extra", config, workers=1)
+        extra = open_dataset(Path(tmp) / "extra")
+        return (np.asarray(extra.array("images"), dtype=np.float32),
+                np.asarray(extra.array("tumour_mask")).astype(bool),
+                extra.meta["tumour_type"].astype(str).to_numpy())  # fmt: skip
+
+
+def generation_conditions(
+    store: StoredDataset, values: dict[str, str], n: int, seed: int
+) -> list[dict[str, str]]:
+    """n condition dicts: the slice's values, tumour types as in its training examples."""
+    types = store.meta.loc[slice_train_ids(store, values), "tumour_type"].astype(str)
+    pool = types.to_numpy() if len(types) else np.array(["benign", "malignant"])
+    drawn = np.random.default_rng(seed).choice(pool, size=n)
+    return [{**values, "tumour_type": str(t)} for t in drawn]
+
+
+def generated_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Extra:
+    """n (slice, mask) pairs from a joint generator run, with their tumour types."""
+    conditions = generation_conditions(store, plan.slice, plan.n, plan.seed)
+    images, masks = generate_with_masks(run, conditions, seed=plan.seed)
+    return images, masks, np.array([c["tumour_type"] for c in conditions])
+
+
+def augmented_examples(store: StoredDataset, plan: RemedyPlan) -> Extra:
+    """n classic augmentations of the slice's training tumours."""
+    ids = slice_train_ids(store, plan.slice)
+    if ids.size == 0:
+        raise InputError("--slice", "the train split has no tumour in this slice to augment")
+    images = np.asarray(store.array("images")[ids], dtype=np.float32)
+    masks = np.asarray(store.array("tumour_mask")[ids]).astype(bool)
+    new_images, new_masks = classic_augment(images, masks, plan.n, plan.seed)
+    kinds = store.meta.loc[ids, "tumour_type"].astype(str).to_numpy()
+    picks = np.random.default_rng(plan.seed).integers(0, len(ids), plan.n)  # as classic_augment
+    return new_images, new_masks, kinds[picks]
+
+
+def error_with_interval(wrong: np.ndarray) -> dict[str, float]:
+    """Error rate and its Wilson 95% interval."""
+    n, k = int(wrong.size), int(wrong.sum())
+    if n == 0:
+        return {"error": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0}
+    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    return {"error": k / n, "low": float(ci.low), "high": float(ci.high), "n": n}
+
+
+def measure(run: Path, store: StoredDataset, plan: RemedyPlan, arm: str, added: int) -> list[dict]:
+    """The arm's slice and overall error on each measured set."""
+    detector = load_detector(run)
+    rows = []
+    for name, ids in plan.measure.items():
+        outputs = detector.run(store, ids)
+        meta = store.meta.loc[ids]
+        wrong = outputs.prediction != meta["tumour_type"].astype(str).to_numpy()
+        tumour_slice = in_slice(meta, plan.slice) & (meta["label"].to_numpy() == 1)
+        for scope, keep in (("slice", tumour_slice), ("overall", np.ones(len(ids), dtype=bool))):
+            rows.append({"arm": arm, "added": added, "set": name, "scope": scope,
+                         **error_with_interval(wrong[keep])})  # fmt: skip
+    return rows
+
+
+def recovered(table: pd.DataFrame, set_name: str = "test") -> dict[str, float]:
+    """(baseline - arm) / (baseline - real) of the slice error on `set_name`, per arm."""
+    slice_rows = table[(table["set"] == set_name) & (table["scope"] == "slice")]
+    error = dict(zip(slice_rows["arm"], slice_rows["error"], strict=True))
+    if "baseline" not in error or "real" not in error or error["baseline"] <= error["real"]:
+        return {}
+    gap = error["baseline"] - error["real"]
+    return {arm: (error["baseline"] - e) / gap for arm, e in error.items() if arm != "baseline"}
+
+
+def remedy_experiment(
+    data: str | Path,
+    out: str | Path,
+    plan: RemedyPlan,
+    config: DetectorConfig,
+    *,
+    arms: Sequence[str] = ARMS,
+    diffusion_run: str | Path | None = None,
+    gan_run: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Run the chosen arms (generator arms need their run); write remedy.csv/.json and each
+    arm's detector."""
+    out, store = Path(out), open_dataset(data)
+    sources: dict[str, Callable[[], Extra] | None] = {
+        "baseline": None,
+        "real": lambda: real_examples(store, plan.slice, plan.n, plan.seed),
+    }
+    if diffusion_run is not None:
+        sources["diffusion"] = lambda: generated_examples(Path(diffusion_run), store, plan)
+    if gan_run is not None:
+        sources["gan"] = lambda: generated_examples(Path(gan_run), store, plan)
+    sources["augment"] = lambda: augmented_examples(store, plan)
+    sources = {arm: source for arm, source in sources.items() if arm in arms}
+    out.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for arm, source in sources.items():
+        added = 0 if source is None else plan.n
+        log(f"arm {arm}: retraining the detector with {added} examples added")
+        train_detector(data, out / arm, config, extra=source, overwrite=True, log=lambda _: None)
+        rows += measure(out / arm, store, plan, arm, added)
+    table = pd.DataFrame(rows)
+    write_text_atomic(out / "remedy.csv", table.to_csv(index=False))
+    write_json_atomic(out / "remedy.json", {
+        "slice": plan.slice, "n": plan.n, "seed": plan.seed,
+        "measured": {k: int(v.size) for k, v in plan.measure.items()},
+        "recovered_share_of_real_gain": recovered(table),
+        "rows": table.to_dict(orient="records"),
+    })  # fmt: skip
+    return table

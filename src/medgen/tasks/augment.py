@@ -1,0 +1,155 @@
+"""More training data for a failing slice, with tumour masks: from a generative model or from
+classic transforms (the remedy loop's arms, *Machine Learning Yearning* ch. 14-16).
+
+A detector whose extract part learns from tumour masks cannot use generated images alone, so
+the generative arms learn (image, mask) pairs: the slice and its tumour mask are two channels of
+one image (the mask in [0, 1], thresholded at 1/2 when sampled), conditioned on location and
+tumour type (Dorjsembe et al. 2024 and Medfusion-style augmentation do the same with a mask
+channel). Classic augmentation transforms the slice's own training examples with MONAI's random
+affine (bilinear for the image, nearest for the mask), flips and gamma.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from monai.transforms import Compose, RandAdjustContrastd, RandAffined, RandFlipd
+
+from medgen.data.conditions import AddConditions, condition_vocab
+from medgen.data.dataset import SliceDataset
+from medgen.data.store import StoredDataset, open_dataset
+from medgen.exceptions import InputError
+from medgen.models import GenerativeModel, noise_scales
+from medgen.models.diffusion import DiffusionModel
+from medgen.models.io import build_model
+from medgen.train.generate import open_run
+from medgen.train.loop import train
+from medgen.train.recipe import RunConfig, conditioning_of
+
+CONDITIONS = ("location", "tumour_type")  # what the joint generators are conditioned on
+JOINT_CHANNELS = 2  # channel 0 the slice, channel 1 its tumour mask
+FAMILIES = ("diffusion", "gan")
+SCALE_EXAMPLES = 512
+
+
+class StackMask:
+    """SliceDataset transform: the tumour mask becomes the image's second channel."""
+
+    def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
+        mask = (item.pop("tumour_mask") > 0).to(item["image"].dtype)
+        item["image"] = torch.cat([item["image"], mask])  # (2, H, W)
+        return item
+
+
+class Both:
+    """Apply two transforms in turn (StackMask, then the condition labels)."""
+
+    def __init__(self, first: Any, second: Any) -> None:
+        self.first, self.second = first, second
+
+    def __call__(self, item: dict[str, Any]) -> dict[str, Any]:
+        return self.second(self.first(item))
+
+
+def joint_training_set(store: StoredDataset) -> SliceDataset:
+    """The train split as two-channel (slice, mask) images with location/type labels."""
+    vocab = condition_vocab(store.split("train"), CONDITIONS)
+    labels = AddConditions(store.meta, CONDITIONS, vocab)
+    return SliceDataset(store, "train", arrays=("images", "tumour_mask"),
+                        transform=Both(StackMask(), labels))  # fmt: skip
+
+
+def joint_model(family: str, store: StoredDataset, overrides: dict[str, Any]) -> GenerativeModel:
+    """A conditional two-channel model sized for the data (diffusion: noise scales measured)."""
+    if family not in FAMILIES:
+        raise InputError("family", f"joint (image, mask) generators are {' or '.join(FAMILIES)}")
+    vocab = condition_vocab(store.split("train"), CONDITIONS)
+    settings: dict[str, Any] = {
+        "image_size": store.size, "channels": JOINT_CHANNELS,
+        "conditioning": {"names": list(CONDITIONS), "vocab": [list(v) for v in vocab]},
+        **overrides,
+    }  # fmt: skip
+    if family == "diffusion":
+        dataset = joint_training_set(store)
+        first = torch.stack([dataset[i]["image"] for i in range(min(len(dataset), SCALE_EXAMPLES))])
+        scales = noise_scales(first * 2 - 1)
+        settings.setdefault("sigma_data", round(scales.sigma_data, 4))
+        settings.setdefault("sigma_max", round(max(scales.sigma_max, 2 * scales.sigma_data), 2))
+    return build_model({"family": family, "config": settings}, "--config [model]")
+
+
+def train_joint_generator(
+    family: str, data: str | Path, out: str | Path, config: RunConfig, *, progress: bool = True
+) -> dict[str, Any]:
+    """Train a conditional (image, mask) diffusion model or GAN on `data`'s train split."""
+    store = open_dataset(data)
+    if "tumour_mask" not in store.arrays:
+        raise InputError(data, "has no tumour_mask array: a joint generator learns masks too")
+    model = joint_model(family, store, config.model)
+    return train(model, joint_training_set(store), out, config.train, data=data,
+                 progress=progress)  # fmt: skip
+
+
+def open_joint_run(run: str | Path) -> GenerativeModel:
+    """A trained joint generator (InputError for a run of one-channel images)."""
+    model = open_run(run).eval()
+    channels = getattr(model.config, "channels", 1)
+    if channels != JOINT_CHANNELS or conditioning_of(model) is None:
+        raise InputError(run, "is not a joint (image, mask) generator: train one with "
+                              "medgen.tasks.augment.train_joint_generator")  # fmt: skip
+    return model
+
+
+@torch.no_grad()
+def generate_with_masks(
+    run: str | Path,
+    conditions: Sequence[dict[str, str]],
+    *,
+    seed: int = 0,
+    steps: int | None = None,
+    guidance: float | None = None,
+    batch_size: int = 100,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One (slice (H, W) float32 in [0, 1], mask (H, W) bool) per condition dict."""
+    model = open_joint_run(run)
+    conditioning = conditioning_of(model)
+    assert conditioning is not None  # open_joint_run checked it
+    try:
+        labels = torch.tensor([conditioning.encode(c) for c in conditions], dtype=torch.long)
+    except ValueError as err:
+        raise InputError(run, str(err)) from None
+    options: dict[str, Any] = {}
+    if isinstance(model, DiffusionModel):
+        options = {"steps": steps, "guidance": guidance}
+    generator = torch.Generator().manual_seed(seed)
+    parts = [model.sample(len(chunk), generator=generator, cond=chunk, **options)
+             for chunk in labels.split(batch_size)]  # fmt: skip
+    pairs = torch.cat(parts)
+    return pairs[:, 0].float().numpy(), (pairs[:, 1] > 0.5).numpy()
+
+
+def classic_augment(
+    images: np.ndarray, masks: np.ndarray, n: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """n new (slice, mask) pairs: random originals under MONAI's affine, flip and gamma."""
+    if len(images) == 0:
+        raise ValueError("classic augmentation needs at least one example of the slice")
+    transform = Compose([
+        RandFlipd(keys=["image", "mask"], prob=0.5, spatial_axis=1),
+        RandAffined(keys=["image", "mask"], prob=1.0, rotate_range=0.26, scale_range=0.1,
+                    translate_range=2.0, mode=("bilinear", "nearest"), padding_mode="zeros"),
+        RandAdjustContrastd(keys=["image"], prob=0.8, gamma=(0.8, 1.25)),
+    ])  # fmt: skip
+    transform.set_random_state(seed=seed)
+    pick = np.random.default_rng(seed).integers(0, len(images), n)
+    out_images, out_masks = [], []
+    for i in pick:
+        item = transform({"image": images[i][None].astype(np.float32),
+                          "mask": masks[i][None].astype(np.float32)})  # fmt: skip
+        out_images.append(np.clip(np.asarray(item["image"])[0], 0.0, 1.0))
+        out_masks.append(np.asarray(item["mask"])[0] > 0.5)
+    return np.stack(out_images).astype(np.float32), np.stack(out_masks)

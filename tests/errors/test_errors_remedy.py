@@ -1,0 +1,114 @@
+"""The remedy loop: its arms' data, its measurements, and the command end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from cli_support import assert_one_line_error, run_cli
+from medgen.data.store import open_dataset
+from medgen.errors.remedy import error_with_interval, parse_slice, real_examples, recovered
+from medgen.exceptions import InputError
+from medgen.tasks.augment import classic_augment, generate_with_masks, train_joint_generator
+from medgen.train.recipe import read_run_config
+
+TINY = {
+    "diffusion": "[model]\nsteps = 2\n"
+    "unet = { channels = [16, 32], attention_levels = [false, true], num_head_channels = 16 }\n",
+    "gan": "[model]\nwidth = 8\n",
+}
+
+
+@pytest.fixture(scope="module")
+def joint_runs(builtin_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("joint")
+    runs = {}
+    for family, text in TINY.items():
+        (root / f"{family}.toml").write_text(text)
+        config = read_run_config(root / f"{family}.toml", family, budget="2steps", batch_size=4)
+        runs[family] = root / family
+        train_joint_generator(family, builtin_dataset, runs[family], config, progress=False)
+    return runs
+
+
+def test_joint_generators_make_slices_with_masks(joint_runs: dict[str, Path]) -> None:
+    wanted = [{"location": "brainstem", "tumour_type": "malignant"}] * 3
+    for run in joint_runs.values():
+        images, masks = generate_with_masks(run, wanted, seed=1)
+        assert images.shape == masks.shape == (3, 64, 64) and masks.dtype == bool
+        assert images.min() >= 0 and images.max() <= 1
+    with pytest.raises(InputError, match="liver"):
+        generate_with_masks(joint_runs["gan"], [{"location": "liver"}])
+
+
+def test_classic_augmentation_moves_the_mask_with_the_image() -> None:
+    image = np.zeros((1, 32, 32), dtype=np.float32)
+    mask = np.zeros((1, 32, 32), dtype=bool)
+    image[0, 10:16, 8:14], mask[0, 10:16, 8:14] = 1.0, True  # the lesion is the bright square
+    images, masks = classic_augment(image, mask, 12, seed=3)
+    assert images.shape == (12, 32, 32) and masks.any(axis=(1, 2)).all()
+    for im, m in zip(images, masks, strict=True):
+        assert im[m].mean() > 3 * max(im[~m].mean(), 1e-3)  # still the bright part
+    again, _ = classic_augment(image, mask, 12, seed=3)
+    assert np.array_equal(images, again)
+
+
+def test_the_real_data_oracle_makes_tumours_of_the_slice(builtin_dataset: Path) -> None:
+    store = open_dataset(builtin_dataset)
+    images, masks, kinds = real_examples(store, {"location": "brainstem"}, 6, seed=0)
+    assert images.shape == (6, 64, 64) and masks.any(axis=(1, 2)).all()
+    assert set(kinds) <= {"benign", "malignant"}
+    with pytest.raises(InputError, match="location only"):
+        real_examples(store, {"tumour_type": "benign"}, 2, seed=0)
+
+
+def test_slices_are_checked(builtin_dataset: Path) -> None:
+    store = open_dataset(builtin_dataset)
+    assert parse_slice("location=brainstem", store) == {"location": "brainstem"}
+    with pytest.raises(InputError, match="location=liver"):
+        parse_slice("location=liver", store)
+    with pytest.raises(InputError, match="colour"):
+        parse_slice("colour=red", store)
+
+
+def test_intervals_and_the_recovered_share() -> None:
+    e = error_with_interval(np.array([True] * 20 + [False] * 80))
+    assert e["error"] == 0.2 and e["low"] < 0.2 < e["high"] and e["n"] == 100
+    assert e["low"] == pytest.approx(0.133, abs=0.002)  # Wilson, 95%
+    table = pd.DataFrame({
+        "arm": ["baseline", "real", "diffusion", "augment"], "set": "test", "scope": "slice",
+        "error": [0.8, 0.4, 0.6, 0.7],
+    })  # fmt: skip
+    assert recovered(table) == pytest.approx({"real": 1.0, "diffusion": 0.5, "augment": 0.25})
+    assert recovered(table.assign(error=[0.4, 0.5, 0.6, 0.7])) == {}
+
+
+def test_remedy_command_end_to_end(
+    joint_runs: dict[str, Path], builtin_dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "remedy"
+    result = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", out, "--n", "4",
+                     "--steps", "3", "--diffusion", joint_runs["diffusion"],
+                     "--gan", joint_runs["gan"])  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    table = pd.read_csv(out / "remedy.csv")
+    assert list(table["arm"].unique()) == ["baseline", "real", "diffusion", "gan", "augment"]
+    assert len(table) == 5 * 2 * 2 and set(table["set"]) == {"test", "dev"}
+    assert (table.loc[table.arm != "baseline", "added"] == 4).all()
+    record = json.loads((out / "remedy.json").read_text())
+    assert record["slice"] == {"location": "brainstem"} and record["n"] == 4
+    for arm in ("baseline", "real", "augment"):
+        assert (out / arm / "detector.json").is_file()
+    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
+                  "--slice", "location=liver")  # fmt: skip
+    assert_one_line_error(bad, "--slice", "liver")
+    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
+                  "--arms", "baseline,prayer")  # fmt: skip
+    assert_one_line_error(bad, "--arms", "prayer")
+    assert not (tmp_path / "x").exists()
