@@ -33,7 +33,7 @@ def test_tiny_study_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "study"
     first = medgen("study", "--profile", "tiny", "--out", out, "--workers", "1")
     assert first.returncode == 0, first.stderr
-    chapters = ["data", "lab", "models", "compare", "errors"]
+    chapters = ["data", "lab", "models", "compare", "tasks", "errors"]
     for i, chapter in enumerate(chapters, start=1):
         assert f"[{i}/{len(chapters)}] {chapter}: running" in first.stdout
     assert f"report: {out / 'report.html'}" in first.stdout
@@ -42,8 +42,12 @@ def test_tiny_study_end_to_end(tmp_path: Path) -> None:
     assert "4. Diffusion, GAN and VAE compared" in text and "Mode collapse on 2-D" in text
     record = json.loads((out / "chapters" / "compare" / "compare" / "metrics.json").read_text())
     assert [r["run"] for r in record["runs"]] == ["vae", "diffusion", "gan"]
-    assert "5. The detector and its errors" in text and "Error analysis by parts" in text
+    assert "5. Diffusion at work" in text and "6. The detector and its errors" in text
+    assert "Error analysis by parts" in text
     assert (out / "chapters" / "errors" / "project" / "errors.sqlite").is_file()
+    assert "The remedy: more brainstem tumours" in text
+    remedy = json.loads((out / "chapters" / "errors" / "remedy" / "remedy.json").read_text())
+    assert {row["arm"] for row in remedy["rows"]} >= {"baseline", "real"}
     models = out / "chapters" / "models" / "runs"
     for family in ("vae", "diffusion", "gan"):
         assert (models / family / "model" / "model.safetensors").is_file()

@@ -14,6 +14,7 @@ from medgen.cli.detect import detect_app
 from medgen.cli.errors import errors_app
 from medgen.cli.lab import lab_app
 from medgen.cli.study import study_command
+from medgen.cli.tasks import anomaly_command, denoise_command, reconstruct_command
 from medgen.cli.train import sample_command, train_command
 from medgen.exceptions import InputError
 
@@ -34,6 +35,9 @@ app.command("sample")(sample_command)
 app.command("compare")(compare_command)
 app.command("features")(features_command)
 app.command("study")(study_command)
+app.command("denoise")(denoise_command)
+app.command("anomaly")(anomaly_command)
+app.command("reconstruct")(reconstruct_command)
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -27,6 +27,9 @@ def train_command(
         None, help="A trained VAE run: train the diffusion model in its latent space."
     ),
     seed: int | None = typer.Option(None, help="Seed of data order and model noise. [default: 0]"),
+    where: str | None = typer.Option(
+        None, help="Train on the matching slices only, e.g. label=0 (healthy, for medgen anomaly)."
+    ),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
     cpu: bool = typer.Option(False, help="Train on the CPU even when a GPU is present."),
 ) -> None:
@@ -48,7 +51,15 @@ def train_command(
     run_config = read_run_config(config, family, budget=budget, batch_size=batch_size, seed=seed)
     try:
         summary = train_on_data(
-            family, data, out, run_config, cond=cond, latent=latent, resume=resume, cpu=cpu
+            family,
+            data,
+            out,
+            run_config,
+            cond=cond,
+            latent=latent,
+            resume=resume,
+            cpu=cpu,
+            where=where,
         )
     except NonFiniteLoss as err:
         raise InputError(out, f"training stopped: {err}") from None

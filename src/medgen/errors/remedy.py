@@ -174,10 +174,12 @@ def remedy_experiment(
     arms: Sequence[str] = ARMS,
     diffusion_run: str | Path | None = None,
     gan_run: str | Path | None = None,
+    baseline_run: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Run the chosen arms (generator arms need their run); write remedy.csv/.json and each
-    arm's detector."""
+    arm's detector. `baseline_run`: an already trained detector with the same config to measure
+    as the baseline instead of training it again."""
     out, store = Path(out), open_dataset(data)
     sources: dict[str, Callable[[], Extra] | None] = {
         "baseline": None,
@@ -193,9 +195,13 @@ def remedy_experiment(
     rows: list[dict[str, Any]] = []
     for arm, source in sources.items():
         added = 0 if source is None else plan.n
-        log(f"arm {arm}: retraining the detector with {added} examples added")
-        train_detector(data, out / arm, config, extra=source, overwrite=True, log=lambda _: None)
-        rows += measure(out / arm, store, plan, arm, added)
+        run = out / arm
+        if arm == "baseline" and baseline_run is not None:
+            run = Path(baseline_run)
+        else:
+            log(f"arm {arm}: retraining the detector with {added} examples added")
+            train_detector(data, run, config, extra=source, overwrite=True, log=lambda _: None)
+        rows += measure(run, store, plan, arm, added)
     table = pd.DataFrame(rows)
     write_text_atomic(out / "remedy.csv", table.to_csv(index=False))
     write_json_atomic(out / "remedy.json", {

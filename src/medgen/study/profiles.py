@@ -27,6 +27,10 @@ class Profile:
     mode_collapse_seeds: int = 5  # seeds of the 2-D mode-collapse benchmark
     mode_collapse_scale: float = 1.0  # its training budget (1: the benchmark's)
     detector_steps: int = 3000  # training steps of the detector's segmentation network
+    remedy_n: int = 400  # examples each arm of the remedy experiment adds
+    remedy_generators: str = ""  # budget of the joint generators ("" = no generator arms)
+    tasks_slices: int = 100  # test slices per row of the denoise / reconstruct tables
+    tasks_tune_slices: int = 16  # dev slices the classical peers are tuned on
 
     def budget_for(self, chapter: str) -> float:
         """The time budget of `chapter` in seconds (what is left of the whole if not listed)."""
@@ -44,9 +48,10 @@ PROFILES: dict[str, Profile] = {
         chapter_budget_s={
             "data": 15.0,
             "lab": 15.0,
-            "models": 25.0,
+            "models": 20.0,
             "compare": 15.0,
-            "errors": 20.0,
+            "errors": 15.0,
+            "tasks": 10.0,
         },
         data={"size": 32, "n_train": 60, "n_dev": 40, "n_test": 20},
         lab_scale=0.1,
@@ -55,6 +60,9 @@ PROFILES: dict[str, Profile] = {
         mode_collapse_seeds=1,
         mode_collapse_scale=0.02,
         detector_steps=10,
+        remedy_n=4,
+        tasks_slices=2,
+        tasks_tune_slices=2,
         examples_per_cell=2,
         distribution_slices=50,
     ),
@@ -66,9 +74,10 @@ PROFILES: dict[str, Profile] = {
         chapter_budget_s={
             "data": 30.0,
             "lab": 60.0,
-            "models": 110.0,
-            "compare": 50.0,
-            "errors": 50.0,
+            "models": 90.0,
+            "compare": 40.0,
+            "errors": 40.0,
+            "tasks": 40.0,
         },
         data={"size": 64, "n_train": 600, "n_dev": 400, "n_test": 200},
         lab_scale=0.3,
@@ -77,6 +86,9 @@ PROFILES: dict[str, Profile] = {
         mode_collapse_seeds=1,
         mode_collapse_scale=0.05,
         detector_steps=300,
+        remedy_n=50,
+        tasks_slices=8,
+        tasks_tune_slices=4,
         examples_per_cell=3,
     ),
     "standard": Profile(
@@ -87,15 +99,19 @@ PROFILES: dict[str, Profile] = {
         chapter_budget_s={
             "data": 90.0,
             "lab": 150.0,
-            "models": 540.0,
-            "compare": 200.0,
-            "errors": 220.0,
+            "models": 420.0,
+            "compare": 160.0,
+            "errors": 200.0,
+            "tasks": 180.0,
         },
         lab_scale=0.5,
         feature_steps=600,
         compare_samples=400,
         mode_collapse_seeds=3,
         mode_collapse_scale=0.15,
+        detector_steps=800,
+        tasks_slices=32,
+        tasks_tune_slices=8,
         data={"size": 64, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
     ),
     "full": Profile(
@@ -109,10 +125,12 @@ PROFILES: dict[str, Profile] = {
             "models": 3600.0,
             "compare": 1200.0,
             "errors": 1800.0,
+            "tasks": 2400.0,
         },
         feature_steps=2000,
         compare_samples=2000,
         detector_steps=8000,
+        remedy_generators="20m",
         data={"size": 128, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
         examples_per_cell=6,
         distribution_slices=1000,

@@ -8,15 +8,22 @@ On --resume the model is rebuilt from the run's own config.json, never re-estima
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
 from medgen.config import from_dict, read_table
-from medgen.data.conditions import AddConditions, condition_names, condition_vocab
+from medgen.data.conditions import (
+    AddConditions,
+    condition_names,
+    condition_values,
+    condition_vocab,
+)
 from medgen.data.dataset import SliceDataset
 from medgen.data.store import StoredDataset, open_dataset
 from medgen.exceptions import InputError
@@ -72,8 +79,13 @@ def train_on_data(
     resume: bool = False,
     cpu: bool = False,
     progress: bool = True,
+    where: str | None = None,
 ) -> dict[str, Any]:
-    """Train a `family` model on the train split of dataset `data` into run folder `out`."""
+    """Train a `family` model on the train split of dataset `data` into run folder `out`.
+
+    where="label=0" keeps only the training slices whose metadata match (e.g. healthy slices,
+    for anomaly detection); several conditions separated by commas must all hold.
+    """
     if family not in MODELS:
         raise InputError("family", f"unknown family {family!r} (choose one of {', '.join(MODELS)})")
     store = open_dataset(data)
@@ -82,7 +94,7 @@ def train_on_data(
         model = resumed_model(saved, family)
     else:
         model = new_model(family, store, config.model, cond, latent)
-    dataset = training_set(store, model)
+    dataset = training_set(store, model, where)
     return train(model, dataset, out, config.train, data=data, resume=resume, cpu=cpu,
                  progress=progress)  # fmt: skip
 
@@ -97,16 +109,39 @@ def resumed_model(saved: Path, family: str) -> GenerativeModel:
     return build_model({"family": family, "config": record.get("model", {})}, saved)
 
 
-def training_set(store: StoredDataset, model: GenerativeModel) -> Dataset[dict[str, Any]]:
-    """The train split, with condition labels when the model is conditional."""
+def training_set(
+    store: StoredDataset, model: GenerativeModel, where: str | None = None
+) -> Dataset[dict[str, Any]]:
+    """The train split (the slices matching `where`), with labels if the model is conditional."""
     conditioning = conditioning_of(model)
     transform = None
     if conditioning is not None and conditioning.names:
         transform = AddConditions(store.meta, conditioning.names, conditioning.vocab)
-    dataset = SliceDataset(store, split="train", transform=transform)
+    keep = None if where is None else metadata_filter(store.meta, where)
+    dataset = SliceDataset(store, split="train", where=keep, transform=transform)
     if len(dataset) == 0:
-        raise InputError(store.root, "has no slices in its train split")
+        matching = "" if where is None else f" matching {where!r}"
+        raise InputError(store.root, f"has no slices{matching} in its train split")
     return dataset
+
+
+def metadata_filter(meta: pd.DataFrame, where: str) -> Callable[[pd.DataFrame], pd.Series]:
+    """A SliceDataset filter from "label=0,location=frontal" (values compared as text)."""
+    try:
+        wanted = condition_values(where)
+    except ValueError as err:
+        raise InputError("--where", str(err)) from None
+    for column in wanted:
+        if column not in meta:
+            raise InputError("--where", f"no metadata column {column!r}")
+
+    def keep(table: pd.DataFrame) -> pd.Series:
+        mask = pd.Series(True, index=table.index)
+        for column, value in wanted.items():
+            mask &= table[column].astype(str) == value
+        return mask
+
+    return keep
 
 
 def conditioning_of(model: GenerativeModel) -> Conditioning | None:

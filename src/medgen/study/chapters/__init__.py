@@ -7,6 +7,7 @@ from medgen.study.chapters.data import data_chapter
 from medgen.study.chapters.errors import errors_chapter
 from medgen.study.chapters.lab import lab_chapter
 from medgen.study.chapters.models import models_chapter
+from medgen.study.chapters.tasks import tasks_chapter
 from medgen.study.context import Chapter
 
 CHAPTERS: dict[str, Chapter] = {
@@ -14,5 +15,6 @@ CHAPTERS: dict[str, Chapter] = {
     "lab": lab_chapter,
     "models": models_chapter,
     "compare": compare_chapter,
+    "tasks": tasks_chapter,
     "errors": errors_chapter,
 }

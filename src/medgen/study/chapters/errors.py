@@ -9,6 +9,7 @@ folder, so `medgen errors serve --project ...` opens the same state for eyeballi
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,9 +26,18 @@ from medgen.errors import (
     split_project,
     tally_project,
 )
+from medgen.errors.remedy import (
+    ARMS,
+    RemedyPlan,
+    recovered,
+    remedy_experiment,
+    slice_train_ids,
+)
 from medgen.errors.split import split_tables
 from medgen.report.html import render_template, table_html
 from medgen.study.context import ChapterResult, StudyContext
+from medgen.tasks.augment import train_joint_generator
+from medgen.train.recipe import read_run_config
 
 TALLY_BY = ("location", "tumour_type", "size_bin", "enhancing", "error_kind")
 TALLY_ROWS = 12  # categories shown, the largest first
@@ -79,6 +89,7 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
     pipeline = BoundDetector(load_detector(run), open_dataset(data))
     parts = attribute_errors(pipeline, eyeball["id"].to_numpy(), eyeball["truth"].to_numpy())
     brainstem, rest = brainstem_gap(predictions)
+    remedy, shares = run_remedy(ctx, run, config, blackbox["id"].to_numpy())
     rows = [{"parts made perfect": ", ".join(r.perfect) or "none", "eyeball accuracy": r.accuracy}
             for r in parts.ceiling]  # fmt: skip
     ceiling = pd.DataFrame(rows).set_index("parts made perfect")
@@ -95,10 +106,40 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
         parts=table_html(parts.table().set_index("part"), float_format="{:.3g}"),
         ceiling=table_html(ceiling, float_format="{:.3g}"),
         n_errors=parts.n_errors,
+        remedy=table_html(remedy, float_format="{:.3g}"), remedy_n=p.remedy_n,
+        shares=shares, generators=p.remedy_generators,
     )  # fmt: skip
     outputs = {"detector": "detector", "predictions": "detector/predictions/dev",
-               "project": "project"}  # fmt: skip
+               "project": "project", "remedy": "remedy/remedy.json"}  # fmt: skip
     accuracy = float(np.mean(predictions.table.truth == predictions.table.prediction))
     line = (f"dev accuracy {accuracy:.3f}; brainstem tumour error {brainstem:.2f} vs "
             f"{rest:.2f} elsewhere")  # fmt: skip
     return ChapterResult("The detector and its errors", body, [], outputs, line)
+
+
+def run_remedy(
+    ctx: StudyContext, detector: Path, config: DetectorConfig, blackbox: np.ndarray
+) -> tuple[pd.DataFrame, dict[str, float]]:
+    """The remedy experiment on brainstem tumours: the chapter's detector is the baseline."""
+    p = ctx.profile
+    data = ctx.out / ctx.upstream["data"]["dataset"]
+    store = open_dataset(data)
+    runs: dict[str, Path] = {}
+    if p.remedy_generators:
+        for family in ("diffusion", "gan"):
+            runs[family] = ctx.workdir / "remedy" / "generators" / family
+            ctx.log(f"training a joint (image, mask) {family} for {p.remedy_generators}")
+            train_config = read_run_config(None, family, budget=p.remedy_generators, seed=p.seed)
+            train_joint_generator(family, data, runs[family], train_config, progress=False)
+    arms = [a for a in ARMS if a not in ("diffusion", "gan") or a in runs]
+    if slice_train_ids(store, {"location": "brainstem"}).size == 0:
+        arms.remove("augment")  # nothing to augment: the train split has no brainstem tumour
+    measure = {"dev blackbox": blackbox, "test": store.split("test").index.to_numpy()}
+    plan = RemedyPlan({"location": "brainstem"}, p.remedy_n, measure, p.seed)
+    table = remedy_experiment(data, ctx.workdir / "remedy", plan, config, arms=arms,
+                              diffusion_run=runs.get("diffusion"), gan_run=runs.get("gan"),
+                              baseline_run=detector, log=ctx.log)  # fmt: skip
+    bounds = zip(table["low"], table["high"], strict=True)
+    shown = table.assign(interval=[f"{lo:.3f}–{hi:.3f}" for lo, hi in bounds])
+    shown = shown.drop(columns=["low", "high"]).set_index(["arm", "set", "scope"])
+    return shown, recovered(table)

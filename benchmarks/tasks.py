@@ -1,0 +1,151 @@
+"""Diffusion at work (issue 7): denoising, anomaly detection and undersampled-MRI reconstruction
+by medgen's pixel-space diffusion models against their classical peers, all in one run.
+
+Trains, within --minutes of CPU time in all: a pixel-space diffusion model on every training
+slice (denoise, reconstruct; half the budget), one on the healthy training slices only (anomaly;
+0.3) and a VAE on the healthy slices (the anomaly baseline; 0.2). Then, on the first --n test
+slices (peers tuned on --tune dev slices per noise level / acceleration):
+
+  (1) denoising of Rician noise at std 0.05 / 0.10 / 0.15: PSNR and SSIM in the brain mask and on
+      the whole image, seconds per slice; medgen's one-step posterior mean and the mean of k
+      posterior samples against NL-means, TV, wavelet (scikit-image) and BM3D.
+  (2) anomaly detection: slice AUROC/AUPRC, pixel AUPRC and Dice at the dev-chosen threshold per
+      tumour type and location; partial diffusion against the VAE's reconstruction error.
+  (3) reconstruction of Cartesian-undersampled k-space at 4x and 8x: PSNR/SSIM and seconds per
+      slice; DC posterior sampling against zero filling and sigpy's TV and L1-wavelet CS.
+
+Run (a real run; ~35 min on one CPU thread at --minutes 10 --n 100):
+
+    python benchmarks/tasks.py --minutes 10 --out benchmarks/results/tasks.txt
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import torch
+
+from medgen.data.store import open_dataset
+from medgen.data.synth import DataConfig, make_dataset
+from medgen.models import VAE, load_model
+from medgen.tasks.run import TaskSettings, open_pixel_model
+from medgen.tasks.tables import Table, anomaly_table, denoise_table, reconstruct_table
+from medgen.train.recipe import read_run_config, train_on_data
+
+# family, run name, share of --minutes, --where
+PLAN = (
+    ("diffusion", "diffusion_all", 0.5, None),
+    ("diffusion", "diffusion_healthy", 0.3, "label=0"),
+    ("vae", "vae_healthy", 0.2, "label=0"),
+)
+
+
+def train_runs(data: Path, work: Path, minutes: float, log: list[str]) -> dict[str, Path]:
+    """The three runs of PLAN, trained (or reused if their model/ exists)."""
+    runs = {}
+    for family, name, share, where in PLAN:
+        run = work / name
+        if not (run / "model" / "model.json").exists():
+            config = read_run_config(
+                None,
+                family,
+                budget=f"{share * minutes * 60:.0f}s",
+                checkpoint_every=100_000,
+                log_every=50,
+                seed=0,
+            )
+            summary = train_on_data(family, data, run, config, where=where, progress=False)
+            log.append(
+                f"# {name}: {family} on {where or 'all'} train slices, "
+                f"{summary['steps']} steps, {summary['images']} images, "
+                f"{summary['seconds']:.0f} s"
+            )
+        else:
+            log.append(f"# {name}: reused {run}")
+        runs[name] = run
+    return runs
+
+
+def print_table(title: str, result: Table, lines: list[str]) -> None:
+    """A table under its title, then the target's verdict."""
+    text = result.table.to_string(float_format=lambda v: f"{v:.3f}")
+    lines += ["", title, text, f"target: {result.verdict}"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, default=10.0, help="training budget in all")
+    parser.add_argument("--n", type=int, default=100, help="test slices per denoise/recon row")
+    parser.add_argument("--tune", type=int, default=8, help="dev slices to tune peers on")
+    parser.add_argument("--n-train", type=int, default=2000)
+    parser.add_argument("--n-dev", type=int, default=400)
+    parser.add_argument("--n-test", type=int, default=200)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/medgen_tasks_bench"))
+    parser.add_argument("--out", type=Path, default=None, help="also write the tables here")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    data = args.work / "data"
+    if not (data / "manifest.json").exists():
+        make_dataset(
+            data,
+            DataConfig(n_train=args.n_train, n_dev=args.n_dev, n_test=args.n_test, seed=0),
+            workers=1,
+        )
+    store = open_dataset(data)
+    lines = [
+        f"# command: python {' '.join(map(shlex.quote, sys.argv))}",
+        f"# scale: {args.minutes:g} training minutes in all; data {args.n_train}/"
+        f"{args.n_dev}/{args.n_test} slices at {store.size} px; {args.n} test slices "
+        f"(denoise, reconstruct), all test slices (anomaly); peers tuned on {args.tune} "
+        f"dev slices; torch threads 1; {datetime.now():%Y-%m-%d %H:%M}",
+    ]
+    runs = train_runs(data, args.work / "runs", args.minutes, lines)
+    s = TaskSettings(split="test", limit=args.n, batch_size=8, seed=0, tune_slices=args.tune)
+    model = open_pixel_model(runs["diffusion_all"], store)
+    healthy = open_pixel_model(runs["diffusion_healthy"], store)
+    vae = load_model(runs["vae_healthy"] / "model").eval()
+    assert isinstance(vae, VAE)
+    met = {}
+    for key, title, result in (
+        (
+            "denoise",
+            "(1) denoising Rician noise (sigma estimated per slice; every method gets "
+            "the moment-corrected image; peers' dev-tuned strength in brackets)",
+            denoise_table(model, store, s),
+        ),
+        (
+            "anomaly",
+            "(2) anomaly detection on every test slice (healthy-only models; partial "
+            "diffusion level and map thresholds chosen on dev)",
+            anomaly_table(healthy, vae, store, replace(s, limit=None)),
+        ),
+        (
+            "reconstruct",
+            "(3) reconstruction of Cartesian-undersampled k-space (medgen: mean of "
+            "4 DC posterior samples, 50 steps)",
+            reconstruct_table(model, store, s),
+        ),
+    ):
+        print_table(title, result, lines)
+        met[key] = result.met
+    lines += [
+        "",
+        "targets: " + ", ".join(f"{k} {'MET' if v else 'NOT MET'}" for k, v in met.items()),
+        f"# total {time.perf_counter() - start:.0f} s",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""Anomaly detection over a split: partial diffusion reconstruction (AnoDDPM, Wyatt et al. 2022;
+Pinaya et al. 2022) against a VAE's reconstruction error (Baur et al. 2021's baseline), with the
+noise level and the map threshold chosen on dev and scores per tumour type and location."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from numpy.typing import NDArray
+from torch import Tensor
+
+from medgen.data.store import StoredDataset
+from medgen.exceptions import InputError
+from medgen.models import VAE
+from medgen.tasks.anomaly import NOISES, anomaly_map, detect_anomalies, slice_score
+from medgen.tasks.metrics import auprc, auroc, best_threshold, mean_dice
+from medgen.tasks.outputs import Advance, TaskOutcome, batches, no_progress, stack_arrays
+from medgen.tasks.run import PixelDenoiser, TaskSettings, _at_least, _load, split_ids
+
+LEVELS = (0.1, 0.2, 0.3)  # partial-diffusion levels tried on dev, [0, 1] units
+MAX_NFE = 50  # the issue's budget per slice
+
+
+@dataclass(frozen=True)
+class AnomalySettings:
+    """medgen anomaly: how far to noise, how to denoise back, how residuals become maps."""
+
+    t_sigma: float | None = None  # partial-diffusion level; None: best of LEVELS on dev
+    steps: int = 10  # Heun steps back to 0: 2 steps - 1 NFE per repeat
+    repeats: int = 2  # partial reconstructions averaged (their spread is the uncertainty)
+    noise: str = "gaussian"  # "gaussian" or "structured" (simplex-like, AnoDDPM)
+    blur: float = 1.5  # Gaussian smoothing of |x - recon|, pixels
+    top_fraction: float = 0.01  # slice score: mean of the top 1% of the map
+
+    def __post_init__(self) -> None:
+        _at_least("--steps", self.steps)
+        _at_least("--repeats", self.repeats)
+        if self.t_sigma is not None and not self.t_sigma > 0:
+            raise InputError("--t-sigma", f"must be positive, got {self.t_sigma:g}")
+
+
+# (scans (B, 1, H, W), brain (B, 1, H, W)) -> (recon, map, std, NFE per slice)
+MapFunction = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor, int]]
+
+
+def diffusion_maps(
+    model: PixelDenoiser, a: AnomalySettings, t_sigma: float, g: torch.Generator
+) -> MapFunction:
+    """Partial diffusion reconstruction, `repeats` times; the mean map and its spread."""
+
+    def maps(x: Tensor, brain: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
+        runs = [
+            detect_anomalies(
+                model.denoiser,
+                x,
+                t_sigma,
+                steps=a.steps,
+                noise=a.noise,
+                blur_sigma=a.blur,
+                mask=brain,
+                generator=g,
+            )
+            for _ in range(a.repeats)
+        ]
+        stacked = torch.stack([r.map for r in runs])
+        std = stacked.std(0) if a.repeats > 1 else torch.zeros_like(stacked[0])
+        recon = torch.stack([r.recon for r in runs]).mean(0)
+        return recon, stacked.mean(0), std, sum(r.nfe for r in runs)
+
+    return maps
+
+
+def vae_maps(vae: VAE, a: AnomalySettings) -> MapFunction:
+    """The VAE baseline: |x - decoder(encoder mean)|, smoothed and masked the same way."""
+
+    def maps(x: Tensor, brain: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
+        recon = vae.reconstruct(x)
+        return recon, anomaly_map(x, recon, a.blur, brain), torch.zeros_like(x), 0
+
+    return maps
+
+
+class _Maps:
+    """Maps, truths and brain masks of the slices a method has seen, (N, H, W) each."""
+
+    def __init__(self) -> None:
+        self.recon: list[NDArray[Any]] = []
+        self.map: list[NDArray[Any]] = []
+        self.std: list[NDArray[Any]] = []
+        self.seconds = 0.0
+        self.nfe = 0
+
+    def add(self, fn: MapFunction, x: Tensor, brain: Tensor) -> None:
+        start = time.perf_counter()
+        recon, amap, std, self.nfe = fn(x, brain)
+        self.seconds += time.perf_counter() - start
+        self.recon.append(recon[:, 0].numpy())
+        self.map.append(amap[:, 0].numpy())
+        self.std.append(std[:, 0].numpy())
+
+    def maps(self) -> NDArray[np.float64]:
+        return np.concatenate(self.map).astype(np.float64)
+
+
+def _run(
+    fn: MapFunction,
+    store: StoredDataset,
+    ids: NDArray[np.int64],
+    batch: int,
+    progress: Advance = no_progress,
+) -> _Maps:
+    out = _Maps()
+    done = 0
+    for chunk in batches(ids, batch):
+        out.add(fn, _load(store, "images", chunk), _load(store, "brain_mask", chunk))
+        done += len(chunk)
+        progress(done, len(ids))
+    return out
+
+
+def _tumour_dev(store: StoredDataset, n: int) -> NDArray[np.int64]:
+    dev = store.split("dev")
+    ids = dev.index[dev["label"] == 1].to_numpy()[:n].astype(np.int64)
+    if len(ids) == 0:
+        raise InputError(store.root, "has no tumour slices in its dev split to tune on")
+    return ids
+
+
+def pixel_auprc(maps: NDArray[Any], truth: NDArray[Any], brain: NDArray[Any]) -> float:
+    """Average precision of map values against tumour pixels, over brain pixels."""
+    keep = brain.astype(bool)
+    return auprc(truth.astype(bool)[keep], maps[keep])
+
+
+def choose_level(
+    model: PixelDenoiser, store: StoredDataset, s: TaskSettings, a: AnomalySettings
+) -> float:
+    """The LEVELS value with the best pixel AUPRC on tumour slices of dev."""
+    dev = _tumour_dev(store, s.tune_slices)
+    truth = np.asarray(store.array("tumour_mask")[dev])
+    brain = np.asarray(store.array("brain_mask")[dev])
+    scores = {}
+    for level in LEVELS:
+        g = torch.Generator().manual_seed(s.seed + 1)
+        found = _run(diffusion_maps(model, a, level, g), store, dev, s.batch_size)
+        scores[level] = pixel_auprc(found.maps(), truth, brain)
+    return max(scores, key=lambda k: scores[k])
+
+
+def group_scores(
+    meta: pd.DataFrame,
+    maps: NDArray[Any],
+    truth: NDArray[Any],
+    brain: NDArray[Any],
+    threshold: float,
+    top: float,
+) -> dict[str, dict[str, float]]:
+    """Slice AUROC/AUPRC, pixel AUPRC and Dice for all slices, per tumour type and location.
+
+    A group is its tumour slices against every healthy slice of the split; Dice is the mean
+    over the group's tumour slices of map > threshold against the tumour mask.
+    """
+    scores = slice_score(torch.from_numpy(maps), top).numpy()
+    label = meta["label"].to_numpy() == 1
+    groups: dict[str, NDArray[np.bool_]] = {"all": label}
+    for column in ("tumour_type", "location"):
+        for value in sorted(set(meta.loc[label, column].astype(str))):
+            groups[f"{column}={value}"] = label & (meta[column].astype(str).to_numpy() == value)
+    out = {}
+    for name, tumour in groups.items():
+        rows = tumour | ~label
+        out[name] = {
+            "n_tumour": int(tumour.sum()),
+            "slice_auroc": auroc(label[rows], scores[rows]),
+            "slice_auprc": auprc(label[rows], scores[rows]),
+            "pixel_auprc": pixel_auprc(maps[rows], truth[rows], brain[rows]),
+            "dice": mean_dice(maps[tumour], truth[tumour], threshold) if tumour.any() else np.nan,
+        }
+    return out
+
+
+def anomaly_split(
+    model: PixelDenoiser,
+    store: StoredDataset,
+    s: TaskSettings,
+    a: AnomalySettings,
+    vae: VAE | None = None,
+    progress: Advance = no_progress,
+) -> TaskOutcome:
+    """Anomaly maps of a split by partial diffusion (and by the VAE, if given), scored."""
+    if "tumour_mask" not in store.arrays:
+        raise InputError(store.root, "has no tumour_mask array: anomaly scores need the truth")
+    if a.noise not in NOISES:
+        raise InputError("--noise-kind", f"unknown noise {a.noise!r} (use {', '.join(NOISES)})")
+    nfe = a.repeats * (2 * a.steps - 1)
+    if nfe > MAX_NFE:
+        raise InputError("--steps/--repeats", f"{nfe} NFE per slice exceed {MAX_NFE}")
+    ids = split_ids(store, s.split, s.limit)
+    level = a.t_sigma if a.t_sigma is not None else choose_level(model, store, s, a)
+    methods: dict[str, MapFunction] = {}
+    g = torch.Generator().manual_seed(s.seed)
+    methods["medgen"] = diffusion_maps(model, a, level, g)
+    if vae is not None:
+        if vae.config.image_size != store.size:
+            raise InputError("--vae", f"is a VAE for {vae.config.image_size}-pixel images")
+        methods["vae"] = vae_maps(vae, a)
+    dev = _tumour_dev(store, s.tune_slices)
+    dev_truth = np.asarray(store.array("tumour_mask")[dev])
+    truth = np.asarray(store.array("tumour_mask")[ids])
+    brain = np.asarray(store.array("brain_mask")[ids])
+    meta = store.meta.loc[ids].reset_index(drop=True)
+    results: dict[str, Any] = {}
+    kept: _Maps | None = None
+    for name, fn in methods.items():
+        found = _run(fn, store, ids, s.batch_size, progress if name == "medgen" else no_progress)
+        dev_maps = _run(fn, store, dev, s.batch_size).maps()
+        threshold = best_threshold(dev_maps, dev_truth)
+        results[name] = {
+            "threshold": threshold,
+            "nfe_per_slice": found.nfe,
+            "s_per_slice": found.seconds / len(ids),
+            "groups": group_scores(meta, found.maps(), truth, brain, threshold, a.top_fraction),
+        }
+        kept = found if name == "medgen" else kept
+    assert kept is not None
+    scores = slice_score(torch.from_numpy(kept.maps()), a.top_fraction).numpy()
+    per_slice = pd.DataFrame(
+        {
+            "id": ids,
+            "label": meta["label"],
+            "tumour_type": meta["tumour_type"],
+            "location": meta["location"],
+            "score": scores,
+        }
+    )
+    scans = np.asarray(store.array("images")[ids], np.float32)
+    parts = {
+        "input": [scans],
+        "output": [np.concatenate(kept.recon)],
+        "truth": [truth],
+        "error": [kept.maps()],
+        "uncertainty": [np.concatenate(kept.std)],
+    }
+    metrics = {
+        "task": "anomaly",
+        "split": s.split,
+        "n": len(ids),
+        "settings": asdict(a),
+        "t_sigma": level,
+        "methods": results,
+    }
+    return TaskOutcome(stack_arrays(ids, parts), per_slice, metrics)

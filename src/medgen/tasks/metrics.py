@@ -1,0 +1,103 @@
+"""Scores of the tasks: PSNR/SSIM inside the brain and on the whole image, Dice, AUROC, AUPRC.
+
+Whole-image PSNR and SSIM are scikit-image's (Wang et al. 2004 for SSIM, Gaussian window
+sigma 1.5 as in the paper); the brain-mask versions average the same per-pixel squared error and
+SSIM map over the mask's pixels only, so the air around the head does not inflate them. AUROC
+and AUPRC (average precision) are scikit-learn's.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+from numpy.typing import NDArray
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+DATA_RANGE = 1.0  # images live in [0, 1]
+SSIM_PAD = 5  # half the 11-pixel window of a sigma-1.5 Gaussian SSIM (truncate 3.5)
+
+Array = NDArray[np.floating] | NDArray[np.integer] | NDArray[np.bool_]
+
+
+class ImageScores(NamedTuple):
+    """PSNR (dB) and SSIM of one estimate, inside the brain mask and on the whole image."""
+
+    psnr_brain: float
+    ssim_brain: float
+    psnr: float
+    ssim: float
+
+
+def masked_psnr(truth: Array, estimate: Array, mask: Array) -> float:
+    """10 log10(range^2 / MSE) with the MSE over the mask's pixels only (inf if exact)."""
+    keep = np.asarray(mask, bool)
+    err = np.asarray(truth, np.float64)[keep] - np.asarray(estimate, np.float64)[keep]
+    mse = float(np.mean(err**2)) if err.size else 0.0
+    return math.inf if mse == 0 else 10 * math.log10(DATA_RANGE**2 / mse)
+
+
+def image_scores(truth: Array, estimate: Array, mask: Array) -> ImageScores:
+    """PSNR and SSIM of a (H, W) estimate against the truth, in `mask` and everywhere."""
+    t, e = np.asarray(truth, np.float64), np.clip(np.asarray(estimate, np.float64), 0, 1)
+    ssim, ssim_map = structural_similarity(
+        t,
+        e,
+        data_range=DATA_RANGE,
+        gaussian_weights=True,
+        sigma=1.5,
+        use_sample_covariance=False,
+        full=True,
+    )
+    brain = np.asarray(mask, bool)
+    keep = brain.copy()
+    pad = SSIM_PAD  # scikit-image's mean leaves out the border the window cannot cover
+    keep[:pad], keep[-pad:], keep[:, :pad], keep[:, -pad:] = False, False, False, False
+    ssim_brain = float(ssim_map[keep].mean()) if keep.any() else float("nan")
+    psnr = float(peak_signal_noise_ratio(t, e, data_range=DATA_RANGE))
+    return ImageScores(masked_psnr(t, e, brain), ssim_brain, psnr, float(ssim))
+
+
+def dice(prediction: Array, truth: Array) -> float:
+    """2 |P & T| / (|P| + |T|) of two boolean masks (1 when both are empty)."""
+    p, t = np.asarray(prediction, bool), np.asarray(truth, bool)
+    total = int(p.sum()) + int(t.sum())
+    return 1.0 if total == 0 else 2.0 * int((p & t).sum()) / total
+
+
+def auroc(labels: Array, scores: Array) -> float:
+    """Area under the ROC curve (NaN when only one class is present)."""
+    y = np.asarray(labels).astype(bool)
+    if y.all() or not y.any():
+        return float("nan")
+    return float(roc_auc_score(y, np.asarray(scores, np.float64)))
+
+
+def auprc(labels: Array, scores: Array) -> float:
+    """Average precision, the area under the precision-recall curve (NaN with no positive)."""
+    y = np.asarray(labels).astype(bool)
+    if not y.any():
+        return float("nan")
+    return float(average_precision_score(y, np.asarray(scores, np.float64)))
+
+
+def mean_dice(maps: Array, truths: Array, threshold: float) -> float:
+    """Mean over slices (N, H, W) of the Dice of map > threshold against the truth masks."""
+    m, t = np.asarray(maps), np.asarray(truths, bool)
+    return float(np.mean([dice(a > threshold, b) for a, b in zip(m, t, strict=True)]))
+
+
+def best_threshold(maps: Array, truths: Array, levels: int = 64) -> float:
+    """The map threshold with the best mean Dice on (N, H, W) maps of anomalous slices (dev).
+
+    Candidates are `levels` quantiles of the maps' nonzero values (the maps are brain-masked).
+    """
+    values = np.asarray(maps, np.float64)
+    nonzero = values[values > 0]
+    if nonzero.size == 0:
+        return 0.0
+    candidates = np.unique(np.quantile(nonzero, np.linspace(0.5, 0.999, levels)))
+    scores = [mean_dice(values, truths, float(c)) for c in candidates]
+    return float(candidates[int(np.argmax(scores))])

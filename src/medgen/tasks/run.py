@@ -1,0 +1,375 @@
+"""The three tasks over a split of a dataset: medgen's diffusion method beside its peers.
+
+Each `*_split` function streams the split in batches (with a progress callback), tunes the peers
+on a few dev slices, scores every method on every slice and returns a `TaskOutcome`;
+`run_task` opens the run and the data, checks they fit, and writes the outcome atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from numpy.typing import NDArray
+from torch import Tensor
+
+from medgen.data.store import StoredDataset
+from medgen.diffusion import karras_sigmas
+from medgen.exceptions import InputError
+from medgen.tasks.adapter import PixelDenoiser, pixel_denoiser
+from medgen.tasks.denoise import denoise, posterior_mean
+from medgen.tasks.kspace import ACCEL_RANGE, MASKS, undersample, zero_filled
+from medgen.tasks.metrics import image_scores
+from medgen.tasks.noise import add_rician, mad_sigma, moment_correction, rayleigh_sigma
+from medgen.tasks.outputs import Advance, TaskOutcome, batches, no_progress, stack_arrays
+from medgen.tasks.peers import DENOISE_PEERS, RECONSTRUCT_PEERS, Peer, tune
+
+SPLITS = ("train", "dev", "test")
+NOISE_RANGE = (0.005, 0.5)  # simulated Rician noise std, [0, 1] units
+MIN_BACKGROUND = 64  # background pixels needed for the Rayleigh noise estimate
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """What every task shares: which slices, how many at a time, seeds, peers and tuning."""
+
+    split: str = "test"
+    limit: int | None = None  # first N slices of the split (None: all)
+    batch_size: int = 16
+    seed: int = 0
+    peers: tuple[str, ...] = ()  # peer names to run beside medgen
+    tune_slices: int = 8  # dev slices each peer (and medgen's anomaly level) is tuned on
+
+    def __post_init__(self) -> None:
+        _at_least("--batch-size", self.batch_size)
+        _at_least("--tune-slices", self.tune_slices)
+
+
+def _at_least(option: str, value: int, low: int = 1) -> None:
+    """InputError naming `option` unless value >= low."""
+    if value < low:
+        raise InputError(option, f"must be at least {low}, got {value}")
+
+
+# ---- opening ---------------------------------------------------------------------------------
+
+
+def open_pixel_model(run: str | Path, store: StoredDataset) -> PixelDenoiser:
+    """A run's pixel-space diffusion model as a [0, 1] denoiser, checked against the data size."""
+    from medgen.train.generate import open_run
+
+    model = open_run(run).eval()
+    try:
+        adapted = pixel_denoiser(model)
+    except ValueError as err:
+        raise InputError(run, str(err)) from None
+    size = getattr(model.config, "image_size", None)
+    if size != store.size:
+        raise InputError(run, f"models {size}-pixel images; {store.root} has {store.size}-pixel")
+    return adapted
+
+
+def split_ids(store: StoredDataset, split: str, limit: int | None = None) -> NDArray[np.int64]:
+    """Row ids of `split` (the first `limit`), InputError if it has none."""
+    if split not in SPLITS:
+        raise InputError("--split", f"unknown split {split!r} (choose one of {', '.join(SPLITS)})")
+    ids = store.split(split).index.to_numpy().astype(np.int64)
+    if limit is not None:
+        if limit < 1:
+            raise InputError("--limit", f"must be at least 1, got {limit}")
+        ids = ids[:limit]
+    if len(ids) == 0:
+        raise InputError(store.root, f"has no slices in its {split} split")
+    return ids
+
+
+def check_peers(names: Sequence[str], known: dict[str, Peer]) -> tuple[str, ...]:
+    """The peer names, checked (InputError naming --peers on an unknown one)."""
+    for name in names:
+        if name not in known:
+            raise InputError("--peers", f"unknown peer {name!r} (choose from {', '.join(known)})")
+    return tuple(names)
+
+
+def _load(store: StoredDataset, name: str, ids: NDArray[np.int64]) -> Tensor:
+    """Array `name` at rows ids as (B, 1, H, W) float32."""
+    return torch.from_numpy(np.asarray(store.array(name)[ids], np.float32)).unsqueeze(1)
+
+
+def estimate_sigma(y: Tensor, brain: Tensor) -> Tensor:
+    """Per-slice noise std (B,): Rayleigh fit to the air 2 pixels beyond the brain, else MAD."""
+    near = F.max_pool2d(brain.float(), kernel_size=5, stride=1, padding=2) > 0
+    background = ~near
+    if int(background.flatten(1).sum(1).min()) >= MIN_BACKGROUND:
+        return rayleigh_sigma(y, background, robust=True)
+    return mad_sigma(y)
+
+
+def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    """fn(*args, **kwargs) and the seconds it took."""
+    start = time.perf_counter()
+    value = fn(*args, **kwargs)
+    return value, time.perf_counter() - start
+
+
+def _peer_on(peer: Peer, observed: Tensor, levels: Sequence[object], strength: float) -> Tensor:
+    """A numpy peer applied slice by slice to (B, 1, H, W) images or k-space, clipped to [0, 1]."""
+    outs = [
+        peer.fn(o[0].numpy(), level, strength) for o, level in zip(observed, levels, strict=True)
+    ]
+    return torch.from_numpy(np.clip(np.stack(outs), 0, 1)).float().unsqueeze(1)
+
+
+def _tune_peers(
+    peers: Sequence[str],
+    table: dict[str, Peer],
+    observed: Tensor,
+    truth: Tensor,
+    brain: Tensor,
+    level: object,
+) -> dict[str, float]:
+    """Each peer's dev-tuned strength at one noise level / mask."""
+    obs = [o[0].numpy() for o in observed]
+    return {
+        name: tune(
+            table[name],
+            obs,
+            [t[0].numpy() for t in truth],
+            [b[0].numpy().astype(bool) for b in brain],
+            level,
+        ).strength
+        for name in peers
+    }
+
+
+def _score_rows(
+    method: str, ids: NDArray[np.int64], out: Tensor, truth: Tensor, brain: Tensor, seconds: float
+) -> list[dict[str, Any]]:
+    rows = []
+    for i, o, t, b in zip(ids, out, truth, brain, strict=True):
+        scores = image_scores(t[0].numpy(), o[0].numpy(), b[0].numpy().astype(bool))
+        rows.append(
+            {"id": int(i), "method": method, **scores._asdict(), "seconds": seconds / len(ids)}
+        )
+    return rows
+
+
+def _keep(parts: dict[str, list[NDArray[Any]]], *values: Tensor) -> None:
+    """Append a batch's input, output, truth, error and uncertainty (B, 1, H, W) to `parts`."""
+    for key, value in zip(parts, values, strict=True):
+        parts[key].append(value[:, 0].numpy())
+
+
+def _outcome(
+    task: str,
+    ids: NDArray[np.int64],
+    rows: list[dict[str, Any]],
+    parts: dict[str, list[NDArray[Any]]],
+    s: TaskSettings,
+    settings: dict[str, Any],
+    nfe: int,
+    strengths: dict[str, float],
+) -> TaskOutcome:
+    """The TaskOutcome of an image-to-image task: arrays, per-slice scores and their means."""
+    per_slice = pd.DataFrame(rows)
+    metrics = {
+        "task": task,
+        "split": s.split,
+        "n": len(ids),
+        "settings": settings,
+        "nfe_per_slice": nfe,
+        "peer_strengths": strengths,
+        "methods": _summary(per_slice),
+    }
+    return TaskOutcome(stack_arrays(ids, parts), per_slice, metrics)
+
+
+def _summary(per_slice: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Mean of every score per method, and seconds per slice."""
+    means = per_slice.drop(columns=["id"]).groupby("method", sort=False).mean(numeric_only=True)
+    return {m: {k: float(v) for k, v in row.items()} for m, row in means.iterrows()}
+
+
+# ---- denoising -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DenoiseSettings:
+    """medgen denoise: simulated Rician noise, its estimate, and the diffusion method."""
+
+    noise: float = 0.10  # std of the simulated Rician noise, [0, 1] units
+    sigma: float | None = None  # the noise std the methods are told; None: estimated per slice
+    method: str = "sample"  # "mean": one-step posterior mean; "sample": k posterior samples
+    k: int = 4  # posterior samples averaged (method "sample")
+    steps: int = 10  # reverse steps per sample (method "sample"): NFE = steps
+
+    def __post_init__(self) -> None:
+        _at_least("--k", self.k)
+        _at_least("--steps", self.steps)
+
+
+DENOISE_METHODS = ("mean", "sample")
+
+
+def _noisy(store: StoredDataset, ids: NDArray[np.int64], noise: float, seed: int) -> Tensor:
+    """Clean slices with Rician noise, reproducible per slice id."""
+    clean = _load(store, "clean", ids)
+    g = torch.Generator().manual_seed(seed * 1_000_003 + int(ids[0]))
+    return add_rician(clean, noise, generator=g)
+
+
+def _medgen_denoise(
+    model: PixelDenoiser, y: Tensor, sigma: Tensor, d: DenoiseSettings, g: torch.Generator
+) -> tuple[Tensor, Tensor, int]:
+    """(estimate, uncertainty, NFE per slice) with the Rician moment correction."""
+    if d.method == "mean":
+        est = posterior_mean(model.denoiser, moment_correction(y, sigma), sigma)
+        return est.clamp(0, 1), torch.zeros_like(est), 1
+    means, stds, nfe = [], [], 0
+    for yi, si in zip(y, sigma, strict=True):  # each slice at its own estimated level
+        out = denoise(
+            model.denoiser, yi[None], float(si), d.k, steps=d.steps, generator=g, rician="moment"
+        )
+        means.append(out.mean)
+        stds.append(out.std)
+        nfe = out.nfe
+    return torch.cat(means).clamp(0, 1), torch.cat(stds), nfe
+
+
+def denoise_split(
+    model: PixelDenoiser,
+    store: StoredDataset,
+    s: TaskSettings,
+    d: DenoiseSettings,
+    progress: Advance = no_progress,
+) -> TaskOutcome:
+    """Rician-noisy clean slices denoised by medgen and the peers; PSNR/SSIM and time per slice."""
+    lo, hi = NOISE_RANGE
+    if not lo <= d.noise <= hi:
+        raise InputError("--noise", f"{d.noise:g} is outside [{lo:g}, {hi:g}]")
+    ids = split_ids(store, s.split, s.limit)
+    peers = check_peers(s.peers, DENOISE_PEERS)
+    strengths: dict[str, float] = {}
+    if peers:
+        dev = split_ids(store, "dev", s.tune_slices)
+        y_dev, brain_dev = _noisy(store, dev, d.noise, s.seed + 1), _load(store, "brain_mask", dev)
+        sigma_dev = float(estimate_sigma(y_dev, brain_dev).mean()) if d.sigma is None else d.sigma
+        strengths = _tune_peers(
+            peers,
+            DENOISE_PEERS,
+            moment_correction(y_dev, sigma_dev),
+            _load(store, "clean", dev),
+            brain_dev,
+            sigma_dev,
+        )
+    g = torch.Generator().manual_seed(s.seed)
+    rows: list[dict[str, Any]] = []
+    parts: dict[str, list[NDArray[Any]]] = {
+        k: [] for k in ("input", "output", "truth", "error", "uncertainty")
+    }
+    nfe, done = 0, 0
+    for chunk in batches(ids, s.batch_size):
+        y, clean = _noisy(store, chunk, d.noise, s.seed), _load(store, "clean", chunk)
+        brain = _load(store, "brain_mask", chunk)
+        sigma = estimate_sigma(y, brain) if d.sigma is None else torch.full((len(chunk),), d.sigma)
+        (est, std, nfe), sec = _timed(_medgen_denoise, model, y, sigma, d, g)
+        rows += _score_rows("medgen", chunk, est, clean, brain, sec)
+        for name in peers:
+            corrected = moment_correction(y, sigma)  # the same Rician correction as medgen's
+            out, sec = _timed(
+                _peer_on, DENOISE_PEERS[name], corrected, sigma.tolist(), strengths[name]
+            )
+            rows += _score_rows(name, chunk, out, clean, brain, sec)
+        _keep(parts, y, est, clean, (est - clean).abs(), std)
+        done += len(chunk)
+        progress(done, len(ids))
+    return _outcome("denoise", ids, rows, parts, s, asdict(d), nfe, strengths)
+
+
+# ---- reconstruction --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReconstructSettings:
+    """medgen reconstruct: the mask, and diffusion posterior sampling with data consistency."""
+
+    accel: float = 4.0  # acceleration: samples in full k-space over samples measured
+    mask: str = "cartesian"  # a key of medgen.tasks.MASKS
+    k: int = 4  # posterior samples (their spread is the uncertainty map)
+    steps: int = 50  # reverse steps: NFE = steps
+    sigma_start: float = 1.0  # first level of the reverse process, [0, 1] units (warm start)
+    eta: float = 1.0  # ancestral noise: 1 DDPM, 0 DDIM
+
+    def __post_init__(self) -> None:
+        _at_least("--k", self.k)
+        _at_least("--steps", self.steps)
+
+
+def _mask(r: ReconstructSettings, size: int, seed: int) -> Tensor:
+    lo, hi = ACCEL_RANGE
+    if not lo <= r.accel <= hi:
+        raise InputError("--accel", f"{r.accel:g} is outside [{lo:g}, {hi:g}]")
+    if r.mask not in MASKS:
+        raise InputError("--mask", f"unknown mask {r.mask!r} (choose one of {', '.join(MASKS)})")
+    return MASKS[r.mask](size, r.accel, generator=torch.Generator().manual_seed(seed))
+
+
+def reconstruct_split(
+    model: PixelDenoiser,
+    store: StoredDataset,
+    s: TaskSettings,
+    r: ReconstructSettings,
+    progress: Advance = no_progress,
+) -> TaskOutcome:
+    """Undersampled k-space of clean slices reconstructed by medgen and the peers."""
+    from medgen.tasks.reconstruct import reconstruct
+
+    mask = _mask(r, store.size, s.seed)
+    ids = split_ids(store, s.split, s.limit)
+    peers = check_peers(s.peers, RECONSTRUCT_PEERS)
+    strengths: dict[str, float] = {}
+    if peers:
+        dev = split_ids(store, "dev", s.tune_slices)
+        clean_dev = _load(store, "clean", dev)
+        strengths = _tune_peers(
+            peers,
+            RECONSTRUCT_PEERS,
+            undersample(clean_dev, mask),
+            clean_dev,
+            _load(store, "brain_mask", dev),
+            mask.numpy(),
+        )
+    start = min(r.sigma_start, model.sigma_max)
+    sigmas = karras_sigmas(r.steps, model.sigma_min, start, dtype=torch.float32)
+    g = torch.Generator().manual_seed(s.seed)
+    rows: list[dict[str, Any]] = []
+    parts: dict[str, list[NDArray[Any]]] = {
+        k: [] for k in ("input", "output", "truth", "error", "uncertainty")
+    }
+    nfe, done = 0, 0
+    for chunk in batches(ids, s.batch_size):
+        clean, brain = _load(store, "clean", chunk), _load(store, "brain_mask", chunk)
+        kspace = undersample(clean, mask)
+        result, sec = _timed(
+            reconstruct, model.denoiser, kspace, mask, sigmas, r.k, generator=g, eta=r.eta
+        )
+        est, nfe = result.mean.clamp(0, 1), result.nfe
+        rows += _score_rows("medgen", chunk, est, clean, brain, sec)
+        for name in peers:
+            levels = [mask.numpy()] * len(chunk)
+            out, sec = _timed(_peer_on, RECONSTRUCT_PEERS[name], kspace, levels, strengths[name])
+            rows += _score_rows(name, chunk, out, clean, brain, sec)
+        zf = zero_filled(kspace, mask).abs()
+        _keep(parts, zf, est, clean, (est - clean).abs(), result.std)
+        done += len(chunk)
+        progress(done, len(ids))
+    outcome = _outcome("reconstruct", ids, rows, parts, s, asdict(r), nfe, strengths)
+    outcome.metrics["measured_fraction"] = float(mask.float().mean())
+    return outcome
