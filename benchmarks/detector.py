@@ -1,0 +1,93 @@
+"""The detector on the default scenario: accuracy by location, the brainstem gap, error analysis
+by parts, and (with --remedy) the remedy table. Issue 6's figures, measured in one run.
+
+    python benchmarks/detector.py --data DIR [--steps 3000] [--remedy --n 400 --arms ...]
+
+Without --data the default built-in dataset is made in a temporary folder (about a minute).
+By parts runs on the dev split's errors; the remedy measures on test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from medgen.data.store import StoredDataset, open_dataset
+from medgen.data.synth import DataConfig, make_dataset
+from medgen.detect import DetectorConfig, load_detector, train_detector
+from medgen.detect.pipeline import BoundDetector
+from medgen.errors import attribute_errors
+from medgen.errors.remedy import ARMS, RemedyPlan, recovered, remedy_experiment
+
+
+def accuracy_by_location(
+    store: StoredDataset, ids: np.ndarray, prediction: np.ndarray
+) -> pd.DataFrame:
+    """Accuracy overall, on healthy slices, and on tumours per location."""
+    meta = store.meta.loc[ids]
+    truth = meta["tumour_type"].astype(str).to_numpy()
+    correct = pd.Series(prediction == truth, index=meta.index)
+    tumour = truth != "none"
+    groups = {"all": correct, "healthy": correct[~tumour], "tumours": correct[tumour]}
+    for location in sorted(meta.loc[tumour, "location"].unique()):
+        groups[f"tumours: {location}"] = correct[tumour & (meta["location"] == location).to_numpy()]
+    return pd.DataFrame({k: {"n": len(v), "accuracy": v.mean()} for k, v in groups.items()}).T
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, help="dataset folder (default: make the default set)")
+    parser.add_argument("--steps", type=int, default=3000, help="segmentation steps")
+    parser.add_argument("--remedy", action="store_true", help="also run the remedy experiment")
+    parser.add_argument("--n", type=int, default=400, help="examples each remedy arm adds")
+    parser.add_argument("--arms", default="baseline,real,augment", help="remedy arms")
+    parser.add_argument("--diffusion", type=Path, help="joint (image, mask) diffusion run")
+    parser.add_argument("--gan", type=Path, help="joint (image, mask) GAN run")
+    parser.add_argument("--work", type=Path, help="folder for the detectors (default: temporary)")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    work = args.work or Path(tempfile.mkdtemp(prefix="medgen_detector_"))
+    data = args.data
+    if data is None:
+        data = work / "data"
+        if not data.exists():
+            make_dataset(data, DataConfig(), workers=2)
+    store = open_dataset(data)
+    config = DetectorConfig()
+    config.extract = replace(config.extract, steps=args.steps)
+    start = time.perf_counter()
+    train_detector(data, work / "detector", config, overwrite=True, log=lambda _: None)
+    seconds = time.perf_counter() - start
+    detector = load_detector(work / "detector")
+    dev = store.split("dev").index.to_numpy()
+    prediction = detector.run(store, dev).prediction
+    print(f"detector: {args.steps} segmentation steps, trained in {seconds:.0f} s; dev split\n")
+    print(accuracy_by_location(store, dev, prediction).to_string(float_format="{:.3f}".format))
+    truth = store.meta.loc[dev, "tumour_type"].astype(str).to_numpy()
+    report = attribute_errors(BoundDetector(detector, store), dev, truth)
+    print(f"\nerror analysis by parts ({report.n_errors} dev errors)")
+    print(report.table().to_string(index=False, float_format="{:.3f}".format))
+    if not args.remedy:
+        return
+    arms = [a for a in args.arms.split(",") if a in ARMS]
+    plan = RemedyPlan(
+        {"location": "brainstem"}, args.n, {"test": store.split("test").index.to_numpy()}
+    )
+    table = remedy_experiment(data, work / "remedy", plan, config, arms=arms,
+                              diffusion_run=args.diffusion, gan_run=args.gan,
+                              baseline_run=work / "detector")  # fmt: skip
+    print(f"\nremedy: {args.n} brainstem tumours added per arm; errors on test (Wilson 95%)")
+    print(table.to_string(index=False, float_format="{:.3f}".format))
+    for arm, share in recovered(table).items():
+        print(f"{arm}: {100 * share:.0f}% of the real-data arm's gain on brainstem tumours")
+
+
+if __name__ == "__main__":
+    main()
