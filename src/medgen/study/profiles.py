@@ -110,8 +110,8 @@ PROFILES: dict[str, Profile] = {
         mode_collapse_seeds=3,
         mode_collapse_scale=0.15,
         detector_steps=800,
-        tasks_slices=32,
-        tasks_tune_slices=8,
+        tasks_slices=12,
+        tasks_tune_slices=4,
         data={"size": 64, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
     ),
     "full": Profile(

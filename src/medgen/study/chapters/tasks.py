@@ -22,6 +22,7 @@ from medgen.tasks.tables import Table, anomaly_table, denoise_table, reconstruct
 from medgen.train.recipe import read_run_config, train_on_data
 
 BATCH_SIZE = 32
+ANOMALY_FACTOR = 4  # test slices scored for anomalies per denoised / reconstructed slice
 # run -> (family, share of the chapter budget, --where); the rest is for the three tasks
 PLAN: dict[str, tuple[str, float, str | None]] = {
     "diffusion": ("diffusion", 0.4, None),
@@ -80,7 +81,9 @@ def tasks_chapter(ctx: StudyContext) -> ChapterResult:
     denoised = denoise_table(model, store, s)
     ctx.log("anomaly detection")
     healthy = open_pixel_model(runs["diffusion_healthy"], store)
-    anomalies = anomaly_table(healthy, vae, store, replace(s, limit=None))
+    # anomaly scoring is cheap per slice and needs tumours of every kind: four times as many
+    scored = replace(s, limit=p.tasks_slices * ANOMALY_FACTOR)
+    anomalies = anomaly_table(healthy, vae, store, scored)
     ctx.log("reconstruction at 4x and 8x")
     recon = reconstruct_table(model, store, s)
     figures = [
