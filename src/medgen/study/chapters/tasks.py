@@ -117,6 +117,7 @@ def tasks_chapter(ctx: StudyContext) -> ChapterResult:
         "tasks_chapter.html",
         budget=ctx.budget_s,
         slices=s.limit,
+        anomaly_slices=scored.limit,
         tune=s.tune_slices,
         denoise=html(denoised),
         anomaly=html(anomalies),
