@@ -22,7 +22,8 @@ import torch
 from medgen.data.store import StoredDataset, open_dataset
 from medgen.data.synth import DataConfig, make_dataset
 from medgen.detect import DetectorConfig, load_detector, train_detector
-from medgen.detect.pipeline import BoundDetector
+from medgen.detect.pipeline import BoundDetector, load_detector_config
+from medgen.devices import default_device
 from medgen.errors import attribute_errors
 from medgen.errors.remedy import ARMS, RemedyPlan, recovered, remedy_experiment
 
@@ -51,8 +52,14 @@ def main() -> None:
     parser.add_argument("--diffusion", type=Path, help="joint (image, mask) diffusion run")
     parser.add_argument("--gan", type=Path, help="joint (image, mask) GAN run")
     parser.add_argument("--work", type=Path, help="folder for the detectors (default: temporary)")
+    parser.add_argument("--channels", default="16,32,64", help="segmentation U-Net channels")
+    parser.add_argument("--batch-size", type=int, default=32, help="segmentation batch size")
+    parser.add_argument(
+        "--baseline", type=Path, help="a trained detector: measure it, skip training"
+    )
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     args = parser.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     work = args.work or Path(tempfile.mkdtemp(prefix="medgen_detector_"))
     data = args.data
     if data is None:
@@ -61,19 +68,28 @@ def main() -> None:
             make_dataset(data, DataConfig(), workers=2)
     store = open_dataset(data)
     config = DetectorConfig()
-    config.extract = replace(config.extract, steps=args.steps)
-    start = time.perf_counter()
-    train_detector(data, work / "detector", config, overwrite=True, log=lambda _: None)
-    seconds = time.perf_counter() - start
-    detector = load_detector(work / "detector")
-    dev = store.split("dev").index.to_numpy()
-    prediction = detector.run(store, dev).prediction
-    print(f"detector: {args.steps} segmentation steps, trained in {seconds:.0f} s; dev split\n")
-    print(accuracy_by_location(store, dev, prediction).to_string(float_format="{:.3f}".format))
-    truth = store.meta.loc[dev, "tumour_type"].astype(str).to_numpy()
-    report = attribute_errors(BoundDetector(detector, store), dev, truth)
-    print(f"\nerror analysis by parts ({report.n_errors} dev errors)")
-    print(report.table().to_string(index=False, float_format="{:.3f}".format))
+    channels = tuple(int(c) for c in args.channels.split(","))
+    config.extract = replace(config.extract, steps=args.steps, batch_size=args.batch_size,
+                             channels=channels, strides=(2,) * (len(channels) - 1))  # fmt: skip
+    baseline = args.baseline
+    if baseline is None:
+        baseline = work / "detector"
+        start = time.perf_counter()
+        train_detector(data, baseline, config, overwrite=True, log=lambda _: None)
+        print(f"detector: U-Net {channels}, {args.steps} segmentation steps of "
+              f"{args.batch_size} on {default_device().type}, trained in "
+              f"{time.perf_counter() - start:.0f} s")  # fmt: skip
+        detector = load_detector(baseline)
+        dev = store.split("dev").index.to_numpy()
+        prediction = detector.run(store, dev).prediction
+        print("dev split\n")
+        print(accuracy_by_location(store, dev, prediction).to_string(float_format="{:.3f}".format))
+        truth = store.meta.loc[dev, "tumour_type"].astype(str).to_numpy()
+        report = attribute_errors(BoundDetector(detector, store), dev, truth)
+        print(f"\nerror analysis by parts ({report.n_errors} dev errors)")
+        print(report.table().to_string(index=False, float_format="{:.3f}".format))
+    else:
+        config = load_detector_config(baseline)
     if not args.remedy:
         return
     arms = [a for a in args.arms.split(",") if a in ARMS]
@@ -82,7 +98,7 @@ def main() -> None:
     )
     table = remedy_experiment(data, work / "remedy", plan, config, arms=arms,
                               diffusion_run=args.diffusion, gan_run=args.gan,
-                              baseline_run=work / "detector")  # fmt: skip
+                              baseline_run=baseline)  # fmt: skip
     print(f"\nremedy: {args.n} brainstem tumours added per arm; errors on test (Wilson 95%)")
     print(table.to_string(index=False, float_format="{:.3f}".format))
     for arm, share in recovered(table).items():

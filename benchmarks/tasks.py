@@ -33,6 +33,7 @@ import torch
 
 from medgen.data.store import open_dataset
 from medgen.data.synth import DataConfig, make_dataset
+from medgen.devices import default_device
 from medgen.models import VAE, load_model
 from medgen.tasks.run import TaskSettings, open_pixel_model
 from medgen.tasks.tables import Table, anomaly_table, denoise_table, reconstruct_table
@@ -72,10 +73,17 @@ def train_runs(data: Path, work: Path, minutes: float, log: list[str]) -> dict[s
     return runs
 
 
+def gpu_name() -> str:
+    """ " (NVIDIA H200)" on a GPU machine, "" on a CPU one: timings are only compared per card."""
+    return f" ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else ""
+
+
 def print_table(title: str, result: Table, lines: list[str]) -> None:
     """A table under its title, then the target's verdict."""
     text = result.table.to_string(float_format=lambda v: f"{v:.3f}")
-    lines += ["", title, text, f"target: {result.verdict}"]
+    new = ["", title, text, f"target: {result.verdict}"]
+    print("\n".join(new), flush=True)  # as it comes: a run stopped later keeps this table
+    lines += new
 
 
 def main() -> None:
@@ -88,15 +96,18 @@ def main() -> None:
     parser.add_argument("--n-test", type=int, default=200)
     parser.add_argument("--work", type=Path, default=Path("/tmp/medgen_tasks_bench"))
     parser.add_argument("--out", type=Path, default=None, help="also write the tables here")
+    parser.add_argument("--batch", type=int, default=8, help="slices per network batch")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument("--workers", type=int, default=1, help="processes making the data")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     data = args.work / "data"
     if not (data / "manifest.json").exists():
         make_dataset(
             data,
             DataConfig(n_train=args.n_train, n_dev=args.n_dev, n_test=args.n_test, seed=0),
-            workers=1,
+            workers=args.workers,
         )
     store = open_dataset(data)
     lines = [
@@ -104,10 +115,14 @@ def main() -> None:
         f"# scale: {args.minutes:g} training minutes in all; data {args.n_train}/"
         f"{args.n_dev}/{args.n_test} slices at {store.size} px; {args.n} test slices "
         f"(denoise, reconstruct), all test slices (anomaly); peers tuned on {args.tune} "
-        f"dev slices; torch threads 1; {datetime.now():%Y-%m-%d %H:%M}",
+        f"dev slices; torch threads {args.threads}; networks on {default_device()}"
+        f"{gpu_name()}; {datetime.now():%Y-%m-%d %H:%M}",
     ]
     runs = train_runs(data, args.work / "runs", args.minutes, lines)
-    s = TaskSettings(split="test", limit=args.n, batch_size=8, seed=0, tune_slices=args.tune)
+    print("\n".join(lines), flush=True)
+    s = TaskSettings(
+        split="test", limit=args.n, batch_size=args.batch, seed=0, tune_slices=args.tune
+    )
     model = open_pixel_model(runs["diffusion_all"], store)
     healthy = open_pixel_model(runs["diffusion_healthy"], store)
     vae = load_model(runs["vae_healthy"] / "model").eval()
@@ -141,7 +156,7 @@ def main() -> None:
         f"# total {time.perf_counter() - start:.0f} s",
     ]
     text = "\n".join(lines) + "\n"
-    print(text)
+    print("\n".join(lines[-2:]))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text, encoding="utf-8")

@@ -22,6 +22,8 @@ from monai.networks.nets import UNet
 from scipy import ndimage
 from torch import Tensor, nn
 
+from medgen.devices import device_of
+
 FEATURES = (
     "found",
     "peak_probability",
@@ -66,18 +68,23 @@ def train_segmentation(
     config: ExtractConfig,
     progress: Callable[[int, float], None] | None = None,
 ) -> dict[str, float]:
-    """Adam on pixel BCE (tumour pixels weighted up) for config.steps random batches."""
+    """Adam on pixel BCE (tumour pixels weighted up) for config.steps random batches.
+
+    The net trains where its parameters are; the examples stay on the CPU, a batch at a time
+    moves (the batch indices come from a CPU generator: the same draws on every device).
+    """
     generator = torch.Generator().manual_seed(config.seed)
+    device = device_of(net)
     x = torch.from_numpy(images).unsqueeze(1)
     y = torch.from_numpy(masks.astype(np.float32)).unsqueeze(1)
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
-    weight = torch.tensor(config.pos_weight)
+    weight = torch.tensor(config.pos_weight, device=device)
     start, loss = time.perf_counter(), torch.zeros(())
     net.train()
     for step in range(config.steps):
         pick = torch.randint(x.shape[0], (config.batch_size,), generator=generator)
-        logits = net(x[pick])
-        loss = F.binary_cross_entropy_with_logits(logits, y[pick], pos_weight=weight)
+        logits = net(x[pick].to(device))
+        loss = F.binary_cross_entropy_with_logits(logits, y[pick].to(device), pos_weight=weight)
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
@@ -91,7 +98,10 @@ def train_segmentation(
 def probabilities(net: nn.Module, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Tumour probability maps (N, H, W) float32 of preprocessed slices (N, H, W)."""
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
-    parts: list[Tensor] = [torch.sigmoid(net(chunk)) for chunk in x.split(batch_size)]
+    device = device_of(net)
+    parts: list[Tensor] = [
+        torch.sigmoid(net(chunk.to(device))).cpu() for chunk in x.split(batch_size)
+    ]
     return torch.cat(parts)[:, 0].numpy()
 
 

@@ -44,6 +44,7 @@ from medgen.detect.extract import (
     train_segmentation,
 )
 from medgen.detect.preprocess import PreprocessConfig, perfect_preprocess, preprocess
+from medgen.devices import default_device
 from medgen.exceptions import InputError
 from medgen.fileio import atomic_directory, read_json_object, write_json_atomic
 from medgen.tensorio import load_tensors, save_tensors, state_shapes
@@ -155,17 +156,24 @@ class Detector:
         })  # fmt: skip
 
 
-def load_detector(run: str | Path) -> Detector:
-    """A detector run folder written by `train_detector` (InputError if it is not one)."""
+def load_detector_config(run: str | Path) -> DetectorConfig:
+    """The config a detector run folder was trained with (InputError if it is not one)."""
     run = Path(run)
     if not (run / INFO).is_file():
         raise InputError(run, "is not a detector run (no detector.json)")
     info = read_json_object(run / INFO)
     if info.get("format") != FORMAT or int(info.get("format_version", 0)) > FORMAT_VERSION:
         raise InputError(run / INFO, f"is not a {FORMAT} (version <= {FORMAT_VERSION}) record")
-    config = from_dict(DetectorConfig, info["config"], f"{run / INFO} config")
+    return from_dict(DetectorConfig, info["config"], f"{run / INFO} config")
+
+
+def load_detector(run: str | Path) -> Detector:
+    """A detector run folder written by `train_detector`, its net on the default device."""
+    run = Path(run)
+    config = load_detector_config(run)
     net = segmentation_net(config.extract)
     net.load_state_dict(load_tensors(run / SEGMENTATION, state_shapes(net.state_dict())))
+    net.to(default_device())
     classifier = RegionClassifier(len(FEATURES), config.classify.hidden)
     classifier.load_state_dict(
         load_tensors(run / CLASSIFIER, state_shapes(classifier.state_dict()))
@@ -211,11 +219,12 @@ def train_detector(
         extra_pre, _ = preprocess(images.astype(np.float32), config.preprocess)
         pre, masks = np.concatenate([pre, extra_pre]), np.concatenate([masks, extra_masks])
         added = len(images)
-    log(f"training the segmentation net ({config.extract.steps} steps)")
+    device = default_device()
+    log(f"training the segmentation net ({config.extract.steps} steps, {device.type})")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.extract.seed)
-        net = segmentation_net(config.extract)
-    seg = train_segmentation(net, pre, masks, config.extract)
+        net = segmentation_net(config.extract)  # initialised on the CPU: the same on any device
+    seg = train_segmentation(net.to(device), pre, masks, config.extract)
     log("training the classifier on held-out region features")
     detector = Detector(config, net, RegionClassifier(len(FEATURES), config.classify.hidden))
     held = detector.run(store, cls_ids)

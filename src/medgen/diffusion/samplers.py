@@ -38,7 +38,10 @@ def _denoise(denoiser: Denoiser, x: Tensor, sigma: float) -> Tensor:
 
 
 def _noise(x: Tensor, generator: torch.Generator | None) -> Tensor:
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+    """N(0, I) like x, drawn on the generator's device (a CPU generator gives the same noise
+    whether x lives on the CPU or a GPU), then moved to x's."""
+    where = x.device if generator is None else generator.device
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=where).to(x.device)
 
 
 def _observed_denoise(

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from medgen.devices import device_of
 from medgen.diffusion import Denoiser
 from medgen.diffusion.precond import expand_sigma
 from medgen.models import DiffusionModel, GenerativeModel
@@ -48,15 +49,17 @@ def pixel_denoiser(model: GenerativeModel) -> PixelDenoiser:
     net = model.denoiser
     n_labels = len(model.config.conditioning.names)
     scale = SIGNED_PER_UNIT
+    device = device_of(net)
 
     @torch.no_grad()
     def denoise_unit(x: Tensor, sigma: Tensor) -> Tensor:
-        sigma_b = expand_sigma(sigma, x).flatten().to(x.dtype)  # (B,)
+        # the network runs where it lives; the caller's tensors stay where they are
+        sigma_b = expand_sigma(sigma, x).flatten().to(device=device, dtype=x.dtype)  # (B,)
         cond = None
         if n_labels:
-            cond = torch.zeros(x.shape[0], n_labels, dtype=torch.long, device=x.device)
-        signed = net(scale * x - 1, scale * sigma_b, cond)
-        return (signed + 1) / scale
+            cond = torch.zeros(x.shape[0], n_labels, dtype=torch.long, device=device)
+        signed = net(scale * x.to(device) - 1, scale * sigma_b, cond)
+        return ((signed + 1) / scale).to(x.device)
 
     c = model.config
     return PixelDenoiser(denoise_unit, c.sigma_min / scale, c.sigma_max / scale, scale)

@@ -22,6 +22,7 @@ from monai.transforms import Compose, RandAdjustContrastd, RandAffined, RandFlip
 from medgen.data.conditions import AddConditions, condition_vocab
 from medgen.data.dataset import SliceDataset
 from medgen.data.store import StoredDataset, open_dataset
+from medgen.devices import default_device
 from medgen.exceptions import InputError
 from medgen.models import GenerativeModel, noise_scales
 from medgen.models.diffusion import DiffusionModel
@@ -115,7 +116,7 @@ def generate_with_masks(
     batch_size: int = 100,
 ) -> tuple[np.ndarray, np.ndarray]:
     """One (slice (H, W) float32 in [0, 1], mask (H, W) bool) per condition dict."""
-    model = open_joint_run(run)
+    model = open_joint_run(run).to(default_device())
     conditioning = conditioning_of(model)
     assert conditioning is not None  # open_joint_run checked it
     try:
@@ -128,7 +129,7 @@ def generate_with_masks(
     generator = torch.Generator().manual_seed(seed)
     parts = [model.sample(len(chunk), generator=generator, cond=chunk, **options)
              for chunk in labels.split(batch_size)]  # fmt: skip
-    pairs = torch.cat(parts)
+    pairs = torch.cat(parts).cpu()
     return pairs[:, 0].float().numpy(), (pairs[:, 1] > 0.5).numpy()
 
 

@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from medgen.data.store import StoredDataset
+from medgen.devices import default_device
 from medgen.diffusion import karras_sigmas
 from medgen.exceptions import InputError
 from medgen.tasks.adapter import PixelDenoiser, pixel_denoiser
@@ -65,7 +66,7 @@ def open_pixel_model(run: str | Path, store: StoredDataset) -> PixelDenoiser:
     """A run's pixel-space diffusion model as a [0, 1] denoiser, checked against the data size."""
     from medgen.train.generate import open_run
 
-    model = open_run(run).eval()
+    model = open_run(run).eval().to(default_device())
     try:
         adapted = pixel_denoiser(model)
     except ValueError as err:

@@ -1,0 +1,267 @@
+"""Issues 6 and 7 at GPU scale, in one call on a lent CUDA machine: every stage a subprocess,
+the independent ones at once, all stopped at --deadline so that what finished is reported.
+
+    python benchmarks/gpu_issues.py --out DIR [--deadline 540] [--tiny]
+
+Stages:
+  data       the built-in dataset (standard config), made by --workers processes
+  tasks      benchmarks/tasks.py: issue 7's three peer tables, its runs trained on the GPU
+  diffusion  a joint (image, mask) conditional diffusion model for the remedy loop
+  gan        the same as a GAN
+  detector   benchmarks/detector.py: a larger segmentation net, accuracy by location, by parts
+  remedy     one benchmarks/detector.py --remedy per arm against that baseline (real and augment
+             at once, diffusion and gan as soon as their generator is done), merged into one
+             table with each arm's share of the real-data arm's gain
+
+--tiny runs the same stages on a small dataset with tiny budgets: the dry run on a CPU.
+Writes DIR/summary.txt (every table), DIR/log.txt (every stage's output) and DIR/remedy.csv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+ARMS = ("real", "augment", "diffusion", "gan")
+
+
+@dataclass(frozen=True)
+class Scale:
+    """Every size and budget of one call."""
+
+    data: dict[str, int]  # DataConfig overrides (empty: the standard dataset)
+    tasks: list[str]  # benchmarks/tasks.py options
+    generator_seconds: int
+    detector: list[str]  # benchmarks/detector.py options shared by baseline and arms
+    remedy_n: int
+    workers: int = field(default_factory=lambda: min(16, os.cpu_count() or 1))
+
+
+FULL = Scale(
+    data={},
+    tasks=["--minutes", "3.5", "--n", "64", "--tune", "8", "--batch", "64", "--threads", "4"],
+    generator_seconds=150,
+    detector=["--steps", "6000", "--channels", "32,64,128", "--batch-size", "64"],
+    remedy_n=400,
+)
+TINY = Scale(
+    data={"n_train": 400, "n_dev": 200, "n_test": 100},
+    tasks=[
+        "--minutes",
+        "0.3",
+        "--n",
+        "4",
+        "--tune",
+        "2",
+        "--n-train",
+        "200",
+        "--n-dev",
+        "60",
+        "--n-test",
+        "40",
+        "--batch",
+        "8",
+    ],
+    generator_seconds=12,
+    detector=["--steps", "20", "--channels", "8,16,32", "--batch-size", "8"],
+    remedy_n=16,
+)
+
+
+class Stages:
+    """Subprocesses with their logs and a shared deadline."""
+
+    def __init__(self, work: Path, deadline: float) -> None:
+        self.work, self.deadline = work, deadline
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, tuple[int | None, float]] = {}
+        (work / "logs").mkdir(parents=True, exist_ok=True)
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def start(self, name: str, args: list[str]) -> None:
+        log = (self.work / "logs" / f"{name}.txt").open("wb")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.running[name] = subprocess.Popen(
+            [sys.executable, *args], stdout=log, stderr=subprocess.STDOUT, env=env
+        )
+        self.started[name] = time.monotonic()
+        print(f"[{self.elapsed():5.0f} s] start {name}", flush=True)
+
+    def elapsed(self) -> float:
+        return time.monotonic() - START
+
+    def poll(self) -> list[str]:
+        """Names of the stages that ended since the last poll."""
+        done = []
+        for name, proc in list(self.running.items()):
+            if proc.poll() is not None:
+                self._end(name, proc.returncode)
+                done.append(name)
+        return done
+
+    def _end(self, name: str, code: int | None) -> None:
+        del self.running[name]
+        self.ended[name] = (code, time.monotonic() - self.started[name])
+        print(f"[{self.elapsed():5.0f} s] {name} ended: exit {code}", flush=True)
+
+    def wait(self, name: str) -> bool:
+        """Wait for one stage (at most until the deadline); True if it succeeded."""
+        while name in self.running and self.left() > 0:
+            self.poll()
+            time.sleep(1)
+        if name in self.running:
+            return False
+        return self.ended.get(name, (1, 0))[0] == 0
+
+    def stop_all(self) -> None:
+        for name, proc in list(self.running.items()):
+            proc.kill()
+            proc.wait()
+            self._end(name, None)
+
+
+START = time.monotonic()
+
+
+def make_data(out: Path, overrides: dict[str, int], workers: int) -> None:
+    from medgen.data.synth import DataConfig, make_dataset
+
+    if not (out / "manifest.json").exists():
+        make_dataset(out, DataConfig(**overrides), workers=workers)
+
+
+def train_generator(family: str, data: Path, out: Path, seconds: int) -> None:
+    from medgen.tasks.augment import train_joint_generator
+    from medgen.train.recipe import read_run_config
+
+    config = read_run_config(None, family, budget=f"{seconds}s", seed=0, log_every=200,
+                             checkpoint_every=1_000_000)  # fmt: skip
+    summary = train_joint_generator(family, data, out, config, progress=False)
+    print({k: summary[k] for k in ("steps", "images", "seconds") if k in summary})
+
+
+def merged_remedy(work: Path, arms: list[str]) -> pd.DataFrame | None:
+    """The baseline rows once and every finished arm's rows, from each arm's remedy.csv."""
+    tables = []
+    for arm in arms:
+        path = work / f"remedy_{arm}" / "remedy" / "remedy.csv"
+        if path.exists():
+            table = pd.read_csv(path)
+            keep = table["arm"] != "baseline" if tables else slice(None)
+            tables.append(table[keep])
+    return pd.concat(tables, ignore_index=True) if tables else None
+
+
+def device_line() -> str:
+    import torch
+
+    if not torch.cuda.is_available():
+        return f"torch {torch.__version__}, no GPU (CPU dry run)"
+    return f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}"
+
+
+def orchestrate(args: argparse.Namespace) -> None:
+    scale = TINY if args.tiny else FULL
+    work, out = args.work, args.out
+    out.mkdir(parents=True, exist_ok=True)
+    stages = Stages(work, START + args.deadline)
+    me = str(Path(__file__).resolve())
+    data = work / "data"
+    summary = [f"# {device_line()}; {scale.workers} CPU workers; deadline {args.deadline} s"]
+    stages.start("data", [me, "--stage", "data", "--work", str(work), *(["--tiny"] * args.tiny)])
+    tasks_out = ["--work", str(work / "tasks"), "--out", str(work / "tasks.txt")]
+    workers = ["--workers", str(scale.workers)]
+    stages.start("tasks", [str(HERE / "tasks.py"), *scale.tasks, *workers, *tasks_out])
+    data_ok = stages.wait("data")
+    summary.append(f"# data: {'made' if data_ok else 'FAILED'} in {stages.ended['data'][1]:.0f} s")
+    if data_ok:
+        for family in ("diffusion", "gan"):
+            stages.start(family, [me, "--stage", family, "--work", str(work),
+                                  "--seconds", str(scale.generator_seconds)])  # fmt: skip
+        detector = [str(HERE / "detector.py"), "--data", str(data), *scale.detector]
+        stages.start("detector", [*detector, "--work", str(work / "detector")])
+        baseline = work / "detector" / "detector"
+        remedy = [*detector, "--remedy", "--n", str(scale.remedy_n), "--baseline", str(baseline)]
+        waiting = ["real", "augment", "diffusion", "gan"]
+        if stages.wait("detector"):
+            while waiting and stages.left() > 0:
+                for arm in list(waiting):
+                    ready = arm in ("real", "augment") or stages.ended.get(arm, (None,))[0] == 0
+                    failed = arm in stages.ended and stages.ended[arm][0] != 0
+                    if ready:
+                        runs = [f"--{arm}", str(work / arm)] if arm in ("diffusion", "gan") else []
+                        stages.start(f"remedy_{arm}", [*remedy, "--arms", f"baseline,{arm}",
+                                     *runs, "--work", str(work / f"remedy_{arm}")])  # fmt: skip
+                    if ready or failed:
+                        waiting.remove(arm)
+                stages.poll()
+                time.sleep(1)
+    while stages.running and stages.left() > 0:
+        stages.poll()
+        time.sleep(1)
+    stages.stop_all()
+    write_outputs(work, out, stages, summary)
+
+
+def write_outputs(work: Path, out: Path, stages: Stages, summary: list[str]) -> None:
+    from medgen.errors.remedy import recovered
+
+    for name, (code, seconds) in stages.ended.items():
+        state = "killed at the deadline" if code is None else f"exit {code}"
+        summary.append(f"# stage {name}: {state}, {seconds:.0f} s")
+    for name in ("diffusion", "gan"):
+        log = work / "logs" / f"{name}.txt"
+        if log.exists():
+            summary += [
+                f"# {name} generator: " + line for line in log.read_text().splitlines()[-2:]
+            ]
+    for name in ("detector", "tasks"):
+        log = work / "logs" / f"{name}.txt"
+        if log.exists():
+            summary += ["", f"## {name}", log.read_text()]
+    table = merged_remedy(work, list(ARMS))
+    if table is not None:
+        table.to_csv(out / "remedy.csv", index=False)
+        summary += ["", "## remedy (test; Wilson 95%)", table.to_string(index=False,
+                    float_format="{:.3f}".format)]  # fmt: skip
+        for arm, share in recovered(table).items():
+            summary.append(f"{arm}: {100 * share:.0f}% of the real-data arm's gain")
+    logs = sorted((work / "logs").glob("*.txt"))
+    (out / "log.txt").write_text(
+        "\n".join(f"===== {p.stem}\n{p.read_text(errors='replace')}" for p in logs)
+    )
+    (out / "summary.txt").write_text("\n".join(summary) + "\n")
+    print("\n".join(summary))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path(os.environ.get("OUT", "gpu_out")))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/medgen_gpu"))
+    parser.add_argument("--deadline", type=float, default=540.0, help="seconds for everything")
+    parser.add_argument("--tiny", action="store_true", help="tiny sizes: a dry run on a CPU")
+    parser.add_argument("--stage", choices=("data", "diffusion", "gan"), help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=int, default=150, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage == "data":
+        scale = TINY if args.tiny else FULL
+        make_data(args.work / "data", scale.data, scale.workers)
+    elif args.stage in ("diffusion", "gan"):
+        train_generator(args.stage, args.work / "data", args.work / args.stage, args.seconds)
+    else:
+        orchestrate(args)
+
+
+if __name__ == "__main__":
+    main()
