@@ -26,6 +26,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -37,7 +38,7 @@ ARMS = ("real", "augment", "diffusion", "gan")
 class Scale:
     """Every size and budget of one call."""
 
-    data: dict[str, int]  # DataConfig overrides (empty: the standard dataset)
+    data: dict[str, Any]  # DataConfig overrides (empty: the standard dataset)
     tasks: list[str]  # benchmarks/tasks.py options
     generator_seconds: int
     detector: list[str]  # benchmarks/detector.py options shared by baseline and arms
@@ -134,7 +135,7 @@ class Stages:
 START = time.monotonic()
 
 
-def make_data(out: Path, overrides: dict[str, int], workers: int) -> None:
+def make_data(out: Path, overrides: dict[str, Any], workers: int) -> None:
     from medgen.data.synth import DataConfig, make_dataset
 
     if not (out / "manifest.json").exists():
@@ -153,7 +154,7 @@ def train_generator(family: str, data: Path, out: Path, seconds: int) -> None:
 
 def merged_remedy(work: Path, arms: list[str]) -> pd.DataFrame | None:
     """The baseline rows once and every finished arm's rows, from each arm's remedy.csv."""
-    tables = []
+    tables: list[pd.DataFrame] = []
     for arm in arms:
         path = work / f"remedy_{arm}" / "remedy" / "remedy.csv"
         if path.exists():
