@@ -58,6 +58,9 @@ def main() -> None:
         "--baseline", type=Path, help="a trained detector: measure it, skip training"
     )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--remedy-only", action="store_true", help="only the --arms remedy arms, no analysis"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     work = args.work or Path(tempfile.mkdtemp(prefix="medgen_detector_"))
@@ -72,7 +75,9 @@ def main() -> None:
     config.extract = replace(config.extract, steps=args.steps, batch_size=args.batch_size,
                              channels=channels, strides=(2,) * (len(channels) - 1))  # fmt: skip
     baseline = args.baseline
-    if baseline is None:
+    if args.remedy_only:
+        args.remedy = True
+    elif baseline is None:
         baseline = work / "detector"
         start = time.perf_counter()
         train_detector(data, baseline, config, overwrite=True, log=lambda _: None)
@@ -90,6 +95,8 @@ def main() -> None:
         print(report.table().to_string(index=False, float_format="{:.3f}".format))
     else:
         config = load_detector_config(baseline)
+    if args.remedy_only:
+        baseline = None  # every arm named, the baseline too, is trained
     if not args.remedy:
         return
     arms = [a for a in args.arms.split(",") if a in ARMS]

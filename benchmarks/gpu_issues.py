@@ -24,14 +24,15 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-ARMS = ("real", "augment", "diffusion", "gan")
+ARMS = ("baseline", "real", "augment", "diffusion", "gan")
+GENERATORS = ("diffusion", "gan")
 
 
 @dataclass(frozen=True)
@@ -158,10 +159,11 @@ def merged_remedy(work: Path, arms: list[str]) -> pd.DataFrame | None:
     for arm in arms:
         path = work / f"remedy_{arm}" / "remedy" / "remedy.csv"
         if path.exists():
-            table = pd.read_csv(path)
-            keep = table["arm"] != "baseline" if tables else slice(None)
-            tables.append(table[keep])
-    return pd.concat(tables, ignore_index=True) if tables else None
+            tables.append(pd.read_csv(path))
+    if not tables:
+        return None
+    table = pd.concat(tables, ignore_index=True)  # every arm's file may measure the baseline
+    return table.drop_duplicates(["arm", "set", "scope"]).reset_index(drop=True)
 
 
 def device_line() -> str:
@@ -174,6 +176,8 @@ def device_line() -> str:
 
 def orchestrate(args: argparse.Namespace) -> None:
     scale = TINY if args.tiny else FULL
+    if args.generator_seconds:
+        scale = replace(scale, generator_seconds=args.generator_seconds)
     work, out = args.work, args.out
     out.mkdir(parents=True, exist_ok=True)
     stages = Stages(work, START + args.deadline)
@@ -191,18 +195,23 @@ def orchestrate(args: argparse.Namespace) -> None:
             stages.start(family, [me, "--stage", family, "--work", str(work),
                                   "--seconds", str(scale.generator_seconds)])  # fmt: skip
         detector = [str(HERE / "detector.py"), "--data", str(data), *scale.detector]
-        stages.start("detector", [*detector, "--work", str(work / "detector")])
-        baseline = work / "detector" / "detector"
-        remedy = [*detector, "--remedy", "--n", str(scale.remedy_n), "--baseline", str(baseline)]
-        waiting = ["real", "augment", "diffusion", "gan"]
-        if stages.wait("detector"):
+        remedy = [*detector, "--remedy", "--n", str(scale.remedy_n)]
+        if args.analysis:
+            stages.start("detector", [*detector, "--work", str(work / "detector")])
+            remedy += ["--baseline", str(work / "detector" / "detector")]
+            waiting = ["real", "augment", "diffusion", "gan"]
+        else:  # the baseline is one more arm, trained like the others
+            remedy += ["--remedy-only"]
+            waiting = ["baseline", "real", "augment", "diffusion", "gan"]
+        if not args.analysis or stages.wait("detector"):
             while waiting and stages.left() > 0:
                 for arm in list(waiting):
-                    ready = arm in ("real", "augment") or stages.ended.get(arm, (None,))[0] == 0
+                    ready = arm not in GENERATORS or stages.ended.get(arm, (None,))[0] == 0
                     failed = arm in stages.ended and stages.ended[arm][0] != 0
                     if ready:
-                        runs = [f"--{arm}", str(work / arm)] if arm in ("diffusion", "gan") else []
-                        stages.start(f"remedy_{arm}", [*remedy, "--arms", f"baseline,{arm}",
+                        runs = [f"--{arm}", str(work / arm)] if arm in GENERATORS else []
+                        arms = arm if arm == "baseline" or not args.analysis else f"baseline,{arm}"
+                        stages.start(f"remedy_{arm}", [*remedy, "--arms", arms,
                                      *runs, "--work", str(work / f"remedy_{arm}")])  # fmt: skip
                     if ready or failed:
                         waiting.remove(arm)
@@ -252,6 +261,13 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/medgen_gpu"))
     parser.add_argument("--deadline", type=float, default=540.0, help="seconds for everything")
     parser.add_argument("--tiny", action="store_true", help="tiny sizes: a dry run on a CPU")
+    parser.add_argument(
+        "--no-analysis",
+        dest="analysis",
+        action="store_false",
+        help="skip the baseline's accuracy and by-parts tables: remedy arms only",
+    )
+    parser.add_argument("--generator-seconds", type=int, help="override the generators' budget")
     parser.add_argument("--stage", choices=("data", "diffusion", "gan"), help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=int, default=150, help=argparse.SUPPRESS)
     args = parser.parse_args()

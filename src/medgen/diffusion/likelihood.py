@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 
 from medgen.diffusion.samplers import Denoiser
+from medgen.draws import rand, randn
 
 F64 = torch.float64
 T = TypeVar("T")
@@ -50,13 +51,13 @@ PRIORS: dict[str, Prior] = {"gaussian": gaussian_prior_log_prob}
 
 def rademacher_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Random signs +-1 with x's shape, dtype and device (Hutchinson 1989's probe)."""
-    bits = torch.randint(0, 2, x.shape, generator=generator, device=x.device)
-    return (2 * bits - 1).to(x.dtype)
+    bits = rand(x.shape, generator, device=x.device) < 0.5
+    return 2 * bits.to(x.dtype) - 1
 
 
 def gaussian_like(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """Standard normal probes with x's shape, dtype and device."""
-    return torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return randn(x.shape, generator, device=x.device, dtype=x.dtype)
 
 
 PROBES: dict[str, Callable[[Tensor, torch.Generator | None], Tensor]] = {

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from medgen.diffusion.precond import expand_sigma
 from medgen.diffusion.schedules import Schedule
+from medgen.draws import rand, randn
 
 Weighting = Callable[[Tensor, float], Tensor]  # lambda(sigma, sigma_data), sigma (B, 1, ...)
 
@@ -74,7 +75,7 @@ def dsm_loss(
         raise ValueError(f"unknown weighting {weighting!r} (known: {', '.join(WEIGHTINGS)})")
     weight_fn = WEIGHTINGS[weighting] if isinstance(weighting, str) else weighting
     sigma = expand_sigma(sigma, x0).to(x0.dtype)  # (B, 1, ..., 1)
-    n = torch.randn(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+    n = randn(x0.shape, generator, device=x0.device, dtype=x0.dtype)
     D_x = call_denoiser(denoiser, x0 + sigma * n, sigma.flatten(), cond)
     return weight_fn(sigma, sigma_data) * (D_x - x0) ** 2
 
@@ -90,7 +91,7 @@ def sample_sigma_lognormal(
 
     p_mean: mean of ln sigma; p_std: standard deviation of ln sigma.
     """
-    return torch.exp(p_mean + p_std * torch.randn(n, generator=generator, device=device))
+    return torch.exp(p_mean + p_std * randn((n,), generator, device=device))
 
 
 def sample_sigma_schedule(
@@ -107,5 +108,5 @@ def sample_sigma_schedule(
     of `schedule.t_range`.
     """
     t_hi = schedule.t_range[1] if t_max is None else t_max
-    u = torch.rand(n, generator=generator, device=device)
+    u = rand((n,), generator, device=device)
     return schedule.sigma(t_min + (t_hi - t_min) * u)

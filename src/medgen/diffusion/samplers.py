@@ -17,6 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from medgen.draws import randn
+
 Denoiser = Callable[[Tensor, Tensor], Tensor]  # D(x (B, ...), sigma (B,)) -> E[x_0 | x] (B, ...)
 Callback = Callable[[dict[str, Any]], None]
 Sampler = Callable[..., Tensor]  # sample_xxx(denoiser, x, sigmas, *, generator, callback, **knobs)
@@ -40,8 +42,7 @@ def _denoise(denoiser: Denoiser, x: Tensor, sigma: float) -> Tensor:
 def _noise(x: Tensor, generator: torch.Generator | None) -> Tensor:
     """N(0, I) like x, drawn on the generator's device (a CPU generator gives the same noise
     whether x lives on the CPU or a GPU), then moved to x's."""
-    where = x.device if generator is None else generator.device
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=where).to(x.device)
+    return randn(x.shape, generator, device=x.device, dtype=x.dtype)
 
 
 def _observed_denoise(

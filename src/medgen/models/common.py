@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from medgen.draws import rand
 from medgen.models.protocol import Batch
 
 
@@ -80,5 +81,5 @@ def drop_labels(cond: Tensor, p: float, generator: torch.Generator | None) -> Te
     """cond with each example's labels set to null (0) with probability p (CFG training)."""
     if p <= 0:
         return cond
-    keep = torch.rand(cond.shape[0], generator=generator, device=cond.device) >= p  # (B,)
+    keep = rand((cond.shape[0],), generator, device=cond.device) >= p  # (B,)
     return cond * keep.unsqueeze(1).to(cond.dtype)

@@ -30,6 +30,7 @@ from medgen.diffusion import (
     sample_sigma_lognormal,
 )
 from medgen.diffusion.defaults import DEFAULT_SAMPLER, prior_std
+from medgen.draws import randn
 from medgen.models.common import Conditioning, batch_cond, drop_labels, to_signed
 from medgen.models.protocol import Batch, GenerativeModel
 from medgen.models.vae import VAE
@@ -165,8 +166,9 @@ class DiffusionModel(GenerativeModel):
         cond = batch_cond(batch, c.conditioning, self.denoiser)
         if cond is not None:
             cond = drop_labels(cond, c.conditioning.drop_prob, generator)
-        sigma = sample_sigma_lognormal(x0.shape[0], c.p_mean, c.p_std, generator=generator)
-        sigma = sigma.to(device=x0.device, dtype=x0.dtype)
+        sigma = sample_sigma_lognormal(
+            x0.shape[0], c.p_mean, c.p_std, generator=generator, device=x0.device
+        ).to(x0.dtype)
         per_pixel = dsm_loss(
             self.denoiser,
             x0,
@@ -197,7 +199,7 @@ class DiffusionModel(GenerativeModel):
         device = next(self.denoiser.parameters()).device
         sigmas = karras_sigmas(steps or c.steps, c.sigma_min, c.sigma_max, c.rho)
         sigmas = sigmas.to(device=device, dtype=torch.float32)
-        noise = torch.randn((n, *self.data_shape()), generator=generator).to(device)
+        noise = randn((n, *self.data_shape()), generator, device=device)
         x = prior_std(c.sigma_max, c.sigma_data) * noise
         denoiser = self.guided_denoiser(n, cond, c.guidance if guidance is None else guidance)
         return self.decode(SAMPLERS[name](denoiser, x, sigmas, generator=generator))

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from medgen.config import from_dict, to_dict
+from medgen.draws import rand, randn
 from medgen.models.common import Conditioning, batch_cond, batch_images, to_unit
 from medgen.models.protocol import Batch, GenerativeModel
 from medgen.nets import DCGANDiscriminator, DCGANGenerator
@@ -77,8 +78,7 @@ class GAN(GenerativeModel):
     def latents(self, n: int, generator: torch.Generator | None) -> Tensor:
         """z ~ N(0, I), (n, latent_dim), on the model's device."""
         param = next(self.parameters())
-        z = torch.randn(n, self.config.latent_dim, generator=generator, dtype=param.dtype)
-        return z.to(param.device)
+        return randn((n, self.config.latent_dim), generator, device=param.device, dtype=param.dtype)
 
     def loss(
         self, batch: Batch, phase: str = "main", generator: torch.Generator | None = None
@@ -123,8 +123,8 @@ class GAN(GenerativeModel):
         self, real: Tensor, fake: Tensor, cond: Tensor | None, generator: torch.Generator | None
     ) -> Tensor:
         """E (|grad D(x_hat)| - 1)^2 on random interpolates x_hat of real and fake (WGAN-GP)."""
-        u = torch.rand(real.shape[0], 1, 1, 1, generator=generator, dtype=real.dtype)
-        x_hat = u.to(real.device) * real.detach() + (1 - u.to(real.device)) * fake.detach()
+        u = rand((real.shape[0], 1, 1, 1), generator, device=real.device, dtype=real.dtype)
+        x_hat = u * real.detach() + (1 - u) * fake.detach()
         x_hat.requires_grad_(True)
         (grad,) = torch.autograd.grad(
             self.discriminator(x_hat, cond).sum(), x_hat, create_graph=True

@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from medgen.config import from_dict, to_dict
+from medgen.draws import randn
 from medgen.models.common import batch_images, to_signed, to_unit
 from medgen.models.protocol import Batch, GenerativeModel
 from medgen.nets import VAEDecoder, VAEEncoder, downsampling_factor
@@ -92,7 +93,7 @@ class VAE(GenerativeModel):
         """Negative ELBO per pixel: reconstruction NLL + beta KL(q(z|x) || N(0, I))."""
         x = batch_images(batch, self)  # (B, C, H, W) in [-1, 1]
         mu, logvar = self.encoder(x)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        eps = randn(mu.shape, generator, device=mu.device, dtype=mu.dtype)
         z = mu + (0.5 * logvar).exp() * eps  # the reparameterisation trick
         x_hat = self.decoder(z)
         pixels = x[0].numel()
@@ -119,8 +120,8 @@ class VAE(GenerativeModel):
         if cond is not None:
             raise ValueError("the VAE is unconditional; drop the condition")
         param = next(self.parameters())
-        z = torch.randn((n, *self.latent_shape), generator=generator, dtype=param.dtype)
-        return self.decode(z.to(param.device))
+        z = randn((n, *self.latent_shape), generator, device=param.device, dtype=param.dtype)
+        return self.decode(z)
 
     @torch.no_grad()
     def reconstruct(self, images: Tensor) -> Tensor:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from medgen.diffusion import SAMPLERS, CountingDenoiser, Denoiser
+from medgen.draws import randn
 from medgen.tasks.denoise import matched_sigmas
 
 NOISES = ("gaussian", "structured")
@@ -56,7 +57,7 @@ def structured_noise(
     total = torch.zeros(shape, dtype=dtype, device=device)
     for o in range(octaves):
         res = base_resolution * 2**o
-        grid = torch.randn((b, c, res, res), generator=generator, dtype=dtype).to(device)
+        grid = randn((b, c, res, res), generator, device=device, dtype=dtype)
         up = F.interpolate(grid, size=(h, w), mode="bilinear", align_corners=False)
         total = total + persistence**o * up
     flat = total.flatten(1)
@@ -98,7 +99,7 @@ def partial_reconstruction(
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler = {sampler!r}: use one of {', '.join(SAMPLERS)}")
     if noise == "gaussian":
-        z = torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+        z = randn(x.shape, generator, device=x.device, dtype=x.dtype)
     else:
         z = structured_noise(tuple(x.shape), generator, dtype=x.dtype, device=x.device)
     sigmas = matched_sigmas(t_sigma, steps).to(device=x.device, dtype=x.dtype)

@@ -30,6 +30,8 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
+from medgen.draws import randn
+
 _MAD_TO_STD = 0.6744897501960817  # Phi^-1(3/4): median |N(0, 1)|
 _RAYLEIGH_MEDIAN = math.sqrt(2 * math.log(2))  # median of a unit Rayleigh variable
 
@@ -60,8 +62,8 @@ def add_rician(
     """
     s = _sigma_like(sigma, clean)
     shape, dt, dev = clean.shape, clean.dtype, clean.device
-    n1 = torch.randn(shape, generator=generator, dtype=dt, device=dev)
-    n2 = torch.randn(shape, generator=generator, dtype=dt, device=dev)
+    n1 = randn(shape, generator, device=dev, dtype=dt)
+    n2 = randn(shape, generator, device=dev, dtype=dt)
     return torch.hypot(clean + s * n1, s * n2)
 
 

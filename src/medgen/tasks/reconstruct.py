@@ -31,6 +31,7 @@ from torch import Tensor
 
 from medgen.diffusion import Callback, CountingDenoiser, Denoiser
 from medgen.diffusion.samplers import _ancestral_levels, _denoise, _levels
+from medgen.draws import randn
 from medgen.tasks.denoise import mmse_estimate, uncertainty
 from medgen.tasks.kspace import data_consistency
 
@@ -69,9 +70,7 @@ def sample_dc(
         sigma_down, sigma_up = _ancestral_levels(sigma, sigma_next, eta)
         x = x0_dc + sigma_down * eps_hat
         if sigma_up > 0:
-            x = x + sigma_up * torch.randn(
-                x.shape, generator=generator, dtype=x.dtype, device=x.device
-            )
+            x = x + sigma_up * randn(x.shape, generator, device=x.device, dtype=x.dtype)
     return x
 
 
@@ -100,7 +99,7 @@ def reconstruct(
     measured = kspace.repeat(k, *([1] * (kspace.ndim - 1)))  # (k B, C, H, W), chain j at j B + b
     start = data_consistency(measured.real.new_zeros(measured.shape), measured, mask, real=True)
     sigmas = sigmas.to(device=start.device, dtype=start.dtype)
-    noise = torch.randn(start.shape, generator=generator, dtype=start.dtype, device=start.device)
+    noise = randn(start.shape, generator, device=start.device, dtype=start.dtype)
     counted = CountingDenoiser(denoiser)
     x = sample_dc(
         counted, start + sigmas[0] * noise, sigmas, measured, mask, generator=generator, eta=eta
