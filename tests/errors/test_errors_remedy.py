@@ -12,7 +12,13 @@ import torch
 
 from cli_support import assert_one_line_error, run_cli
 from medgen.data.store import open_dataset
-from medgen.errors.remedy import error_with_interval, parse_slice, real_examples, recovered
+from medgen.errors.remedy import (
+    describe_examples,
+    error_with_interval,
+    parse_slice,
+    real_examples,
+    recovered,
+)
 from medgen.exceptions import InputError
 from medgen.tasks.augment import classic_augment, generate_with_masks, train_joint_generator
 from medgen.train.recipe import read_run_config
@@ -89,6 +95,20 @@ def test_intervals_and_the_recovered_share() -> None:
     assert recovered(table.assign(error=[0.4, 0.5, 0.6, 0.7])) == {}
 
 
+def test_added_examples_are_described_against_known_answers() -> None:
+    images = np.zeros((2, 64, 64), np.float32)
+    masks = np.zeros((2, 64, 64), bool)
+    images[0, 10:13, 20:23], masks[0, 10:13, 20:23] = 0.8, True  # a flat 3x3 tumour
+    images[0] += 0.1  # on a flat background 0.7 darker
+    row = describe_examples("made by hand", images, masks)
+    assert row["n"] == 2 and row["with_mask"] == 0.5
+    assert row["area_px"] == pytest.approx(9) and row["contrast"] == pytest.approx(0.8)
+    assert row["rim_minus_core"] == pytest.approx(0.0, abs=1e-6)
+    assert (row["centroid_row"], row["centroid_col"]) == pytest.approx((11 / 64, 21 / 64))
+    empty = describe_examples("none", images[1:], masks[1:])
+    assert empty["with_mask"] == 0 and np.isnan(empty["area_px"])
+
+
 def test_remedy_command_end_to_end(
     joint_runs: dict[str, Path], builtin_dataset: Path, tmp_path: Path
 ) -> None:
@@ -105,6 +125,11 @@ def test_remedy_command_end_to_end(
     assert record["slice"] == {"location": "brainstem"} and record["n"] == 4
     for arm in ("baseline", "real", "augment"):
         assert (out / arm / "detector.json").is_file()
+    added = pd.read_csv(out / "added.csv")  # every arm's added data beside the real slice's
+    assert list(added["examples"]) == ["the slice's training tumours", "real arm",
+                                       "diffusion arm", "gan arm", "augment arm"]  # fmt: skip
+    assert (added["n"].iloc[1:] == 4).all() and len(record["added"]) == 5
+    assert added.loc[1, "with_mask"] == 1.0  # the oracle's slices all hold a tumour
     bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
                   "--slice", "location=liver")  # fmt: skip
     assert_one_line_error(bad, "--slice", "liver")

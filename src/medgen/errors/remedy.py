@@ -34,6 +34,7 @@ from medgen.data.store import StoredDataset, open_dataset
 from medgen.data.synth import DataConfig, make_dataset
 from medgen.data.synth.config import LOCATIONS, ScenarioConfig
 from medgen.detect import DetectorConfig, load_detector, train_detector
+from medgen.detect.extract import FEATURES, region_features
 from medgen.exceptions import InputError
 from medgen.fileio import write_json_atomic, write_text_atomic
 from medgen.tasks.augment import classic_augment, generate_with_masks
@@ -120,15 +121,42 @@ def generated_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Ext
 
 def augmented_examples(store: StoredDataset, plan: RemedyPlan) -> Extra:
     """n classic augmentations of the slice's training tumours."""
-    ids = slice_train_ids(store, plan.slice)
-    if ids.size == 0:
+    images, masks, kinds = _slice_tumours(store, plan.slice)
+    if len(images) == 0:
         raise InputError("--slice", "the train split has no tumour in this slice to augment")
-    images = np.asarray(store.array("images")[ids], dtype=np.float32)
-    masks = np.asarray(store.array("tumour_mask")[ids]).astype(bool)
     new_images, new_masks = classic_augment(images, masks, plan.n, plan.seed)
-    kinds = store.meta.loc[ids, "tumour_type"].astype(str).to_numpy()
-    picks = np.random.default_rng(plan.seed).integers(0, len(ids), plan.n)  # as classic_augment
+    picks = np.random.default_rng(plan.seed).integers(0, len(images), plan.n)  # as classic_augment
     return new_images, new_masks, kinds[picks]
+
+
+def describe_examples(name: str, images: np.ndarray, masks: np.ndarray) -> dict[str, Any]:
+    """What a set of (slice, mask) tumour examples looks like, to compare an arm's added data
+    with the slice's real training tumours before trusting a retrained detector: the share
+    with a tumour mask, then medians over those of the mask's area, how the tumour stands out
+    from its ring, rim minus core, and where it sits (rows and columns in [0, 1])."""
+    with_mask = masks.reshape(len(masks), -1).any(axis=1)
+    feats = np.full((1, len(FEATURES)), np.nan)
+    if with_mask.any():
+        pairs = zip(images[with_mask], masks[with_mask], strict=True)
+        feats = np.stack([region_features(x, m.astype(np.float32), m) for x, m in pairs])
+    median = dict(zip(FEATURES, np.median(feats, axis=0), strict=True))
+    row: dict[str, Any] = {
+        "examples": name,
+        "n": len(masks),
+        "with_mask": float(with_mask.mean()) if len(masks) else float("nan"),
+        "area_px": float(np.expm1(median["log_area"])),
+    }
+    for feature in ("contrast", "rim_minus_core", "centroid_row", "centroid_col"):
+        row[feature] = float(median[feature])
+    return row
+
+
+def _slice_tumours(store: StoredDataset, values: dict[str, str]) -> Extra:
+    """The slice's training tumours as (images, masks, class names)."""
+    ids = slice_train_ids(store, values)
+    return (np.asarray(store.array("images")[ids], dtype=np.float32),
+            np.asarray(store.array("tumour_mask")[ids]).astype(bool),
+            store.meta.loc[ids, "tumour_type"].astype(str).to_numpy())  # fmt: skip
 
 
 def error_with_interval(wrong: np.ndarray) -> dict[str, float]:
@@ -165,6 +193,11 @@ def recovered(table: pd.DataFrame, set_name: str = "test") -> dict[str, float]:
     return {arm: (error["baseline"] - e) / gap for arm, e in error.items() if arm != "baseline"}
 
 
+def _constant(extra: Extra | None) -> Callable[[], Extra] | None:
+    """`extra` as the callable train_detector takes (None stays None)."""
+    return None if extra is None else lambda: extra
+
+
 def remedy_experiment(
     data: str | Path,
     out: str | Path,
@@ -193,21 +226,32 @@ def remedy_experiment(
     sources = {arm: source for arm, source in sources.items() if arm in arms}
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
+    reference = _slice_tumours(store, plan.slice)
+    audit = [describe_examples("the slice's training tumours", reference[0], reference[1])]
     for arm, source in sources.items():
         added = 0 if source is None else plan.n
         run = out / arm
         if arm == "baseline" and baseline_run is not None:
             run = Path(baseline_run)
         else:
+            extra = None if source is None else source()
+            if extra is not None:
+                audit.append(describe_examples(f"{arm} arm", extra[0], extra[1]))
             log(f"arm {arm}: retraining the detector with {added} examples added")
-            train_detector(data, run, config, extra=source, overwrite=True, log=lambda _: None)
+            train_detector(data, run, config, extra=_constant(extra), overwrite=True,
+                           log=lambda _: None)  # fmt: skip
         rows += measure(run, store, plan, arm, added)
     table = pd.DataFrame(rows)
+    added_table = pd.DataFrame(audit)
+    write_text_atomic(out / "added.csv", added_table.to_csv(index=False))
+    log("what each arm added, against the slice's training tumours:\n"
+        + added_table.to_string(index=False, float_format="{:.3f}".format))  # fmt: skip
     write_text_atomic(out / "remedy.csv", table.to_csv(index=False))
     write_json_atomic(out / "remedy.json", {
         "slice": plan.slice, "n": plan.n, "seed": plan.seed,
         "measured": {k: int(v.size) for k, v in plan.measure.items()},
         "recovered_share_of_real_gain": recovered(table),
+        "added": added_table.to_dict(orient="records"),
         "rows": table.to_dict(orient="records"),
     })  # fmt: skip
     return table
