@@ -186,7 +186,7 @@ def orchestrate(args: argparse.Namespace) -> None:
     summary = [f"# {device_line()}; {scale.workers} CPU workers; deadline {args.deadline} s"]
     stages.start("data", [me, "--stage", "data", "--work", str(work), *(["--tiny"] * args.tiny)])
     tasks_out = ["--work", str(work / "tasks"), "--out", str(work / "tasks.txt")]
-    workers = ["--workers", str(scale.workers)]
+    workers = ["--workers", str(scale.workers), "--jobs", str(max(1, scale.workers - 6))]
     stages.start("tasks", [str(HERE / "tasks.py"), *scale.tasks, *workers, *tasks_out])
     data_ok = stages.wait("data")
     summary.append(f"# data: {'made' if data_ok else 'FAILED'} in {stages.ended['data'][1]:.0f} s")

@@ -99,6 +99,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8, help="slices per network batch")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument("--workers", type=int, default=1, help="processes making the data")
+    parser.add_argument("--jobs", type=int, default=1, help="processes the classical peers use")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
@@ -115,13 +116,19 @@ def main() -> None:
         f"# scale: {args.minutes:g} training minutes in all; data {args.n_train}/"
         f"{args.n_dev}/{args.n_test} slices at {store.size} px; {args.n} test slices "
         f"(denoise, reconstruct), all test slices (anomaly); peers tuned on {args.tune} "
-        f"dev slices; torch threads {args.threads}; networks on {default_device()}"
+        f"dev slices ({args.jobs} peer processes; seconds per slice are per core); "
+        f"torch threads {args.threads}; networks on {default_device()}"
         f"{gpu_name()}; {datetime.now():%Y-%m-%d %H:%M}",
     ]
     runs = train_runs(data, args.work / "runs", args.minutes, lines)
     print("\n".join(lines), flush=True)
     s = TaskSettings(
-        split="test", limit=args.n, batch_size=args.batch, seed=0, tune_slices=args.tune
+        split="test",
+        limit=args.n,
+        batch_size=args.batch,
+        seed=0,
+        tune_slices=args.tune,
+        jobs=args.jobs,
     )
     model = open_pixel_model(runs["diffusion_all"], store)
     healthy = open_pixel_model(runs["diffusion_healthy"], store)

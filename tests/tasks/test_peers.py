@@ -10,7 +10,7 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from medgen.tasks import cartesian_mask, undersample
 from medgen.tasks.metrics import best_threshold, dice, image_scores, masked_psnr, mean_dice
-from medgen.tasks.peers import DENOISE_PEERS, RECONSTRUCT_PEERS, Peer, tune
+from medgen.tasks.peers import DENOISE_PEERS, RECONSTRUCT_PEERS, Peer, run_calls, tune
 
 SIZE = 32
 
@@ -89,3 +89,17 @@ def test_best_threshold_recovers_a_planted_anomaly() -> None:
     threshold = best_threshold(maps, truth)
     assert 0.05 < threshold < 0.5
     assert mean_dice(maps, truth, threshold) > 0.95
+
+
+def test_peers_in_several_processes_give_the_same_outputs_and_per_call_seconds() -> None:
+    rng = np.random.default_rng(2)
+    noisy = [phantom() + 0.1 * rng.standard_normal((SIZE, SIZE)) for _ in range(3)]
+    peer = DENOISE_PEERS["wavelet"]
+    calls = [(peer.fn, x, 0.1, 1.0) for x in noisy]
+    alone, together = run_calls(calls, jobs=1), run_calls(calls, jobs=2)
+    for (a, sa), (b, sb) in zip(alone, together, strict=True):
+        np.testing.assert_array_equal(a, b)
+        assert sa > 0 and sb > 0  # each call's own time, not the run's
+    clean = [phantom()] * 3
+    masks = [c > 0 for c in clean]
+    assert tune(peer, noisy, clean, masks, 0.1, jobs=2) == tune(peer, noisy, clean, masks, 0.1)

@@ -27,6 +27,9 @@ def _number(option: str, text: str | None) -> float | None:
     return value
 
 
+JOBS_HELP = "Processes the classical peers run in (their seconds per slice stay one core's)."
+
+
 def _peers(text: str | None, known: dict[str, Any]) -> tuple[str, ...]:
     if not text:
         return ()
@@ -66,6 +69,7 @@ def denoise_command(
     limit: int | None = typer.Option(None, help=LIMIT_HELP),
     batch_size: int = typer.Option(16, help="Slices per batch."),
     seed: int = typer.Option(0, help="Seed of the simulated noise and the samplers."),
+    jobs: int = typer.Option(1, help=JOBS_HELP),
     overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
 ) -> None:
     """Denoise Rician-noisy slices with a diffusion model's posterior (and classical peers).
@@ -88,6 +92,7 @@ def denoise_command(
         batch_size=batch_size,
         seed=seed,
         peers=_peers(peers, DENOISE_PEERS),
+        jobs=jobs,
     )
     d = DenoiseSettings(
         noise=level, sigma=_number("--sigma", sigma), method=method, k=k, steps=steps
@@ -151,6 +156,7 @@ def reconstruct_command(
     limit: int | None = typer.Option(None, help=LIMIT_HELP),
     batch_size: int = typer.Option(16, help="Slices per batch."),
     seed: int = typer.Option(0, help="Seed of the mask and the sampler."),
+    jobs: int = typer.Option(1, help=JOBS_HELP),
     overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
 ) -> None:
     """Reconstruct undersampled single-coil k-space by diffusion posterior sampling with hard
@@ -171,6 +177,7 @@ def reconstruct_command(
         batch_size=batch_size,
         seed=seed,
         peers=_peers(peers, RECONSTRUCT_PEERS),
+        jobs=jobs,
     )
     r = ReconstructSettings(accel=factor, mask=mask, k=k, steps=steps)
     with progress_bar("reconstructing") as advance:

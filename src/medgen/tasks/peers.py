@@ -14,6 +14,7 @@ acceleration, so each peer is scored at its own best setting, as its user would 
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
@@ -121,6 +122,29 @@ RECONSTRUCT_PEERS: dict[str, Peer] = {
 }
 
 
+def _timed_call(
+    fn: PeerFunction, observed: Image, level: object, strength: float
+) -> tuple[Image, float]:
+    start = time.perf_counter()
+    out = fn(observed, level, strength)
+    return out, time.perf_counter() - start
+
+
+def run_calls(
+    calls: Sequence[tuple[PeerFunction, Image, object, float]], jobs: int = 1
+) -> list[tuple[Image, float]]:
+    """Each call fn(observed, level, strength) with the seconds it took, in `jobs` processes.
+
+    The seconds are each call's own, so "seconds per slice" is one core's time whatever
+    `jobs` is: more processes shorten the run, not the figure a peer is compared by.
+    """
+    if jobs <= 1 or len(calls) < 2:
+        return [_timed_call(*call) for call in calls]
+    from joblib import Parallel, delayed
+
+    return list(Parallel(n_jobs=jobs)(delayed(_timed_call)(*call) for call in calls))
+
+
 class Tuned(NamedTuple):
     """A peer's chosen strength and the dev PSNR (brain) of every value tried."""
 
@@ -134,13 +158,16 @@ def tune(
     truths: Sequence[Image],
     masks: Sequence[NDArray[np.bool_]],
     level: object,
+    jobs: int = 1,
 ) -> Tuned:
     """The grid value with the best mean brain PSNR of `peer` on dev slices at one level."""
+    calls = [(peer.fn, o, level, strength) for strength in peer.grid for o in observed]
+    outs = iter(run_calls(calls, jobs))
     scores: dict[float, float] = {}
     for strength in peer.grid:
         psnrs = [
-            masked_psnr(t, np.clip(peer.fn(o, level, strength), 0, 1), m)
-            for o, t, m in zip(observed, truths, masks, strict=True)
+            masked_psnr(t, np.clip(next(outs)[0], 0, 1), m)
+            for t, m in zip(truths, masks, strict=True)
         ]
         scores[strength] = float(np.mean(psnrs))
     best = max(scores, key=lambda s: scores[s])

@@ -30,7 +30,7 @@ from medgen.tasks.kspace import ACCEL_RANGE, MASKS, undersample, zero_filled
 from medgen.tasks.metrics import image_scores
 from medgen.tasks.noise import add_rician, mad_sigma, moment_correction, rayleigh_sigma
 from medgen.tasks.outputs import Advance, TaskOutcome, batches, no_progress, stack_arrays
-from medgen.tasks.peers import DENOISE_PEERS, RECONSTRUCT_PEERS, Peer, tune
+from medgen.tasks.peers import DENOISE_PEERS, RECONSTRUCT_PEERS, Peer, run_calls, tune
 
 SPLITS = ("train", "dev", "test")
 NOISE_RANGE = (0.005, 0.5)  # simulated Rician noise std, [0, 1] units
@@ -47,10 +47,12 @@ class TaskSettings:
     seed: int = 0
     peers: tuple[str, ...] = ()  # peer names to run beside medgen
     tune_slices: int = 8  # dev slices each peer (and medgen's anomaly level) is tuned on
+    jobs: int = 1  # processes the classical peers run in (their seconds stay per core)
 
     def __post_init__(self) -> None:
         _at_least("--batch-size", self.batch_size)
         _at_least("--tune-slices", self.tune_slices)
+        _at_least("--jobs", self.jobs)
 
 
 def _at_least(option: str, value: int, low: int = 1) -> None:
@@ -120,12 +122,16 @@ def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, floa
     return value, time.perf_counter() - start
 
 
-def _peer_on(peer: Peer, observed: Tensor, levels: Sequence[object], strength: float) -> Tensor:
-    """A numpy peer applied slice by slice to (B, 1, H, W) images or k-space, clipped to [0, 1]."""
-    outs = [
-        peer.fn(o[0].numpy(), level, strength) for o, level in zip(observed, levels, strict=True)
-    ]
-    return torch.from_numpy(np.clip(np.stack(outs), 0, 1)).float().unsqueeze(1)
+def _peer_on(
+    peer: Peer, observed: Tensor, levels: Sequence[object], strength: float, jobs: int
+) -> tuple[Tensor, float]:
+    """A numpy peer applied slice by slice to (B, 1, H, W) images or k-space, clipped to [0, 1],
+    and the seconds its calls took in all (one core's time, in however many processes)."""
+    calls = [(peer.fn, o[0].numpy(), level, strength)
+             for o, level in zip(observed, levels, strict=True)]  # fmt: skip
+    results = run_calls(calls, jobs)
+    out = np.clip(np.stack([r[0] for r in results]), 0, 1)
+    return torch.from_numpy(out).float().unsqueeze(1), sum(r[1] for r in results)
 
 
 def _tune_peers(
@@ -135,6 +141,7 @@ def _tune_peers(
     truth: Tensor,
     brain: Tensor,
     level: object,
+    jobs: int,
 ) -> dict[str, float]:
     """Each peer's dev-tuned strength at one noise level / mask."""
     obs = [o[0].numpy() for o in observed]
@@ -145,6 +152,7 @@ def _tune_peers(
             [t[0].numpy() for t in truth],
             [b[0].numpy().astype(bool) for b in brain],
             level,
+            jobs,
         ).strength
         for name in peers
     }
@@ -269,6 +277,7 @@ def denoise_split(
             _load(store, "clean", dev),
             brain_dev,
             sigma_dev,
+            s.jobs,
         )
     g = torch.Generator().manual_seed(s.seed)
     rows: list[dict[str, Any]] = []
@@ -284,8 +293,8 @@ def denoise_split(
         rows += _score_rows("medgen", chunk, est, clean, brain, sec)
         for name in peers:
             corrected = moment_correction(y, sigma)  # the same Rician correction as medgen's
-            out, sec = _timed(
-                _peer_on, DENOISE_PEERS[name], corrected, sigma.tolist(), strengths[name]
+            out, sec = _peer_on(
+                DENOISE_PEERS[name], corrected, sigma.tolist(), strengths[name], s.jobs
             )
             rows += _score_rows(name, chunk, out, clean, brain, sec)
         _keep(parts, y, est, clean, (est - clean).abs(), std)
@@ -346,6 +355,7 @@ def reconstruct_split(
             clean_dev,
             _load(store, "brain_mask", dev),
             mask.numpy(),
+            s.jobs,
         )
     start = min(r.sigma_start, model.sigma_max)
     sigmas = karras_sigmas(r.steps, model.sigma_min, start, dtype=torch.float32)
@@ -365,7 +375,7 @@ def reconstruct_split(
         rows += _score_rows("medgen", chunk, est, clean, brain, sec)
         for name in peers:
             levels = [mask.numpy()] * len(chunk)
-            out, sec = _timed(_peer_on, RECONSTRUCT_PEERS[name], kspace, levels, strengths[name])
+            out, sec = _peer_on(RECONSTRUCT_PEERS[name], kspace, levels, strengths[name], s.jobs)
             rows += _score_rows(name, chunk, out, clean, brain, sec)
         zf = zero_filled(kspace, mask).abs()
         _keep(parts, zf, est, clean, (est - clean).abs(), result.std)
