@@ -107,6 +107,8 @@ def test_added_examples_are_described_against_known_answers() -> None:
     assert (row["centroid_row"], row["centroid_col"]) == pytest.approx((11 / 64, 21 / 64))
     empty = describe_examples("none", images[1:], masks[1:])
     assert empty["with_mask"] == 0 and np.isnan(empty["area_px"])
+    nothing = describe_examples("a slice without training tumours", images[:0], masks[:0])
+    assert nothing["n"] == 0 and np.isnan(nothing["with_mask"])
 
 
 def test_remedy_command_end_to_end(

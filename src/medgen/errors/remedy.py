@@ -134,7 +134,7 @@ def describe_examples(name: str, images: np.ndarray, masks: np.ndarray) -> dict[
     with the slice's real training tumours before trusting a retrained detector: the share
     with a tumour mask, then medians over those of the mask's area, how the tumour stands out
     from its ring, rim minus core, and where it sits (rows and columns in [0, 1])."""
-    with_mask = masks.reshape(len(masks), -1).any(axis=1)
+    with_mask = masks.any(axis=tuple(range(1, masks.ndim)))  # (N,), also for N = 0
     feats = np.full((1, len(FEATURES)), np.nan)
     if with_mask.any():
         pairs = zip(images[with_mask], masks[with_mask], strict=True)
