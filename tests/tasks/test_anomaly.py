@@ -1,6 +1,7 @@
 """Anomaly detection: on the smooth 'anatomy' prior with its exact denoiser, a bright sharp blob
-is where the map peaks and the slice score separates blob slices from healthy ones; the noise,
-blur, score and NFE pieces each do what they say."""
+is where the map peaks and the slice score separates blob slices from healthy ones, for both
+look-alikes (posterior-mean ensemble, partial diffusion); the ensemble is the mean of the
+posterior means it says; the noise, blur, score and NFE pieces each do what they say."""
 
 from __future__ import annotations
 
@@ -10,12 +11,15 @@ from torch import Tensor
 
 from medgen.analytic.mixture import GaussianMixture
 from medgen.diffusion import expected_nfe
+from medgen.draws import randn
 from medgen.tasks import (
     AnomalyResult,
     anomaly_map,
     detect_anomalies,
+    ensemble_reconstruction,
     gaussian_blur,
     image_denoiser,
+    level_ladder,
     partial_reconstruction,
     slice_score,
     structured_noise,
@@ -42,9 +46,10 @@ def _auroc(positive: Tensor, negative: Tensor) -> float:
     return float((diff > 0).double().mean() + 0.5 * (diff == 0).double().mean())
 
 
+@pytest.mark.parametrize("method", ["ensemble", "partial"])
 @pytest.mark.parametrize("noise", ["gaussian", "structured"])
 def test_map_peaks_in_the_blob_and_score_separates(
-    anatomy_prior: GaussianMixture, noise: str
+    anatomy_prior: GaussianMixture, noise: str, method: str
 ) -> None:
     healthy, lesioned, blob = _slices(anatomy_prior)
     denoiser = image_denoiser(anatomy_prior.denoiser)
@@ -52,7 +57,14 @@ def test_map_peaks_in_the_blob_and_score_separates(
     def detect(x: Tensor) -> AnomalyResult:
         g = torch.Generator().manual_seed(1)
         return detect_anomalies(
-            denoiser, x, 0.3, noise=noise, blur_sigma=0.7, top_fraction=0.05, generator=g
+            denoiser,
+            x,
+            0.3,
+            method=method,
+            noise=noise,
+            blur_sigma=0.7,
+            top_fraction=0.05,
+            generator=g,
         )
 
     normal, found = detect(healthy), detect(lesioned)
@@ -67,9 +79,54 @@ def test_nfe_is_the_samplers_count(anatomy_prior: GaussianMixture) -> None:
     healthy, _, _ = _slices(anatomy_prior, n=2)
     denoiser = image_denoiser(anatomy_prior.denoiser)
     for sampler, steps in [("heun", 10), ("euler", 6), ("euler_ancestral", 5)]:
-        out = detect_anomalies(denoiser, healthy, 0.3, steps=steps, sampler=sampler)
+        out = detect_anomalies(
+            denoiser, healthy, 0.3, method="partial", steps=steps, sampler=sampler
+        )
         assert out.nfe == expected_nfe(sampler, steps)
         assert out.recon.shape == out.map.shape == healthy.shape and out.score.shape == (2,)
+    out = detect_anomalies(denoiser, healthy, 0.3, levels=3, draws=7)
+    assert out.nfe == 21 and out.spread.shape == healthy.shape
+
+
+def test_level_ladder() -> None:
+    assert level_ladder(0.4, 4) == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    assert level_ladder(0.3, 1) == [0.3]
+    with pytest.raises(ValueError, match="levels = 0"):
+        level_ladder(0.3, 0)
+
+
+def test_ensemble_is_the_mean_of_its_posterior_means(anatomy_prior: GaussianMixture) -> None:
+    """Recomputed by hand from the same draws: D(x + s z, s) per level s and draw z, averaged;
+    the spread is their per-pixel std."""
+    _, lesioned, _ = _slices(anatomy_prior, n=3)
+    denoiser = image_denoiser(anatomy_prior.denoiser)
+    recon, spread, nfe = ensemble_reconstruction(
+        denoiser, lesioned, 0.2, levels=2, draws=3, generator=torch.Generator().manual_seed(4)
+    )
+    g = torch.Generator().manual_seed(4)
+    estimates = []
+    for s in (0.1, 0.2):
+        for _ in range(3):
+            noisy = lesioned + s * randn(lesioned.shape, g, dtype=lesioned.dtype)
+            estimates.append(denoiser(noisy, torch.full((3,), s, dtype=lesioned.dtype)))
+    by_hand = torch.stack(estimates)
+    assert nfe == 6
+    torch.testing.assert_close(recon, by_hand.mean(0))
+    torch.testing.assert_close(spread, by_hand.std(0))
+
+
+def test_ensemble_converges_to_the_posterior_mean_of_x(anatomy_prior: GaussianMixture) -> None:
+    """The prior is one Gaussian, so D is affine in x and E_z[D(x + s z, s)] = D(x, s): with many
+    draws the ensemble of one level is D(x, s), within the Monte Carlo error."""
+    healthy, _, _ = _slices(anatomy_prior, n=2)
+    denoiser = image_denoiser(anatomy_prior.denoiser)
+    recon, _, _ = ensemble_reconstruction(
+        denoiser, healthy, 0.3, levels=1, draws=4000, generator=torch.Generator().manual_seed(2)
+    )
+    exact = denoiser(healthy, torch.full((2,), 0.3, dtype=healthy.dtype))
+    # D's gain is below 1 and the draws' mean has std 0.3 / sqrt(4000) ~ 0.005 per pixel
+    assert float((recon - exact).abs().max()) < 0.02
+    assert float((healthy - exact).abs().max()) > 0.05  # and D(x, s) is not x itself
 
 
 def test_deterministic_given_the_noise(anatomy_prior: GaussianMixture) -> None:
@@ -125,9 +182,15 @@ def test_map_mask_and_top_fraction_score() -> None:
         slice_score(amap, top_fraction=0.0)
 
 
-def test_bad_noise_and_sampler_are_refused(anatomy_prior: GaussianMixture) -> None:
+def test_bad_noise_sampler_and_method_are_refused(anatomy_prior: GaussianMixture) -> None:
     healthy, _, _ = _slices(anatomy_prior, n=1)
     denoiser = image_denoiser(anatomy_prior.denoiser)
+    with pytest.raises(ValueError, match="method = 'dream'"):
+        detect_anomalies(denoiser, healthy, 0.3, method="dream")
+    with pytest.raises(ValueError, match="draws = 0"):
+        ensemble_reconstruction(denoiser, healthy, 0.3, draws=0)
+    with pytest.raises(ValueError, match="noise = 'simplex'"):
+        ensemble_reconstruction(denoiser, healthy, 0.3, noise="simplex")
     with pytest.raises(ValueError, match="noise = 'simplex'"):
         partial_reconstruction(denoiser, healthy, 0.3, noise="simplex")
     with pytest.raises(ValueError, match="sampler = 'rk4'"):

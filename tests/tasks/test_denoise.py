@@ -1,5 +1,6 @@
 """Denoising: the one-step posterior mean against closed-form Bayes on 1- and 2-component
-mixtures, posterior samples against the closed-form Gaussian posterior, and the Rician options."""
+mixtures, posterior samples against the closed-form Gaussian posterior, the Rician options, and
+the one-knob dev tuning."""
 
 from __future__ import annotations
 
@@ -15,12 +16,14 @@ from medgen.analytic.mixture import GaussianMixture
 from medgen.diffusion import expected_nfe
 from medgen.tasks import (
     POSTERIOR_SAMPLERS,
+    STRENGTHS,
     add_rician,
     denoise,
     image_denoiser,
     mmse_estimate,
     posterior_mean,
     posterior_samples,
+    tune_strength,
     uncertainty,
 )
 
@@ -152,3 +155,28 @@ def test_bad_arguments_are_refused() -> None:
         denoise(mixture.denoiser, y, 0.5, rician="gauss")
     assert set(POSTERIOR_SAMPLERS) == {"euler_maruyama", "euler_ancestral"}
     assert math.isfinite(float(posterior_mean(mixture.denoiser, y, 1.0).sum()))
+
+
+def test_tuned_strength_is_one_for_the_exact_denoiser_and_higher_for_a_timid_one() -> None:
+    """On 8 x 8 images of a smooth Gaussian prior with Gaussian noise the exact posterior mean is
+    the MMSE estimate, so the dev tuning keeps the level it is told (strength 1); a denoiser
+    that smooths as if the noise were half as strong (an undertrained network's fault) is told
+    a higher level, and it gains PSNR by it."""
+    prior = smooth_prior(0.2, 3.0)
+    g = torch.Generator().manual_seed(0)
+    n, sigma = 64, 0.1
+    truth = prior.sample(n, generator=g).reshape(n, 1, 8, 8)
+    y = truth + sigma * torch.randn(truth.shape, generator=g, dtype=truth.dtype)
+    levels = torch.full((n,), sigma, dtype=truth.dtype)
+    mask = torch.ones_like(truth, dtype=torch.bool)
+    exact = image_denoiser(prior.denoiser)
+    # the toy's images sit around 0.5 +- 0.2, inside the [0, 1] the tuning clamps to
+    best, scores = tune_strength(exact, y, levels, truth, mask)
+    assert best == 1.0 and set(scores) == set(STRENGTHS)
+
+    def timid(x: Tensor, s: Tensor) -> Tensor:
+        return exact(x, s / 2)
+
+    best_timid, timid_scores = tune_strength(timid, y, levels, truth, mask)
+    assert best_timid >= 1.5 - 1e-9  # 2 would be exact; 1.5 is the grid's largest
+    assert timid_scores[best_timid] > timid_scores[1.0] + 0.2

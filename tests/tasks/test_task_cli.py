@@ -15,6 +15,7 @@ from medgen.data.store import open_dataset
 from medgen.data.synth import DataConfig, make_dataset
 from medgen.exceptions import InputError
 from medgen.models import DiffusionModel
+from medgen.tasks import STRENGTHS
 from medgen.train.recipe import metadata_filter, new_model, training_set
 
 TINY_DIFFUSION = """
@@ -110,13 +111,24 @@ def test_denoise_writes_arrays_panels_and_metrics(
     )
     assert result.returncode == 0, result.stderr
     metrics = _check_outputs(out, 3, {"medgen", "tv_chambolle", "wavelet"})
-    assert metrics["nfe_per_slice"] == 2 and set(metrics["peer_strengths"]) == {  # type: ignore[call-overload]
-        "tv_chambolle",
-        "wavelet",
-    }
+    strengths = metrics["strengths"]
+    assert metrics["nfe_per_slice"] == 2
+    assert set(strengths) == {"medgen", "tv_chambolle", "wavelet"}  # type: ignore[arg-type]
+    assert strengths["medgen"] in STRENGTHS  # type: ignore[index]  # tuned on dev
     assert "medgen: PSNR" in result.stdout and "wrote" in result.stdout
     uncertainty = np.load(out / "arrays" / "uncertainty.npy")
     assert uncertainty.max() > 0  # two samples differ
+
+
+def test_a_given_strength_is_used_untuned(
+    runs: dict[str, Path], builtin_dataset: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "told"
+    args = ("--limit", "2", "--method", "mean", "--strength", "1.3")
+    result = run_cli("denoise", runs["diffusion"], "--data", builtin_dataset, "--out", out, *args)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["strengths"] == {"medgen": 1.3} and metrics["settings"]["strength"] == 1.3
 
 
 def test_reconstruct_writes_arrays_panels_and_metrics(
@@ -149,8 +161,20 @@ def test_reconstruct_writes_arrays_panels_and_metrics(
     assert metrics["measured_fraction"] == pytest.approx(0.25, abs=0.02)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("method", "budget", "nfe"),
+    [
+        ("ensemble", ["--levels", "2", "--draws", "3"], 6),
+        ("partial", ["--steps", "2", "--repeats", "1"], 3),
+    ],
+)
 def test_anomaly_on_a_healthy_run_with_the_vae_baseline(
-    runs: dict[str, Path], builtin_dataset: Path, tmp_path: Path
+    runs: dict[str, Path],
+    builtin_dataset: Path,
+    tmp_path: Path,
+    method: str,
+    budget: list[str],
+    nfe: int,
 ) -> None:
     config = json.loads((runs["healthy"] / "summary.json").read_text())
     assert config["images"] == 16  # 2 steps of 8 healthy slices
@@ -168,16 +192,15 @@ def test_anomaly_on_a_healthy_run_with_the_vae_baseline(
         "6",
         "--t-sigma",
         "0.2",
-        "--steps",
-        "2",
-        "--repeats",
-        "1",
+        "--method",
+        method,
+        *budget,
     )
     assert result.returncode == 0, result.stderr
     metrics = _check_outputs(out, 6, {"medgen", "vae"})
     groups = metrics["methods"]["medgen"]["groups"]  # type: ignore[index]
     assert {"slice_auroc", "slice_auprc", "pixel_auprc", "dice"} <= set(groups["all"])
-    assert metrics["methods"]["medgen"]["nfe_per_slice"] == 3  # type: ignore[index]
+    assert metrics["methods"]["medgen"]["nfe_per_slice"] == nfe  # type: ignore[index]
     truth = np.load(out / "arrays" / "truth.npy")
     assert set(np.unique(truth)) <= {0.0, 1.0}
 
@@ -212,8 +235,11 @@ def small_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("denoise", "diffusion", ["--noise", "lots"], ["--noise", "'lots' is not a number"]),
         ("denoise", "diffusion", ["--noise", "nan"], ["--noise", "not a finite number"]),
         ("denoise", "diffusion", ["--peers", "magic"], ["--peers", "unknown peer 'magic'"]),
+        ("denoise", "diffusion", ["--strength", "-1"], ["--strength", "must be positive"]),
         ("reconstruct", "diffusion", ["--mask", "spiral"], ["--mask", "unknown mask"]),
         ("anomaly", "healthy", ["--vae", "diffusion"], ["--vae needs a VAE run"]),
+        ("anomaly", "healthy", ["--method", "dream"], ["--method", "unknown 'dream'"]),
+        ("anomaly", "healthy", ["--draws", "20"], ["--levels/--draws", "80 NFE per slice"]),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(

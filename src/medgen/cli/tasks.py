@@ -65,6 +65,10 @@ def denoise_command(
     method: str = typer.Option("sample", help="mean: one-step posterior mean; sample: k samples."),
     k: int = typer.Option(4, help="Posterior samples averaged (their spread: the uncertainty)."),
     steps: int = typer.Option(10, help="Reverse steps per sample (NFE per slice)."),
+    strength: str | None = typer.Option(
+        None,
+        help="Level the model is told / the noise std. [default: tuned on 8 dev slices]",
+    ),
     peers: str | None = typer.Option(None, help=PEERS_HELP + " nl_means,tv_chambolle,wavelet,bm3d"),
     limit: int | None = typer.Option(None, help=LIMIT_HELP),
     batch_size: int = typer.Option(16, help="Slices per batch."),
@@ -95,7 +99,12 @@ def denoise_command(
         jobs=jobs,
     )
     d = DenoiseSettings(
-        noise=level, sigma=_number("--sigma", sigma), method=method, k=k, steps=steps
+        noise=level,
+        sigma=_number("--sigma", sigma),
+        method=method,
+        k=k,
+        steps=steps,
+        strength=_number("--strength", strength),
     )
     with progress_bar("denoising") as advance:
         metrics = run_denoise(run, data, out, settings, d, overwrite=overwrite, progress=advance)
@@ -108,18 +117,24 @@ def anomaly_command(
     out: Path = typer.Option(Path("anomaly"), help="Output folder."),
     split: str = typer.Option("test", help=SPLIT_HELP),
     vae: Path | None = typer.Option(None, help="A VAE run: its reconstruction error as baseline."),
-    t_sigma: str | None = typer.Option(
-        None, help="Partial-diffusion noise level, [0, 1] units. [default: chosen on dev]"
+    method: str = typer.Option(
+        "ensemble",
+        help="ensemble (posterior means over noise levels and draws) or partial (AnoDDPM).",
     ),
-    steps: int = typer.Option(10, help="Heun steps back to 0 (2 steps - 1 NFE per repeat)."),
-    repeats: int = typer.Option(2, help="Partial reconstructions averaged per slice."),
+    t_sigma: str | None = typer.Option(
+        None, help="Top noise level, [0, 1] units. [default: chosen on dev]"
+    ),
+    levels: int = typer.Option(4, help="ensemble: noise levels up to --t-sigma."),
+    draws: int = typer.Option(10, help="ensemble: noise draws per level (NFE: levels x draws)."),
+    steps: int = typer.Option(10, help="partial: Heun steps back to 0 (2 steps - 1 NFE)."),
+    repeats: int = typer.Option(2, help="partial: reconstructions averaged per slice."),
     noise_kind: str = typer.Option("gaussian", help="gaussian or structured (simplex-like)."),
     limit: int | None = typer.Option(None, help=LIMIT_HELP),
     batch_size: int = typer.Option(16, help="Slices per batch."),
     seed: int = typer.Option(0, help="Seed of the partial-diffusion noise."),
     overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
 ) -> None:
-    """Anomaly maps and scores by partial diffusion on a healthy-only model (AnoDDPM).
+    """Anomaly maps and scores from a healthy-only diffusion model's look-alike of each scan.
 
     Train the model with: medgen train diffusion --data data --out runs/healthy --where label=0
 
@@ -132,7 +147,13 @@ def anomaly_command(
 
     settings = TaskSettings(split=split, limit=limit, batch_size=batch_size, seed=seed)
     a = AnomalySettings(
-        t_sigma=_number("--t-sigma", t_sigma), steps=steps, repeats=repeats, noise=noise_kind
+        method=method,
+        t_sigma=_number("--t-sigma", t_sigma),
+        levels=levels,
+        draws=draws,
+        steps=steps,
+        repeats=repeats,
+        noise=noise_kind,
     )
     with progress_bar("anomaly maps") as advance:
         metrics = run_anomaly(

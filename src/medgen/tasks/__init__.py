@@ -9,23 +9,28 @@ from __future__ import annotations
 
 from medgen.tasks.adapter import PixelDenoiser, image_denoiser, pixel_denoiser
 from medgen.tasks.anomaly import (
+    METHODS,
     NOISES,
     AnomalyResult,
     anomaly_map,
     detect_anomalies,
+    ensemble_reconstruction,
     gaussian_blur,
+    level_ladder,
     partial_reconstruction,
     slice_score,
     structured_noise,
 )
 from medgen.tasks.denoise import (
     POSTERIOR_SAMPLERS,
+    STRENGTHS,
     Denoised,
     denoise,
     matched_sigmas,
     mmse_estimate,
     posterior_mean,
     posterior_samples,
+    tune_strength,
     uncertainty,
 )
 from medgen.tasks.kspace import (
@@ -62,9 +67,11 @@ from medgen.tasks.reconstruct import Reconstruction, reconstruct, sample_dc
 __all__ = [
     "ACCEL_RANGE",
     "MASKS",
+    "METHODS",
     "NOISES",
     "POSTERIOR_SAMPLERS",
     "RICIAN_CORRECTIONS",
+    "STRENGTHS",
     "AnomalyResult",
     "Denoised",
     "PixelDenoiser",
@@ -78,6 +85,7 @@ __all__ = [
     "data_consistency",
     "denoise",
     "detect_anomalies",
+    "ensemble_reconstruction",
     "equispaced_mask",
     "fft2c",
     "gaussian_blur",
@@ -86,6 +94,7 @@ __all__ = [
     "image_denoiser",
     "inverse_rician_mean",
     "kspace_residual",
+    "level_ladder",
     "mad_sigma",
     "matched_sigmas",
     "mirror",
@@ -103,6 +112,7 @@ __all__ = [
     "sample_dc",
     "slice_score",
     "structured_noise",
+    "tune_strength",
     "uncertainty",
     "undersample",
     "variable_density_mask",

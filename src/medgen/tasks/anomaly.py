@@ -1,9 +1,20 @@
-"""Unsupervised anomaly detection by partial diffusion reconstruction (AnoDDPM; Pinaya et al. 2022).
+"""Unsupervised anomaly detection with a diffusion model trained on healthy scans only.
 
-A diffusion model trained on healthy scans knows only healthy anatomy. Noise a scan to a level
-t_sigma that drowns a lesion but keeps the layout, run the reverse process from t_sigma to 0,
-and the reconstruction is the scan's healthy look-alike: the residual |x - recon|, smoothed and
-restricted to the brain, is the anomaly map, and its largest values score the slice.
+The model knows only healthy anatomy, so a scan's healthy look-alike `recon` can be made from it;
+the residual |x - recon|, smoothed and restricted to the brain, is the anomaly map, and its
+largest values score the slice. Two ways to make the look-alike:
+
+* "partial" (AnoDDPM, Wyatt et al. 2022; Pinaya et al. 2022): noise the scan to a level t_sigma
+  that drowns a lesion but keeps the layout, and run the reverse process from t_sigma to 0.
+  The reverse path ends at one sample of the healthy images near x, which invents its own fine
+  detail at every step, so the residual is high on healthy tissue too unless the model is
+  excellent.
+* "ensemble" (multi-level denoising; cf. Graham et al. 2023): the mean over noise levels
+  s <= t_sigma and noise draws z of the one-step posterior mean D(x + s z, s) = E[healthy | x
+  seen through noise s] (Tweedie). A posterior mean invents nothing: on healthy tissue it
+  returns x up to the model's error, while a lesion the healthy prior cannot explain at level s
+  is pulled towards tissue. Averaging draws removes the imprint of each draw, and the levels join
+  fine (small s) and coarse (large s) evidence. One NFE per level and draw.
 
 Wyatt et al. (2022, AnoDDPM) found Gaussian noise too fine-grained to hide large lesions and
 used multi-octave simplex noise; `structured_noise` is a cheap stand-in with the same property
@@ -24,6 +35,7 @@ from medgen.draws import randn
 from medgen.tasks.denoise import matched_sigmas
 
 NOISES = ("gaussian", "structured")
+METHODS = ("ensemble", "partial")
 
 
 class AnomalyResult(NamedTuple):
@@ -32,7 +44,8 @@ class AnomalyResult(NamedTuple):
     recon: Tensor  # (B, C, H, W) healthy reconstruction
     map: Tensor  # (B, C, H, W) smoothed, masked residual |x - recon|
     score: Tensor  # (B,) slice score: mean of the top fraction of map values
-    nfe: int  # denoiser calls (each on the whole batch)
+    nfe: int  # denoiser calls per slice
+    spread: Tensor  # (B, C, H, W) per-pixel std of the ensemble's estimates (partial: zeros)
 
 
 def structured_noise(
@@ -79,6 +92,49 @@ def gaussian_blur(x: Tensor, sigma_px: float) -> Tensor:
     return F.conv2d(out, kernel.reshape(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
+def _draw(noise: str, x: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Unit noise shaped like x: white Gaussian, or the smooth multi-octave kind."""
+    if noise not in NOISES:
+        raise ValueError(f"noise = {noise!r}: use one of {', '.join(NOISES)}")
+    if noise == "gaussian":
+        return randn(x.shape, generator, device=x.device, dtype=x.dtype)
+    return structured_noise(tuple(x.shape), generator, dtype=x.dtype, device=x.device)
+
+
+def level_ladder(t_sigma: float, levels: int) -> list[float]:
+    """`levels` evenly spaced noise levels t_sigma / levels, 2 t_sigma / levels, ..., t_sigma."""
+    if not t_sigma > 0 or levels < 1:
+        raise ValueError(f"t_sigma = {t_sigma}, levels = {levels}: need t_sigma > 0, levels >= 1")
+    return [t_sigma * (i + 1) / levels for i in range(levels)]
+
+
+def ensemble_reconstruction(
+    denoiser: Denoiser,
+    x: Tensor,
+    t_sigma: float,
+    *,
+    levels: int = 4,
+    draws: int = 10,
+    noise: str = "gaussian",
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor, int]:
+    """(recon, spread, nfe): the mean of D(x + s z, s) over `draws` noise draws z at each level s
+    of level_ladder(t_sigma, levels), the per-pixel std of those estimates, and levels x draws.
+
+    The draws of one level go through the denoiser as one batch of draws x B images.
+    """
+    if draws < 1:
+        raise ValueError(f"draws = {draws}: need at least 1")
+    estimates = []
+    for s in level_ladder(t_sigma, levels):
+        noisy = torch.cat([x + s * _draw(noise, x, generator) for _ in range(draws)])
+        sigma = torch.full((noisy.shape[0],), s, dtype=x.dtype, device=x.device)
+        estimates.append(denoiser(noisy, sigma).reshape(draws, *x.shape))
+    stacked = torch.cat(estimates)  # (levels draws, B, C, H, W)
+    spread = stacked.std(0) if stacked.shape[0] > 1 else torch.zeros_like(x)
+    return stacked.mean(0), spread, levels * draws
+
+
 def partial_reconstruction(
     denoiser: Denoiser,
     x: Tensor,
@@ -94,14 +150,9 @@ def partial_reconstruction(
     The default sampler is the deterministic PF-ODE (Heun), so the noise draw is the only
     randomness; any key of `medgen.diffusion.SAMPLERS` works.
     """
-    if noise not in NOISES:
-        raise ValueError(f"noise = {noise!r}: use one of {', '.join(NOISES)}")
     if sampler not in SAMPLERS:
         raise ValueError(f"sampler = {sampler!r}: use one of {', '.join(SAMPLERS)}")
-    if noise == "gaussian":
-        z = randn(x.shape, generator, device=x.device, dtype=x.dtype)
-    else:
-        z = structured_noise(tuple(x.shape), generator, dtype=x.dtype, device=x.device)
+    z = _draw(noise, x, generator)
     sigmas = matched_sigmas(t_sigma, steps).to(device=x.device, dtype=x.dtype)
     counted = CountingDenoiser(denoiser)
     recon = SAMPLERS[sampler](counted, x + t_sigma * z, sigmas, generator=generator)
@@ -130,6 +181,9 @@ def detect_anomalies(
     x: Tensor,
     t_sigma: float,
     *,
+    method: str = "ensemble",
+    levels: int = 4,
+    draws: int = 10,
     steps: int = 10,
     noise: str = "gaussian",
     sampler: str = "heun",
@@ -138,9 +192,20 @@ def detect_anomalies(
     top_fraction: float = 0.01,
     generator: torch.Generator | None = None,
 ) -> AnomalyResult:
-    """Partial diffusion reconstruction, anomaly map and slice score of slices x (B, C, H, W)."""
-    recon, nfe = partial_reconstruction(
-        denoiser, x, t_sigma, steps=steps, noise=noise, sampler=sampler, generator=generator
-    )
+    """Healthy look-alike by `method`, anomaly map and slice score of slices x (B, C, H, W).
+
+    "ensemble" uses levels and draws, "partial" uses steps and sampler; both use noise.
+    """
+    if method == "ensemble":
+        recon, spread, nfe = ensemble_reconstruction(
+            denoiser, x, t_sigma, levels=levels, draws=draws, noise=noise, generator=generator
+        )
+    elif method == "partial":
+        recon, nfe = partial_reconstruction(
+            denoiser, x, t_sigma, steps=steps, noise=noise, sampler=sampler, generator=generator
+        )
+        spread = torch.zeros_like(x)  # one reverse path: its spread needs repeats
+    else:
+        raise ValueError(f"method = {method!r}: use one of {', '.join(METHODS)}")
     amap = anomaly_map(x, recon, blur_sigma, mask)
-    return AnomalyResult(recon, amap, slice_score(amap, top_fraction), nfe)
+    return AnomalyResult(recon, amap, slice_score(amap, top_fraction), nfe, spread)

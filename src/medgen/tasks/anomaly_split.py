@@ -1,6 +1,7 @@
-"""Anomaly detection over a split: partial diffusion reconstruction (AnoDDPM, Wyatt et al. 2022;
-Pinaya et al. 2022) against a VAE's reconstruction error (Baur et al. 2021's baseline), with the
-noise level and the map threshold chosen on dev and scores per tumour type and location."""
+"""Anomaly detection over a split: a healthy diffusion model's look-alike (the multi-level
+posterior-mean ensemble, or AnoDDPM's partial diffusion; see medgen.tasks.anomaly) against a
+VAE's reconstruction error (Baur et al. 2021's baseline), with the noise level and the map
+threshold chosen on dev and scores per tumour type and location."""
 
 from __future__ import annotations
 
@@ -18,12 +19,12 @@ from torch import Tensor
 from medgen.data.store import StoredDataset
 from medgen.exceptions import InputError
 from medgen.models import VAE
-from medgen.tasks.anomaly import NOISES, anomaly_map, detect_anomalies, slice_score
+from medgen.tasks.anomaly import METHODS, NOISES, anomaly_map, detect_anomalies, slice_score
 from medgen.tasks.metrics import auprc, auroc, best_threshold, mean_dice
 from medgen.tasks.outputs import Advance, TaskOutcome, batches, no_progress, stack_arrays
 from medgen.tasks.run import PixelDenoiser, TaskSettings, _at_least, _load, split_ids
 
-LEVELS = (0.1, 0.2, 0.3)  # partial-diffusion levels tried on dev, [0, 1] units
+LEVELS = (0.1, 0.2, 0.3, 0.4)  # top noise levels t_sigma tried on dev, [0, 1] units
 MAX_NFE = 50  # the issue's budget per slice
 
 
@@ -31,18 +32,40 @@ MAX_NFE = 50  # the issue's budget per slice
 class AnomalySettings:
     """medgen anomaly: how far to noise, how to denoise back, how residuals become maps."""
 
-    t_sigma: float | None = None  # partial-diffusion level; None: best of LEVELS on dev
-    steps: int = 10  # Heun steps back to 0: 2 steps - 1 NFE per repeat
-    repeats: int = 2  # partial reconstructions averaged (their spread is the uncertainty)
+    method: str = "ensemble"  # "ensemble" (posterior means) or "partial" (AnoDDPM)
+    t_sigma: float | None = None  # top noise level; None: best of LEVELS on dev
+    levels: int = 4  # ensemble: levels t_sigma / levels ... t_sigma
+    draws: int = 10  # ensemble: noise draws per level (NFE = levels x draws)
+    steps: int = 10  # partial: Heun steps back to 0, 2 steps - 1 NFE per repeat
+    repeats: int = 2  # partial: reconstructions averaged (their spread is the uncertainty)
     noise: str = "gaussian"  # "gaussian" or "structured" (simplex-like, AnoDDPM)
     blur: float = 1.5  # Gaussian smoothing of |x - recon|, pixels
     top_fraction: float = 0.01  # slice score: mean of the top 1% of the map
 
     def __post_init__(self) -> None:
-        _at_least("--steps", self.steps)
-        _at_least("--repeats", self.repeats)
+        if self.method not in METHODS:
+            raise InputError("--method", f"unknown {self.method!r} (use {', '.join(METHODS)})")
+        for option, value in (
+            ("--levels", self.levels),
+            ("--draws", self.draws),
+            ("--steps", self.steps),
+            ("--repeats", self.repeats),
+        ):
+            _at_least(option, value)
         if self.t_sigma is not None and not self.t_sigma > 0:
             raise InputError("--t-sigma", f"must be positive, got {self.t_sigma:g}")
+
+    @property
+    def nfe(self) -> int:
+        """Denoiser evaluations per slice."""
+        if self.method == "ensemble":
+            return self.levels * self.draws
+        return self.repeats * (2 * self.steps - 1)
+
+    @property
+    def budget_option(self) -> str:
+        """The options that set the NFE, for messages."""
+        return "--levels/--draws" if self.method == "ensemble" else "--steps/--repeats"
 
 
 # (scans (B, 1, H, W), brain (B, 1, H, W)) -> (recon, map, std, NFE per slice)
@@ -52,7 +75,7 @@ MapFunction = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor, int]]
 def diffusion_maps(
     model: PixelDenoiser, a: AnomalySettings, t_sigma: float, g: torch.Generator
 ) -> MapFunction:
-    """Partial diffusion reconstruction, `repeats` times; the mean map and its spread."""
+    """The healthy look-alike by a.method, its map and spread (partial: `repeats` times)."""
 
     def maps(x: Tensor, brain: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
         runs = [
@@ -60,14 +83,20 @@ def diffusion_maps(
                 model.denoiser,
                 x,
                 t_sigma,
+                method=a.method,
+                levels=a.levels,
+                draws=a.draws,
                 steps=a.steps,
                 noise=a.noise,
                 blur_sigma=a.blur,
                 mask=brain,
                 generator=g,
             )
-            for _ in range(a.repeats)
+            for _ in range(a.repeats if a.method == "partial" else 1)
         ]
+        if a.method == "ensemble":
+            run = runs[0]
+            return run.recon, run.map, run.spread * brain, run.nfe
         stacked = torch.stack([r.map for r in runs])
         std = stacked.std(0) if a.repeats > 1 else torch.zeros_like(stacked[0])
         recon = torch.stack([r.recon for r in runs]).mean(0)
@@ -198,9 +227,8 @@ def anomaly_split(
         raise InputError(store.root, "has no tumour_mask array: anomaly scores need the truth")
     if a.noise not in NOISES:
         raise InputError("--noise-kind", f"unknown noise {a.noise!r} (use {', '.join(NOISES)})")
-    nfe = a.repeats * (2 * a.steps - 1)
-    if nfe > MAX_NFE:
-        raise InputError("--steps/--repeats", f"{nfe} NFE per slice exceed {MAX_NFE}")
+    if a.nfe > MAX_NFE:
+        raise InputError(a.budget_option, f"{a.nfe} NFE per slice exceed {MAX_NFE}")
     ids = split_ids(store, s.split, s.limit)
     level = a.t_sigma if a.t_sigma is not None else choose_level(model, store, s, a)
     methods: dict[str, MapFunction] = {}

@@ -111,7 +111,7 @@ def run_anomaly(
     panels: int = PANELS,
     progress: Advance = no_progress,
 ) -> dict[str, Any]:
-    """Anomaly maps of a split by partial diffusion (and a VAE baseline); write and return."""
+    """Anomaly maps of a split by a healthy diffusion model (and a VAE baseline); write, return."""
     baseline = open_vae(vae) if vae is not None else None
     return _run_task(
         run,

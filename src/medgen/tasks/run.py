@@ -25,7 +25,7 @@ from medgen.devices import default_device
 from medgen.diffusion import karras_sigmas
 from medgen.exceptions import InputError
 from medgen.tasks.adapter import PixelDenoiser, pixel_denoiser
-from medgen.tasks.denoise import denoise, posterior_mean
+from medgen.tasks.denoise import denoise, posterior_mean, tune_strength
 from medgen.tasks.kspace import ACCEL_RANGE, MASKS, undersample, zero_filled
 from medgen.tasks.metrics import image_scores
 from medgen.tasks.noise import add_rician, mad_sigma, moment_correction, rayleigh_sigma
@@ -194,7 +194,7 @@ def _outcome(
         "n": len(ids),
         "settings": settings,
         "nfe_per_slice": nfe,
-        "peer_strengths": strengths,
+        "strengths": strengths,
         "methods": _summary(per_slice),
     }
     return TaskOutcome(stack_arrays(ids, parts), per_slice, metrics)
@@ -218,10 +218,13 @@ class DenoiseSettings:
     method: str = "sample"  # "mean": one-step posterior mean; "sample": k posterior samples
     k: int = 4  # posterior samples averaged (method "sample")
     steps: int = 10  # reverse steps per sample (method "sample"): NFE = steps
+    strength: float | None = None  # denoiser's level / noise std; None: tuned on dev
 
     def __post_init__(self) -> None:
         _at_least("--k", self.k)
         _at_least("--steps", self.steps)
+        if self.strength is not None and not self.strength > 0:
+            raise InputError("--strength", f"must be positive, got {self.strength:g}")
 
 
 DENOISE_METHODS = ("mean", "sample")
@@ -235,16 +238,23 @@ def _noisy(store: StoredDataset, ids: NDArray[np.int64], noise: float, seed: int
 
 
 def _medgen_denoise(
-    model: PixelDenoiser, y: Tensor, sigma: Tensor, d: DenoiseSettings, g: torch.Generator
+    model: PixelDenoiser,
+    y: Tensor,
+    sigma: Tensor,
+    strength: float,
+    d: DenoiseSettings,
+    g: torch.Generator,
 ) -> tuple[Tensor, Tensor, int]:
-    """(estimate, uncertainty, NFE per slice) with the Rician moment correction."""
+    """(estimate, uncertainty, NFE per slice): the Rician moment correction at the estimated
+    noise std, then the denoiser told `strength` times it."""
+    corrected = moment_correction(y, sigma)
     if d.method == "mean":
-        est = posterior_mean(model.denoiser, moment_correction(y, sigma), sigma)
+        est = posterior_mean(model.denoiser, corrected, strength * sigma)
         return est.clamp(0, 1), torch.zeros_like(est), 1
     means, stds, nfe = [], [], 0
-    for yi, si in zip(y, sigma, strict=True):  # each slice at its own estimated level
+    for yi, si in zip(corrected, sigma, strict=True):  # each slice at its own estimated level
         out = denoise(
-            model.denoiser, yi[None], float(si), d.k, steps=d.steps, generator=g, rician="moment"
+            model.denoiser, yi[None], strength * float(si), d.k, steps=d.steps, generator=g
         )
         means.append(out.mean)
         stds.append(out.std)
@@ -265,20 +275,20 @@ def denoise_split(
         raise InputError("--noise", f"{d.noise:g} is outside [{lo:g}, {hi:g}]")
     ids = split_ids(store, s.split, s.limit)
     peers = check_peers(s.peers, DENOISE_PEERS)
-    strengths: dict[str, float] = {}
-    if peers:
-        dev = split_ids(store, "dev", s.tune_slices)
-        y_dev, brain_dev = _noisy(store, dev, d.noise, s.seed + 1), _load(store, "brain_mask", dev)
-        sigma_dev = float(estimate_sigma(y_dev, brain_dev).mean()) if d.sigma is None else d.sigma
-        strengths = _tune_peers(
-            peers,
-            DENOISE_PEERS,
-            moment_correction(y_dev, sigma_dev),
-            _load(store, "clean", dev),
-            brain_dev,
-            sigma_dev,
-            s.jobs,
+    dev = split_ids(store, "dev", s.tune_slices)
+    y_dev, brain_dev = _noisy(store, dev, d.noise, s.seed + 1), _load(store, "brain_mask", dev)
+    sigma_dev = float(estimate_sigma(y_dev, brain_dev).mean()) if d.sigma is None else d.sigma
+    corrected_dev, clean_dev = moment_correction(y_dev, sigma_dev), _load(store, "clean", dev)
+    strengths = _tune_peers(
+        peers, DENOISE_PEERS, corrected_dev, clean_dev, brain_dev, sigma_dev, s.jobs
+    )
+    strength = d.strength
+    if strength is None:  # medgen's one knob, tuned like the peers' (one NFE a value and slice)
+        levels = torch.full((len(dev),), sigma_dev)
+        strength, _ = tune_strength(
+            model.denoiser, corrected_dev, levels, clean_dev, brain_dev.bool()
         )
+    strengths["medgen"] = strength
     g = torch.Generator().manual_seed(s.seed)
     rows: list[dict[str, Any]] = []
     parts: dict[str, list[NDArray[Any]]] = {
@@ -289,7 +299,7 @@ def denoise_split(
         y, clean = _noisy(store, chunk, d.noise, s.seed), _load(store, "clean", chunk)
         brain = _load(store, "brain_mask", chunk)
         sigma = estimate_sigma(y, brain) if d.sigma is None else torch.full((len(chunk),), d.sigma)
-        (est, std, nfe), sec = _timed(_medgen_denoise, model, y, sigma, d, g)
+        (est, std, nfe), sec = _timed(_medgen_denoise, model, y, sigma, strength, d, g)
         rows += _score_rows("medgen", chunk, est, clean, brain, sec)
         for name in peers:
             corrected = moment_correction(y, sigma)  # the same Rician correction as medgen's

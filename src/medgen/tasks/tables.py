@@ -59,9 +59,9 @@ def denoise_table(model: PixelDenoiser, store: StoredDataset, s: TaskSettings) -
         for name, m in sample.metrics["methods"].items():
             nfe = sample.metrics["nfe_per_slice"] if name == "medgen" else 0
             found[f"medgen {k} samples" if name == "medgen" else name] = (m, nfe)
-        strengths = sample.metrics["peer_strengths"]
+        strengths = sample.metrics["strengths"]
         for name, (m, nfe) in found.items():
-            knob = f" ({strengths[name]:g})" if name in strengths else ""
+            knob = f" ({strengths[name.split()[0]]:g})"
             rows.append(
                 {"noise": noise, "method": name + knob, **{c: m[c] for c in SCORES}, "NFE": nfe}
             )
@@ -90,7 +90,7 @@ def anomaly_table(
     model: PixelDenoiser, vae: VAE | None, store: StoredDataset, s: TaskSettings
 ) -> Table:
     """Slice AUROC/AUPRC, pixel AUPRC and Dice per group (all, tumour type, location), per
-    method (partial diffusion, the VAE's reconstruction error)."""
+    method (the healthy diffusion model's look-alike, the VAE's reconstruction error)."""
     with torch.no_grad():
         outcome = anomaly_split(model, store, s, AnomalySettings(), vae)
     m = outcome.metrics
@@ -140,7 +140,7 @@ def reconstruct_table(model: PixelDenoiser, store: StoredDataset, s: TaskSetting
             ReconstructSettings(accel=accel),
         )
         outcomes[f"{accel:g}x"] = out
-        strengths, nfe = out.metrics["peer_strengths"], out.metrics["nfe_per_slice"]
+        strengths, nfe = out.metrics["strengths"], out.metrics["nfe_per_slice"]
         for name, m in out.metrics["methods"].items():
             knob = f" (lambda {strengths[name]:g})" if name.startswith("cs_") else ""
             rows.append(

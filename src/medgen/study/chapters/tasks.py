@@ -99,7 +99,7 @@ def tasks_chapter(ctx: StudyContext) -> ChapterResult:
             "anomaly",
             anomalies.outcomes["anomaly"],
             "Anomaly detection: scan, healthy "
-            "reconstruction, tumour mask, anomaly map and its spread over repeats.",
+            "look-alike, tumour mask, anomaly map and the spread of the look-alike's estimates.",
         ),
         panel(
             ctx,
