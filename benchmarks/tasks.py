@@ -145,7 +145,9 @@ def main() -> None:
         (
             "denoise",
             "(1) denoising Rician noise (sigma estimated per slice; every method gets "
-            "the moment-corrected image; peers' dev-tuned strength in brackets)",
+            "the moment-corrected image; each method's dev-tuned strength in brackets, "
+            "medgen's = the level it is told / the noise std; medgen's posterior mean is "
+            "averaged with the mirrored slice's)",
             denoise_table(model, store, s),
         ),
         (

@@ -180,3 +180,25 @@ def test_tuned_strength_is_one_for_the_exact_denoiser_and_higher_for_a_timid_one
     best_timid, timid_scores = tune_strength(timid, y, levels, truth, mask)
     assert best_timid >= 1.5 - 1e-9  # 2 would be exact; 1.5 is the grid's largest
     assert timid_scores[best_timid] > timid_scores[1.0] + 0.2
+
+
+def test_mirrored_posterior_mean() -> None:
+    """The smooth prior is mirror-symmetric, so its exact posterior mean commutes with the mirror
+    and the mirrored average changes nothing; a denoiser with a left-right bias loses it."""
+    prior = smooth_prior(0.2, 3.0)
+    g = torch.Generator().manual_seed(1)
+    y = prior.sample(4, generator=g).reshape(4, 1, 8, 8) + 0.1 * torch.randn(
+        4, 1, 8, 8, generator=g, dtype=F64
+    )
+    exact = image_denoiser(prior.denoiser)
+    torch.testing.assert_close(
+        posterior_mean(exact, y, 0.1, mirrored=True), posterior_mean(exact, y, 0.1)
+    )
+    ramp = torch.linspace(-0.05, 0.05, 8, dtype=F64)  # antisymmetric under the mirror
+
+    def biased(x: Tensor, s: Tensor) -> Tensor:
+        return exact(x, s) + ramp
+
+    torch.testing.assert_close(
+        posterior_mean(biased, y, 0.1, mirrored=True), posterior_mean(exact, y, 0.1)
+    )

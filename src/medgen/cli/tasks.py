@@ -63,6 +63,9 @@ def denoise_command(
         None, help="Noise std the methods are told. [default: estimated per slice]"
     ),
     method: str = typer.Option("sample", help="mean: one-step posterior mean; sample: k samples."),
+    mirrored: bool = typer.Option(
+        True, help="mean: average with the mirrored slice's posterior mean (2 NFE)."
+    ),
     k: int = typer.Option(4, help="Posterior samples averaged (their spread: the uncertainty)."),
     steps: int = typer.Option(10, help="Reverse steps per sample (NFE per slice)."),
     strength: str | None = typer.Option(
@@ -105,6 +108,7 @@ def denoise_command(
         k=k,
         steps=steps,
         strength=_number("--strength", strength),
+        mirrored=mirrored,
     )
     with progress_bar("denoising") as advance:
         metrics = run_denoise(run, data, out, settings, d, overwrite=overwrite, progress=advance)

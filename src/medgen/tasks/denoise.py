@@ -66,9 +66,20 @@ def matched_sigmas(
     return karras_sigmas(steps, min(sigma_min, sigma), sigma, rho)
 
 
-def posterior_mean(denoiser: Denoiser, y: Tensor, sigma: float | Tensor) -> Tensor:
-    """E[x_0 | y] = D(y, sigma): Tweedie's formula, one denoiser call; sigma scalar or (B,)."""
-    return denoiser(y, expand_sigma(sigma, y).flatten().to(y.dtype))
+def posterior_mean(
+    denoiser: Denoiser, y: Tensor, sigma: float | Tensor, mirrored: bool = False
+) -> Tensor:
+    """E[x_0 | y] = D(y, sigma): Tweedie's formula, one denoiser call; sigma scalar or (B,).
+
+    mirrored: also denoise the left-right mirror of y and average the two estimates (2 NFE).
+    Where the prior is mirror-symmetric (brains nearly are), the exact posterior mean commutes
+    with the mirror and nothing changes; a network only approximately does, and the average
+    halves the part of its error that does not (test-time self-ensembling, Timofte et al. 2016).
+    """
+    levels = expand_sigma(sigma, y).flatten().to(y.dtype)
+    if not mirrored:
+        return denoiser(y, levels)
+    return (denoiser(y, levels) + denoiser(y.flip(-1), levels).flip(-1)) / 2
 
 
 STRENGTHS = (0.8, 1.0, 1.25, 1.5)  # level told to the denoiser / the estimated noise std
@@ -81,17 +92,18 @@ def tune_strength(
     truth: Tensor,
     mask: Tensor,
     grid: Sequence[float] = STRENGTHS,
+    mirrored: bool = False,
 ) -> tuple[float, dict[float, float]]:
     """The grid value g whose posterior mean D(y, g sigma) has the best mean PSNR in `mask`,
     and the mean PSNR of every value tried; y, truth, mask (B, C, H, W), sigma (B,).
 
     The same one-knob dev tuning every classical peer gets (BM3D's sigma_psd = g sigma): an exact
     MMSE denoiser is best at g = 1, while a network that has not finished learning the prior
-    under-smooths and is best told a higher level. One NFE per value and slice.
+    under-smooths and is best told a higher level. One NFE per value and slice (two mirrored).
     """
     scores = {}
     for g in grid:
-        est = posterior_mean(denoiser, y, g * sigma).clamp(0, 1)
+        est = posterior_mean(denoiser, y, g * sigma, mirrored).clamp(0, 1)
         psnrs = [
             masked_psnr(t[0].numpy(), e[0].numpy(), m[0].numpy())
             for t, e, m in zip(truth.cpu(), est.cpu(), mask.cpu(), strict=True)

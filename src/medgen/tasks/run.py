@@ -219,6 +219,7 @@ class DenoiseSettings:
     k: int = 4  # posterior samples averaged (method "sample")
     steps: int = 10  # reverse steps per sample (method "sample"): NFE = steps
     strength: float | None = None  # denoiser's level / noise std; None: tuned on dev
+    mirrored: bool = True  # method "mean": average with the mirrored slice's estimate (2 NFE)
 
     def __post_init__(self) -> None:
         _at_least("--k", self.k)
@@ -249,8 +250,8 @@ def _medgen_denoise(
     noise std, then the denoiser told `strength` times it."""
     corrected = moment_correction(y, sigma)
     if d.method == "mean":
-        est = posterior_mean(model.denoiser, corrected, strength * sigma)
-        return est.clamp(0, 1), torch.zeros_like(est), 1
+        est = posterior_mean(model.denoiser, corrected, strength * sigma, d.mirrored)
+        return est.clamp(0, 1), torch.zeros_like(est), 2 if d.mirrored else 1
     means, stds, nfe = [], [], 0
     for yi, si in zip(corrected, sigma, strict=True):  # each slice at its own estimated level
         out = denoise(
@@ -285,8 +286,9 @@ def denoise_split(
     strength = d.strength
     if strength is None:  # medgen's one knob, tuned like the peers' (one NFE a value and slice)
         levels = torch.full((len(dev),), sigma_dev)
+        mirrored = d.mirrored and d.method == "mean"
         strength, _ = tune_strength(
-            model.denoiser, corrected_dev, levels, clean_dev, brain_dev.bool()
+            model.denoiser, corrected_dev, levels, clean_dev, brain_dev.bool(), mirrored=mirrored
         )
     strengths["medgen"] = strength
     g = torch.Generator().manual_seed(s.seed)

@@ -55,7 +55,12 @@ def denoise_table(model: PixelDenoiser, store: StoredDataset, s: TaskSettings) -
         )
         outcomes[f"{noise:.2f}"] = sample
         k = DenoiseSettings().k
-        found = {"medgen posterior mean": (mean.metrics["methods"]["medgen"], 1)}
+        found = {
+            "medgen posterior mean": (
+                mean.metrics["methods"]["medgen"],
+                mean.metrics["nfe_per_slice"],
+            )
+        }
         for name, m in sample.metrics["methods"].items():
             nfe = sample.metrics["nfe_per_slice"] if name == "medgen" else 0
             found[f"medgen {k} samples" if name == "medgen" else name] = (m, nfe)
