@@ -94,6 +94,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0, help="training budget in all")
     parser.add_argument("--n", type=int, default=100, help="test slices per denoise/recon row")
     parser.add_argument("--tune", type=int, default=8, help="dev slices to tune peers on")
+    parser.add_argument(
+        "--anomaly-tune",
+        type=int,
+        default=32,
+        help="dev tumour slices the anomaly level and map thresholds are chosen on",
+    )
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--n-dev", type=int, default=400)
     parser.add_argument("--n-test", type=int, default=200)
@@ -153,9 +159,11 @@ def main() -> None:
         (
             "anomaly",
             "(2) anomaly detection on every test slice (healthy-only models; medgen: "
-            "posterior means over 4 noise levels x 10 draws, top level and map thresholds "
-            "chosen on dev)",
-            anomaly_table(healthy, vae, store, replace(s, limit=None)),
+            "posterior means over 4 noise levels x 10 draws; top level and each method's "
+            f"map threshold chosen on {args.anomaly_tune} dev tumour slices)",
+            anomaly_table(
+                healthy, vae, store, replace(s, limit=None, tune_slices=args.anomaly_tune)
+            ),
         ),
         (
             "reconstruct",

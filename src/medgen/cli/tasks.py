@@ -133,9 +133,12 @@ def anomaly_command(
     steps: int = typer.Option(10, help="partial: Heun steps back to 0 (2 steps - 1 NFE)."),
     repeats: int = typer.Option(2, help="partial: reconstructions averaged per slice."),
     noise_kind: str = typer.Option("gaussian", help="gaussian or structured (simplex-like)."),
+    tune_slices: int = typer.Option(
+        32, help="Dev tumour slices the noise level and the map thresholds are chosen on."
+    ),
     limit: int | None = typer.Option(None, help=LIMIT_HELP),
     batch_size: int = typer.Option(16, help="Slices per batch."),
-    seed: int = typer.Option(0, help="Seed of the partial-diffusion noise."),
+    seed: int = typer.Option(0, help="Seed of the look-alike's noise."),
     overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
 ) -> None:
     """Anomaly maps and scores from a healthy-only diffusion model's look-alike of each scan.
@@ -149,7 +152,9 @@ def anomaly_command(
     from medgen.tasks.commands import run_anomaly
     from medgen.tasks.run import TaskSettings
 
-    settings = TaskSettings(split=split, limit=limit, batch_size=batch_size, seed=seed)
+    settings = TaskSettings(
+        split=split, limit=limit, batch_size=batch_size, seed=seed, tune_slices=tune_slices
+    )
     a = AnomalySettings(
         method=method,
         t_sigma=_number("--t-sigma", t_sigma),
