@@ -284,7 +284,7 @@ def denoise_split(
         peers, DENOISE_PEERS, corrected_dev, clean_dev, brain_dev, sigma_dev, s.jobs
     )
     strength = d.strength
-    if strength is None:  # medgen's one knob, tuned like the peers' (one NFE a value and slice)
+    if strength is None:  # medgen's one knob, tuned like the peers' (1-2 NFE a value and slice)
         levels = torch.full((len(dev),), sigma_dev)
         mirrored = d.mirrored and d.method == "mean"
         strength, _ = tune_strength(
