@@ -93,5 +93,8 @@ def test_every_task_runs_on_a_pixel_model_in_float32() -> None:
     recon = reconstruct(adapted.denoiser, kspace, mask, sigmas, k=2, generator=g)
     assert recon.mean.dtype == torch.float32 and recon.nfe == 3
     assert float(kspace_residual(recon.samples[0], kspace, mask)) < 1e-5
-    found = detect_anomalies(adapted.denoiser, images, 0.2, steps=2, generator=g)
+    found = detect_anomalies(adapted.denoiser, images, 0.2, method="partial", steps=2, generator=g)
     assert found.map.shape == images.shape and found.nfe == 3
+    found = detect_anomalies(adapted.denoiser, images, 0.2, levels=2, draws=2, generator=g)
+    assert found.map.shape == images.shape and found.map.dtype == torch.float32
+    assert found.nfe == 4
