@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from toy import ToyImages, make_toy
 
 from medgen.train import TrainConfig, train
+from medgen.train.loop import leave_process_group
 
 
 def run_toy(
@@ -77,6 +78,7 @@ def main() -> None:
         sleep=args.sleep,
         checksum=args.checksum,
     )
+    leave_process_group()
     if os.environ.get("RANK", "0") == "0":
         print(json.dumps(summary), flush=True)
 

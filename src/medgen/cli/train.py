@@ -41,7 +41,7 @@ def train_command(
     Example: medgen train diffusion --data data --out runs/diffusion --budget 10m
     """
     from medgen.exceptions import InputError
-    from medgen.train.loop import NonFiniteLoss
+    from medgen.train.loop import NonFiniteLoss, leave_process_group
     from medgen.train.recipe import read_run_config, train_on_data
 
     if family not in FAMILIES:
@@ -63,6 +63,8 @@ def train_command(
         )
     except NonFiniteLoss as err:
         raise InputError(out, f"training stopped: {err}") from None
+    finally:
+        leave_process_group()
     done = f"{summary['steps']} steps, {summary['images']} images in {summary['seconds']:.0f} s"
     if summary["status"] != "finished":
         print(f"{summary['status']} after {done}; continue with --resume (checkpoint in {out})")

@@ -464,6 +464,19 @@ def _finish(run: _Run, status: str, bar: TrainProgress) -> dict[str, Any]:
     return summary
 
 
+def leave_process_group() -> None:
+    """End a multi-process launch cleanly: destroy the process group, if one was started.
+
+    Call it once, when a process's last training run is done. Without it, each rank exits with
+    gloo's threads still running, and under load a rank can abort at exit ("terminate called
+    without an active exception"), which fails the whole launch after the work is saved.
+    """
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 def _export(run: _Run) -> None:
     """The final model in out/model, with its EMA weights when it samples with them."""
     swap = run.ema.applied(run.model) if run.ema is not None else contextlib.nullcontext()
