@@ -13,14 +13,24 @@ import torch
 from cli_support import assert_one_line_error, run_cli
 from medgen.data.store import open_dataset
 from medgen.errors.remedy import (
+    NEAREST_LEVELS,
+    RemedyPlan,
     describe_examples,
     error_with_interval,
+    inpainted_examples,
+    inpainting_bases,
     parse_slice,
     real_examples,
     recovered,
+    slice_train_ids,
 )
 from medgen.exceptions import InputError
-from medgen.tasks.augment import classic_augment, generate_with_masks, train_joint_generator
+from medgen.tasks.augment import (
+    classic_augment,
+    generate_with_masks,
+    inpaint_with_masks,
+    train_joint_generator,
+)
 from medgen.train.recipe import read_run_config
 
 TINY = {
@@ -51,6 +61,61 @@ def test_joint_generators_make_slices_with_masks(joint_runs: dict[str, Path]) ->
         assert images.min() >= 0 and images.max() <= 1
     with pytest.raises(InputError, match="liver"):
         generate_with_masks(joint_runs["gan"], [{"location": "liver"}])
+
+
+def test_inpainting_redraws_only_around_the_mask(joint_runs: dict[str, Path]) -> None:
+    rng = np.random.default_rng(0)
+    bases = rng.uniform(0.2, 0.8, (3, 64, 64)).astype(np.float32)
+    masks = np.zeros((3, 64, 64), bool)
+    masks[:, 30:34, 28:33] = True
+    wanted = [{"location": "brainstem", "tumour_type": "malignant"}] * 3
+    drawn = inpaint_with_masks(joint_runs["diffusion"], bases, masks, wanted, seed=2, margin=2)
+    assert drawn.shape == bases.shape and drawn.dtype == np.float32
+    assert drawn.min() >= 0 and drawn.max() <= 1
+    redrawn = np.zeros((64, 64), bool)
+    redrawn[28:36, 26:35] = True  # the mask grown by 2 px (a square dilation)
+    assert np.array_equal(drawn[:, ~redrawn], bases[:, ~redrawn])  # the rest is the scan's own
+    assert (drawn[:, redrawn] != bases[:, redrawn]).mean() > 0.9
+    again = inpaint_with_masks(joint_runs["diffusion"], bases, masks, wanted, seed=2, margin=2)
+    assert np.array_equal(drawn, again)
+    with pytest.raises(InputError, match="GAN run"):
+        inpaint_with_masks(joint_runs["gan"], bases, masks, wanted)
+    with pytest.raises(InputError, match="2 conditions"):
+        inpaint_with_masks(joint_runs["diffusion"], bases, masks, wanted[:2])
+    with pytest.raises(InputError, match="64x64"):
+        inpaint_with_masks(joint_runs["diffusion"], bases[:, :32, :32], masks[:, :32, :32], wanted)
+
+
+def test_inpainted_tumours_sit_in_healthy_slices_of_the_masks_level(builtin_dataset: Path) -> None:
+    store = open_dataset(builtin_dataset)
+    train = store.split("train")
+    reference = slice_train_ids(store, {"location": "cerebellum"})
+    assert reference.size > 0
+    bases = inpainting_bases(store, np.repeat(reference[:1], 40), 40, seed=0)
+    assert (store.meta.loc[bases, "label"] == 0).all() and set(bases) <= set(train.index)
+    healthy_z = train.loc[train["label"] == 0, "source_z"].to_numpy()
+    gap = np.abs(healthy_z - store.meta.loc[reference[0], "source_z"])
+    allowed = np.sort(gap)[NEAREST_LEVELS - 1]
+    assert (np.abs(store.meta.loc[bases, "source_z"] - store.meta.loc[reference[0], "source_z"])
+            <= allowed).all()  # fmt: skip
+    assert len(set(bases)) > 1  # a choice among the nearest, not always the same slice
+
+
+def test_the_inpaint_arm_keeps_masks_inside_the_brain(
+    joint_runs: dict[str, Path], builtin_dataset: Path
+) -> None:
+    store = open_dataset(builtin_dataset)
+    plan = RemedyPlan({"location": "cerebellum"}, 5, {}, seed=1)
+    images, masks, kinds = inpainted_examples(joint_runs["diffusion"], store, plan)
+    assert images.shape == masks.shape == (5, 64, 64) and masks.any(axis=(1, 2)).all()
+    assert set(kinds) <= {"benign", "malignant"}
+    brains = np.asarray(store.array("brain_mask")).astype(bool)
+    # every mask lies inside the brain of some healthy training slice it was drawn into
+    healthy = store.split("train").query("label == 0").index.to_numpy()
+    for m in masks:
+        assert any(not (m & ~brains[i]).any() for i in healthy)
+    with pytest.raises(InputError, match="no tumour in this slice"):
+        inpainted_examples(joint_runs["diffusion"], store, RemedyPlan({"location": "none"}, 2, {}))
 
 
 def test_classic_augmentation_moves_the_mask_with_the_image() -> None:
@@ -120,8 +185,9 @@ def test_remedy_command_end_to_end(
                      "--gan", joint_runs["gan"])  # fmt: skip
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(out / "remedy.csv")
-    assert list(table["arm"].unique()) == ["baseline", "real", "diffusion", "gan", "augment"]
-    assert len(table) == 5 * 2 * 2 and set(table["set"]) == {"test", "dev"}
+    arms = ["baseline", "real", "diffusion", "inpaint", "gan", "augment"]
+    assert list(table["arm"].unique()) == arms
+    assert len(table) == 6 * 2 * 2 and set(table["set"]) == {"test", "dev"}
     assert (table.loc[table.arm != "baseline", "added"] == 4).all()
     record = json.loads((out / "remedy.json").read_text())
     assert record["slice"] == {"location": "brainstem"} and record["n"] == 4
@@ -129,8 +195,10 @@ def test_remedy_command_end_to_end(
         assert (out / arm / "detector.json").is_file()
     added = pd.read_csv(out / "added.csv")  # every arm's added data beside the real slice's
     assert list(added["examples"]) == ["the slice's training tumours", "real arm",
-                                       "diffusion arm", "gan arm", "augment arm"]  # fmt: skip
-    assert (added["n"].iloc[1:] == 4).all() and len(record["added"]) == 5
+                                       "diffusion arm", "inpaint arm", "gan arm",
+                                       "augment arm"]  # fmt: skip
+    assert (added["n"].iloc[1:] == 4).all() and len(record["added"]) == 6
+    assert added.loc[3, "with_mask"] == 1.0  # every drawn tumour has its mask
     assert added.loc[1, "with_mask"] == 1.0  # the oracle's slices all hold a tumour
     bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
                   "--slice", "location=liver")  # fmt: skip

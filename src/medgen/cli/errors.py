@@ -296,10 +296,12 @@ def remedy_command(
     ),
     n: int = typer.Option(400, help="Examples each arm adds to training."),
     arms: str = typer.Option(
-        "baseline,real,diffusion,gan,augment", help="Arms to run (comma-separated)."
+        "baseline,real,diffusion,inpaint,gan,augment", help="Arms to run (comma-separated)."
     ),
     diffusion: Path | None = typer.Option(
-        None, help="A joint (image, mask) diffusion run. [default: train one into OUT]"
+        None,
+        help="A joint (image, mask) diffusion run (arms diffusion, inpaint). "
+        "[default: train one into OUT]",
     ),
     gan: Path | None = typer.Option(
         None, help="A joint (image, mask) GAN run. [default: train one into OUT]"
@@ -312,12 +314,14 @@ def remedy_command(
     project: Path | None = typer.Option(None, "--project", help=PROJECT_HELP),
     seed: int = typer.Option(0, help="Seed of the added data and the detectors."),
 ) -> None:
-    """The remedy loop: add N examples of the failing slice four ways, retrain, re-measure.
+    """The remedy loop: add N examples of the failing slice five ways, retrain, re-measure.
 
     Arms: baseline (nothing added), real (new slices from the data generator: the "more data"
-    oracle), diffusion and gan (conditional joint image-and-mask generators), augment (classic
-    transforms of the slice's own examples). Each arm's detector is measured on test and on the
-    dev blackbox set (or all of dev), slice and overall error with Wilson 95% intervals.
+    oracle), diffusion and gan (conditional joint image-and-mask generators), inpaint (the
+    diffusion model draws the slice's tumours into healthy training slices, under moved masks of
+    the slice's own tumours), augment (classic transforms of the slice's own examples). Each
+    arm's detector is measured on test and on the dev blackbox set (or all of dev), slice and
+    overall error with Wilson 95% intervals.
 
     Example: medgen errors remedy --data data --out remedy --slice location=brainstem --n 400
     """
@@ -325,7 +329,14 @@ def remedy_command(
 
     from medgen.data.store import open_dataset
     from medgen.detect import DetectorConfig
-    from medgen.errors.remedy import ARMS, RemedyPlan, parse_slice, recovered, remedy_experiment
+    from medgen.errors.remedy import (
+        ARMS,
+        GENERATOR_OF,
+        RemedyPlan,
+        parse_slice,
+        recovered,
+        remedy_experiment,
+    )
     from medgen.tasks.augment import train_joint_generator
     from medgen.train.recipe import read_run_config
 
@@ -352,8 +363,9 @@ def remedy_command(
     else:
         measure_sets["dev"] = store.split("dev").index.to_numpy()
     runs: dict[str, Path | None] = {"diffusion": diffusion, "gan": gan}
+    needed = {GENERATOR_OF[arm] for arm in chosen if arm in GENERATOR_OF}
     for family in ("diffusion", "gan"):
-        if family in chosen and runs[family] is None:
+        if family in needed and runs[family] is None:
             target = out / "generators" / family
             print(f"training a joint (image, mask) {family} for {train_budget}")
             run_config = read_run_config(None, family, budget=train_budget, seed=seed)
@@ -364,8 +376,8 @@ def remedy_command(
     plan = RemedyPlan(values, n, measure_sets, seed)
     table = remedy_experiment(
         data, out, plan, detector, arms=chosen,
-        diffusion_run=runs["diffusion"] if "diffusion" in chosen else None,
-        gan_run=runs["gan"] if "gan" in chosen else None,
+        diffusion_run=runs["diffusion"] if "diffusion" in needed else None,
+        gan_run=runs["gan"] if "gan" in needed else None,
     )  # fmt: skip
     rows = [(r.arm, r.added, r.set, r.scope, _pct(r.error), f"{_pct(r.low)}–{_pct(r.high)}", r.n)
             for r in table.itertuples()]  # fmt: skip

@@ -45,6 +45,7 @@ from medgen.diffusion.samplers import (
     sample_heun_churn,
     sample_lms,
     sample_pc,
+    sample_projected,
 )
 from medgen.diffusion.schedules import (
     SCHEDULES,
@@ -96,6 +97,7 @@ __all__ = [
     "sample_heun_churn",
     "sample_lms",
     "sample_pc",
+    "sample_projected",
     "sample_sigma_lognormal",
     "sample_sigma_schedule",
     "uniform_in_t",

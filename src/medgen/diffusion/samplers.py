@@ -229,6 +229,37 @@ def sample_ddim(
     )
 
 
+def sample_projected(
+    denoiser: Denoiser,
+    x: Tensor,
+    sigmas: Tensor,
+    project: Callable[[Tensor], Tensor],
+    *,
+    generator: torch.Generator | None = None,
+    callback: Callback | None = None,
+    eta: float = 1.0,  # 1: DDPM ancestral noise; 0: deterministic DDIM
+) -> Tensor:
+    """Ancestral sampling whose denoised estimate is projected onto known data at every step.
+
+    The x_0-projection form of hard data consistency (DDNM, Wang et al. 2023; DDS, Chung et al.
+    2024): x0 = P(D(x_i, sigma_i)), eps = (x_i - D(x_i, sigma_i)) / sigma_i, then
+    x_{i+1} = x0 + sigma_down eps + sigma_up z. `project` maps an estimate onto the set of images
+    that agree with what is known (k-space lines for MRI, pixels for inpainting); with the last
+    level 0 the output is a projected estimate, so it agrees with the data exactly.
+    """
+    for i, (sigma, sigma_next) in enumerate(_levels(sigmas)):
+        x0_hat = _denoise(denoiser, x, sigma)
+        eps_hat = (x - x0_hat) / sigma
+        x0 = project(x0_hat)
+        if callback is not None:
+            callback({"i": i, "x": x, "sigma": sigma, "denoised": x0})
+        sigma_down, sigma_up = _ancestral_levels(sigma, sigma_next, eta)
+        x = x0 + sigma_down * eps_hat
+        if sigma_up > 0:
+            x = x + sigma_up * _noise(x, generator)
+    return x
+
+
 def sample_pc(
     denoiser: Denoiser,
     x: Tensor,

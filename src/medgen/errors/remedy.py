@@ -8,6 +8,9 @@ remedy adds N training examples of that slice and retrains the detector, once pe
   oracle (built-in data only: it re-runs the generator with the data's own config);
 - diffusion / gan: N (slice, mask) pairs from a conditional joint generator
   (`medgen.tasks.augment`), tumour types in the proportions of the slice's training examples;
+- inpaint: N tumours drawn by the joint diffusion model into healthy training slices of the same
+  level, under masks of the slice's training tumours moved by a random affine (the anatomy is
+  real, the lesion is the model's, and the mask is exactly where the lesion is drawn);
 - augment: N classic augmentations of the slice's own training examples.
 
 Each arm's detector is measured on the same held-out examples: the slice's error and the
@@ -37,9 +40,11 @@ from medgen.detect import DetectorConfig, load_detector, train_detector
 from medgen.detect.extract import FEATURES, region_features
 from medgen.exceptions import InputError
 from medgen.fileio import write_json_atomic, write_text_atomic
-from medgen.tasks.augment import classic_augment, generate_with_masks
+from medgen.tasks.augment import classic_augment, generate_with_masks, inpaint_with_masks
 
-ARMS = ("baseline", "real", "diffusion", "gan", "augment")
+ARMS = ("baseline", "real", "diffusion", "inpaint", "gan", "augment")
+GENERATOR_OF = {"diffusion": "diffusion", "inpaint": "diffusion", "gan": "gan"}  # arm -> run kind
+NEAREST_LEVELS = 10  # a drawn tumour's base: one of the healthy slices nearest the mask's level
 Extra = tuple[np.ndarray, np.ndarray, np.ndarray]  # images, masks, class names
 
 
@@ -117,6 +122,44 @@ def generated_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Ext
     conditions = generation_conditions(store, plan.slice, plan.n, plan.seed)
     images, masks = generate_with_masks(run, conditions, seed=plan.seed)
     return images, masks, np.array([c["tumour_type"] for c in conditions])
+
+
+def inpainting_bases(store: StoredDataset, reference: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """n healthy training slice ids, each near the level of `reference` (the mask's own slice),
+    picked at random among the NEAREST_LEVELS nearest by `source_z` (any healthy slice without
+    that column)."""
+    train = store.split("train")
+    healthy = train.index.to_numpy()[train["label"].to_numpy() == 0]
+    if healthy.size == 0:
+        raise InputError("--slice", "the train split has no healthy slice to draw tumours into")
+    rng = np.random.default_rng(seed)
+    if "source_z" not in store.meta:
+        return rng.choice(healthy, size=n)
+    level = store.meta.loc[healthy, "source_z"].to_numpy(dtype=float)
+    wanted = store.meta.loc[reference, "source_z"].to_numpy(dtype=float)
+    nearest = np.argsort(np.abs(level[None, :] - wanted[:, None]), axis=1, kind="stable")
+    pick = rng.integers(0, min(NEAREST_LEVELS, healthy.size), size=n)
+    return healthy[nearest[np.arange(n), pick]]
+
+
+def inpainted_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Extra:
+    """n tumours of the slice drawn by a joint diffusion model into healthy training slices."""
+    ids = slice_train_ids(store, plan.slice)
+    if ids.size == 0:
+        raise InputError(
+            "--slice", "the train split has no tumour in this slice to take masks from"
+        )
+    images, masks, kinds = _slice_tumours(store, plan.slice)
+    picks = np.random.default_rng(plan.seed).integers(0, len(images), plan.n)  # as classic_augment
+    _, moved = classic_augment(images, masks, plan.n, plan.seed)
+    bases = inpainting_bases(store, ids[picks], plan.n, plan.seed)
+    if "brain_mask" in store.arrays:  # a moved mask stays inside the base's brain
+        inside = moved & np.asarray(store.array("brain_mask")[bases]).astype(bool)
+        moved = np.where(inside.any(axis=(1, 2))[:, None, None], inside, moved)
+    conditions = [{**plan.slice, "tumour_type": str(k)} for k in kinds[picks]]
+    base_images = np.asarray(store.array("images")[bases], dtype=np.float32)
+    drawn = inpaint_with_masks(run, base_images, moved, conditions, seed=plan.seed)
+    return drawn, moved, kinds[picks]
 
 
 def augmented_examples(store: StoredDataset, plan: RemedyPlan) -> Extra:
@@ -220,6 +263,7 @@ def remedy_experiment(
     }
     if diffusion_run is not None:
         sources["diffusion"] = lambda: generated_examples(Path(diffusion_run), store, plan)
+        sources["inpaint"] = lambda: inpainted_examples(Path(diffusion_run), store, plan)
     if gan_run is not None:
         sources["gan"] = lambda: generated_examples(Path(gan_run), store, plan)
     sources["augment"] = lambda: augmented_examples(store, plan)

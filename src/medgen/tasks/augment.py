@@ -5,13 +5,18 @@ A detector whose extract part learns from tumour masks cannot use generated imag
 the generative arms learn (image, mask) pairs: the slice and its tumour mask are two channels of
 one image (the mask in [0, 1], thresholded at 1/2 when sampled), conditioned on location and
 tumour type (Dorjsembe et al. 2024 and Medfusion-style augmentation do the same with a mask
-channel). Classic augmentation transforms the slice's own training examples with MONAI's random
-affine (bilinear for the image, nearest for the mask), flips and gamma.
+channel). The same joint diffusion model can also draw a tumour into a given healthy slice under
+a given mask (`inpaint_with_masks`): the mask channel and the pixels away from the mask are
+known, and every step of the sampler is projected onto them, so the anatomy and the noise are a
+real scan's and the mask is exactly where the drawn lesion is. Classic augmentation transforms
+the slice's own training examples with MONAI's random affine (bilinear for the image, nearest
+for the mask), flips and gamma.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,9 @@ from medgen.data.conditions import AddConditions, condition_vocab
 from medgen.data.dataset import SliceDataset
 from medgen.data.store import StoredDataset, open_dataset
 from medgen.devices import default_device
+from medgen.diffusion import karras_sigmas, sample_projected
+from medgen.diffusion.defaults import prior_std
+from medgen.draws import randn
 from medgen.exceptions import InputError
 from medgen.models import GenerativeModel, noise_scales
 from medgen.models.diffusion import DiffusionModel
@@ -31,6 +39,7 @@ from medgen.train.generate import open_run
 from medgen.train.loop import train
 from medgen.train.recipe import RunConfig, conditioning_of
 
+INPAINT_MARGIN = 2  # pixels around the mask that are redrawn too (the lesion's ring, oedema)
 CONDITIONS = ("location", "tumour_type")  # what the joint generators are conditioned on
 JOINT_CHANNELS = 2  # channel 0 the slice, channel 1 its tumour mask
 FAMILIES = ("diffusion", "gan")
@@ -117,12 +126,7 @@ def generate_with_masks(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One (slice (H, W) float32 in [0, 1], mask (H, W) bool) per condition dict."""
     model = open_joint_run(run).to(default_device())
-    conditioning = conditioning_of(model)
-    assert conditioning is not None  # open_joint_run checked it
-    try:
-        labels = torch.tensor([conditioning.encode(c) for c in conditions], dtype=torch.long)
-    except ValueError as err:
-        raise InputError(run, str(err)) from None
+    labels = _encoded_conditions(model, run, conditions)
     options: dict[str, Any] = {}
     if isinstance(model, DiffusionModel):
         options = {"steps": steps, "guidance": guidance}
@@ -131,6 +135,78 @@ def generate_with_masks(
              for chunk in labels.split(batch_size)]  # fmt: skip
     pairs = torch.cat(parts).cpu()
     return pairs[:, 0].float().numpy(), (pairs[:, 1] > 0.5).numpy()
+
+
+def _encoded_conditions(
+    model: GenerativeModel, run: str | Path, conditions: Sequence[dict[str, str]]
+) -> torch.Tensor:
+    """(N, A) long labels of the condition dicts (InputError naming the run for unknown ones)."""
+    conditioning = conditioning_of(model)
+    assert conditioning is not None  # open_joint_run checked it
+    try:
+        return torch.tensor([conditioning.encode(c) for c in conditions], dtype=torch.long)
+    except ValueError as err:
+        raise InputError(run, str(err)) from None
+
+
+@torch.no_grad()
+def inpaint_with_masks(
+    run: str | Path,
+    bases: np.ndarray,
+    masks: np.ndarray,
+    conditions: Sequence[dict[str, str]],
+    *,
+    seed: int = 0,
+    steps: int | None = None,
+    guidance: float | None = None,
+    margin: int = INPAINT_MARGIN,
+    batch_size: int = 100,
+) -> np.ndarray:
+    """Draw a tumour under each mask into its base slice; (N, H, W) float32 slices in [0, 1].
+
+    bases (N, H, W) in [0, 1] (healthy slices), masks (N, H, W) bool, one condition dict each.
+    The pixels within `margin` of the mask are sampled; every other pixel, and the whole mask
+    channel, are projected back to the known values at every step (`sample_projected`), so they
+    are returned unchanged.
+    """
+    model = open_joint_run(run)
+    if not isinstance(model, DiffusionModel):
+        raise InputError(run, "is a GAN run: drawing into a given slice needs a diffusion run")
+    size = model.data_shape()[-1]
+    if (
+        bases.shape != masks.shape
+        or bases.ndim != 3
+        or bases.shape[-1] != size
+        or len(conditions) != len(bases)
+    ):
+        raise InputError(run, f"draws into {size}x{size} slices with a mask and a condition "
+                              f"each, not bases {bases.shape}, masks {masks.shape} and "
+                              f"{len(conditions)} conditions")  # fmt: skip
+    model = model.to(default_device())
+    labels = _encoded_conditions(model, run, conditions)
+    c = model.config
+    device = next(model.denoiser.parameters()).device
+    sigmas = karras_sigmas(steps or c.steps, c.sigma_min, c.sigma_max, c.rho).to(device)
+    generator = torch.Generator().manual_seed(seed)
+    mask_t = torch.from_numpy(np.ascontiguousarray(masks)).float()[:, None]
+    redrawn = torch.nn.functional.max_pool2d(mask_t, 2 * margin + 1, 1, margin) > 0  # dilation
+    known = torch.cat(
+        [torch.from_numpy(np.ascontiguousarray(bases, np.float32))[:, None], mask_t], 1
+    )
+    keep = torch.cat([~redrawn, torch.ones_like(redrawn)], 1)
+    out = []
+    for rows in torch.arange(len(bases)).split(batch_size):
+        data = (known[rows] * 2 - 1).to(device)  # the model's [-1, 1]
+        kept = keep[rows].to(device)
+        x = prior_std(c.sigma_max, c.sigma_data) * randn(data.shape, generator, device=device)
+        denoiser = model.guided_denoiser(
+            len(rows), labels[rows], c.guidance if guidance is None else guidance
+        )
+        project = partial(torch.where, kept, data)  # x0 -> where(kept, data, x0)
+        x = sample_projected(denoiser, x, sigmas, project, generator=generator)
+        out.append(model.decode(x)[:, 0].cpu())
+    drawn = torch.cat(out).numpy()
+    return np.where(redrawn[:, 0].numpy(), drawn, bases).astype(np.float32)
 
 
 def classic_augment(

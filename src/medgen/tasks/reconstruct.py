@@ -29,8 +29,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from medgen.diffusion import Callback, CountingDenoiser, Denoiser
-from medgen.diffusion.samplers import _ancestral_levels, _denoise, _levels
+from medgen.diffusion import Callback, CountingDenoiser, Denoiser, sample_projected
 from medgen.draws import randn
 from medgen.tasks.denoise import mmse_estimate, uncertainty
 from medgen.tasks.kspace import data_consistency
@@ -61,17 +60,10 @@ def sample_dc(
     x (B, C, H, W) starts at level sigmas[0]; kspace (B, C, H, W) holds the measurements and
     mask (H, W) where they were taken. Same signature as `medgen.diffusion.SAMPLERS` plus the data.
     """
-    for i, (sigma, sigma_next) in enumerate(_levels(sigmas)):
-        x0_hat = _denoise(denoiser, x, sigma)
-        eps_hat = (x - x0_hat) / sigma
-        x0_dc = data_consistency(x0_hat, kspace, mask, real=True)
-        if callback is not None:
-            callback({"i": i, "x": x, "sigma": sigma, "denoised": x0_dc})
-        sigma_down, sigma_up = _ancestral_levels(sigma, sigma_next, eta)
-        x = x0_dc + sigma_down * eps_hat
-        if sigma_up > 0:
-            x = x + sigma_up * randn(x.shape, generator, device=x.device, dtype=x.dtype)
-    return x
+    return sample_projected(
+        denoiser, x, sigmas, lambda x0: data_consistency(x0, kspace, mask, real=True),
+        generator=generator, callback=callback, eta=eta,
+    )  # fmt: skip
 
 
 def reconstruct(

@@ -28,6 +28,7 @@ from medgen.errors import (
 )
 from medgen.errors.remedy import (
     ARMS,
+    GENERATOR_OF,
     RemedyPlan,
     recovered,
     remedy_experiment,
@@ -131,9 +132,10 @@ def run_remedy(
             ctx.log(f"training a joint (image, mask) {family} for {p.remedy_generators}")
             train_config = read_run_config(None, family, budget=p.remedy_generators, seed=p.seed)
             train_joint_generator(family, data, runs[family], train_config, progress=False)
-    arms = [a for a in ARMS if a not in ("diffusion", "gan") or a in runs]
+    arms = [a for a in ARMS if a not in GENERATOR_OF or GENERATOR_OF[a] in runs]
     if slice_train_ids(store, {"location": "brainstem"}).size == 0:
-        arms.remove("augment")  # nothing to augment: the train split has no brainstem tumour
+        # nothing to augment, and no mask to draw under: the train split has no brainstem tumour
+        arms = [a for a in arms if a not in ("augment", "inpaint")]
     measure = {"dev blackbox": blackbox, "test": store.split("test").index.to_numpy()}
     plan = RemedyPlan({"location": "brainstem"}, p.remedy_n, measure, p.seed)
     table = remedy_experiment(data, ctx.workdir / "remedy", plan, config, arms=arms,
