@@ -8,10 +8,11 @@ Stages:
   tasks      benchmarks/tasks.py: issue 7's three peer tables, its runs trained on the GPU
   diffusion  a joint (image, mask) conditional diffusion model for the remedy loop
   gan        the same as a GAN
+  (--no-tasks skips the tasks stage, leaving the GPU to the remedy)
   detector   benchmarks/detector.py: a larger segmentation net, accuracy by location, by parts
   remedy     one benchmarks/detector.py --remedy per arm against that baseline (real and augment
-             at once, diffusion and gan as soon as their generator is done), merged into one
-             table with each arm's share of the real-data arm's gain
+             at once, diffusion, inpaint and gan as soon as their generator is done), merged
+             into one table with each arm's share of the real-data arm's gain, on dev and test
 
 --tiny runs the same stages on a small dataset with tiny budgets: the dry run on a CPU.
 Writes DIR/summary.txt (every table), DIR/log.txt (every stage's output) and DIR/remedy.csv.
@@ -31,8 +32,8 @@ from typing import Any
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
-ARMS = ("baseline", "real", "augment", "diffusion", "gan")
-GENERATORS = ("diffusion", "gan")
+ARMS = ("baseline", "real", "augment", "diffusion", "inpaint", "gan")
+GENERATOR_OF = {"diffusion": "diffusion", "inpaint": "diffusion", "gan": "gan"}  # arm -> stage
 
 
 @dataclass(frozen=True)
@@ -187,7 +188,8 @@ def orchestrate(args: argparse.Namespace) -> None:
     stages.start("data", [me, "--stage", "data", "--work", str(work), *(["--tiny"] * args.tiny)])
     tasks_out = ["--work", str(work / "tasks"), "--out", str(work / "tasks.txt")]
     workers = ["--workers", str(scale.workers), "--jobs", str(max(1, scale.workers - 6))]
-    stages.start("tasks", [str(HERE / "tasks.py"), *scale.tasks, *workers, *tasks_out])
+    if args.tasks:
+        stages.start("tasks", [str(HERE / "tasks.py"), *scale.tasks, *workers, *tasks_out])
     data_ok = stages.wait("data")
     summary.append(f"# data: {'made' if data_ok else 'FAILED'} in {stages.ended['data'][1]:.0f} s")
     if data_ok:
@@ -199,17 +201,18 @@ def orchestrate(args: argparse.Namespace) -> None:
         if args.analysis:
             stages.start("detector", [*detector, "--work", str(work / "detector")])
             remedy += ["--baseline", str(work / "detector" / "detector")]
-            waiting = ["real", "augment", "diffusion", "gan"]
+            waiting = ["real", "augment", "diffusion", "inpaint", "gan"]
         else:  # the baseline is one more arm, trained like the others
             remedy += ["--remedy-only"]
-            waiting = ["baseline", "real", "augment", "diffusion", "gan"]
+            waiting = list(ARMS)
         if not args.analysis or stages.wait("detector"):
             while waiting and stages.left() > 0:
                 for arm in list(waiting):
-                    ready = arm not in GENERATORS or stages.ended.get(arm, (None,))[0] == 0
-                    failed = arm in stages.ended and stages.ended[arm][0] != 0
+                    generator = GENERATOR_OF.get(arm)
+                    ready = generator is None or stages.ended.get(generator, (None,))[0] == 0
+                    failed = generator in stages.ended and stages.ended[generator][0] != 0
                     if ready:
-                        runs = [f"--{arm}", str(work / arm)] if arm in GENERATORS else []
+                        runs = [f"--{generator}", str(work / generator)] if generator else []
                         arms = arm if arm == "baseline" or not args.analysis else f"baseline,{arm}"
                         stages.start(f"remedy_{arm}", [*remedy, "--arms", arms,
                                      *runs, "--work", str(work / f"remedy_{arm}")])  # fmt: skip
@@ -243,10 +246,11 @@ def write_outputs(work: Path, out: Path, stages: Stages, summary: list[str]) -> 
     table = merged_remedy(work, list(ARMS))
     if table is not None:
         table.to_csv(out / "remedy.csv", index=False)
-        summary += ["", "## remedy (test; Wilson 95%)", table.to_string(index=False,
+        summary += ["", "## remedy (dev and test; Wilson 95%)", table.to_string(index=False,
                     float_format="{:.3f}".format)]  # fmt: skip
-        for arm, share in recovered(table).items():
-            summary.append(f"{arm}: {100 * share:.0f}% of the real-data arm's gain")
+        for name in ("dev", "test"):
+            shares = ", ".join(f"{a} {100 * v:.0f}%" for a, v in recovered(table, name).items())
+            summary.append(f"share of the real arm's gain on brainstem tumours ({name}): {shares}")
     logs = sorted((work / "logs").glob("*.txt"))
     (out / "log.txt").write_text(
         "\n".join(f"===== {p.stem}\n{p.read_text(errors='replace')}" for p in logs)
@@ -268,6 +272,9 @@ def main() -> None:
         help="skip the baseline's accuracy and by-parts tables: remedy arms only",
     )
     parser.add_argument("--generator-seconds", type=int, help="override the generators' budget")
+    parser.add_argument(
+        "--no-tasks", dest="tasks", action="store_false", help="skip issue 7's tasks stage"
+    )
     parser.add_argument("--stage", choices=("data", "diffusion", "gan"), help=argparse.SUPPRESS)
     parser.add_argument("--seconds", type=int, default=150, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -9,11 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from PIL import Image
 
 from cli_support import assert_one_line_error, run_cli
 from medgen.data.store import open_dataset
 from medgen.errors.remedy import (
     NEAREST_LEVELS,
+    SHOWN,
     RemedyPlan,
     describe_examples,
     error_with_interval,
@@ -199,6 +201,8 @@ def test_remedy_command_end_to_end(
                                        "augment arm"]  # fmt: skip
     assert (added["n"].iloc[1:] == 4).all() and len(record["added"]) == 6
     assert added.loc[3, "with_mask"] == 1.0  # every drawn tumour has its mask
+    with Image.open(out / "added.png") as picture:  # a row per set of examples, SHOWN of each
+        assert picture.size == (SHOWN * 256, 6 * 256)
     assert added.loc[1, "with_mask"] == 1.0  # the oracle's slices all hold a tumour
     bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
                   "--slice", "location=liver")  # fmt: skip

@@ -38,10 +38,12 @@ from medgen.data.synth import DataConfig, make_dataset
 from medgen.data.synth.config import LOCATIONS, ScenarioConfig
 from medgen.detect import DetectorConfig, load_detector, train_detector
 from medgen.detect.extract import FEATURES, region_features
+from medgen.errors.web.images import draw_truth, encode_png
 from medgen.exceptions import InputError
-from medgen.fileio import write_json_atomic, write_text_atomic
+from medgen.fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
 from medgen.tasks.augment import classic_augment, generate_with_masks, inpaint_with_masks
 
+SHOWN = 6  # examples per arm in added.png
 ARMS = ("baseline", "real", "diffusion", "inpaint", "gan", "augment")
 GENERATOR_OF = {"diffusion": "diffusion", "inpaint": "diffusion", "gan": "gan"}  # arm -> run kind
 NEAREST_LEVELS = 10  # a drawn tumour's base: one of the healthy slices nearest the mask's level
@@ -194,6 +196,16 @@ def describe_examples(name: str, images: np.ndarray, masks: np.ndarray) -> dict[
     return row
 
 
+def examples_picture(rows: Sequence[tuple[np.ndarray, np.ndarray]]) -> bytes:
+    """PNG: one row per set of (images, masks), its first SHOWN examples with mask outlines."""
+    pictures = []
+    for images, masks in rows:
+        tiles = [draw_truth(x, m) for x, m in zip(images[:SHOWN], masks[:SHOWN], strict=True)]
+        blank = np.zeros_like(draw_truth(rows[0][0][0], rows[0][1][0]))
+        pictures.append(np.concatenate(tiles + [blank] * (SHOWN - len(tiles)), axis=1))
+    return encode_png(np.concatenate(pictures, axis=0))
+
+
 def _slice_tumours(store: StoredDataset, values: dict[str, str]) -> Extra:
     """The slice's training tumours as (images, masks, class names)."""
     ids = slice_train_ids(store, values)
@@ -272,6 +284,7 @@ def remedy_experiment(
     rows: list[dict[str, Any]] = []
     reference = _slice_tumours(store, plan.slice)
     audit = [describe_examples("the slice's training tumours", reference[0], reference[1])]
+    shown = [(reference[0], reference[1])]
     for arm, source in sources.items():
         added = 0 if source is None else plan.n
         run = out / arm
@@ -281,6 +294,7 @@ def remedy_experiment(
             extra = None if source is None else source()
             if extra is not None:
                 audit.append(describe_examples(f"{arm} arm", extra[0], extra[1]))
+                shown.append((extra[0], extra[1]))
             log(f"arm {arm}: retraining the detector with {added} examples added")
             train_detector(data, run, config, extra=_constant(extra), overwrite=True,
                            log=lambda _: None)  # fmt: skip
@@ -288,6 +302,8 @@ def remedy_experiment(
     table = pd.DataFrame(rows)
     added_table = pd.DataFrame(audit)
     write_text_atomic(out / "added.csv", added_table.to_csv(index=False))
+    if len(reference[0]):  # rows: the slice's training tumours, then each arm's added examples
+        write_bytes_atomic(out / "added.png", examples_picture(shown))
     log("what each arm added, against the slice's training tumours:\n"
         + added_table.to_string(index=False, float_format="{:.3f}".format))  # fmt: skip
     write_text_atomic(out / "remedy.csv", table.to_csv(index=False))
