@@ -149,6 +149,11 @@ def _encoded_conditions(
         raise InputError(run, str(err)) from None
 
 
+def _keep_known(kept: torch.Tensor, data: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    """The projection of inpainting: the known values where kept, the estimate elsewhere."""
+    return torch.where(kept, data, x0)
+
+
 @torch.no_grad()
 def inpaint_with_masks(
     run: str | Path,
@@ -202,8 +207,8 @@ def inpaint_with_masks(
         denoiser = model.guided_denoiser(
             len(rows), labels[rows], c.guidance if guidance is None else guidance
         )
-        project = partial(torch.where, kept, data)  # x0 -> where(kept, data, x0)
-        x = sample_projected(denoiser, x, sigmas, project, generator=generator)
+        x = sample_projected(denoiser, x, sigmas, partial(_keep_known, kept, data),
+                             generator=generator)  # fmt: skip
         out.append(model.decode(x)[:, 0].cpu())
     drawn = torch.cat(out).numpy()
     return np.where(redrawn[:, 0].numpy(), drawn, bases).astype(np.float32)
