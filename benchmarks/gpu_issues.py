@@ -193,7 +193,8 @@ def orchestrate(args: argparse.Namespace) -> None:
     data_ok = stages.wait("data")
     summary.append(f"# data: {'made' if data_ok else 'FAILED'} in {stages.ended['data'][1]:.0f} s")
     if data_ok:
-        for family in ("diffusion", "gan"):
+        chosen = [a for a in ARMS if a in args.arms.split(",")]
+        for family in sorted({GENERATOR_OF[a] for a in chosen if a in GENERATOR_OF}):
             stages.start(family, [me, "--stage", family, "--work", str(work),
                                   "--seconds", str(scale.generator_seconds)])  # fmt: skip
         detector = [str(HERE / "detector.py"), "--data", str(data), *scale.detector]
@@ -201,10 +202,10 @@ def orchestrate(args: argparse.Namespace) -> None:
         if args.analysis:
             stages.start("detector", [*detector, "--work", str(work / "detector")])
             remedy += ["--baseline", str(work / "detector" / "detector")]
-            waiting = ["real", "augment", "diffusion", "inpaint", "gan"]
+            waiting = [a for a in chosen if a != "baseline"]
         else:  # the baseline is one more arm, trained like the others
             remedy += ["--remedy-only"]
-            waiting = list(ARMS)
+            waiting = chosen
         if not args.analysis or stages.wait("detector"):
             while waiting and stages.left() > 0:
                 for arm in list(waiting):
@@ -272,6 +273,7 @@ def main() -> None:
         help="skip the baseline's accuracy and by-parts tables: remedy arms only",
     )
     parser.add_argument("--generator-seconds", type=int, help="override the generators' budget")
+    parser.add_argument("--arms", default=",".join(ARMS), help="remedy arms (comma-separated)")
     parser.add_argument(
         "--no-tasks", dest="tasks", action="store_false", help="skip issue 7's tasks stage"
     )

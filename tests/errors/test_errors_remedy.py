@@ -19,6 +19,7 @@ from medgen.errors.remedy import (
     RemedyPlan,
     describe_examples,
     error_with_interval,
+    generation_conditions,
     inpainted_examples,
     inpainting_bases,
     parse_slice,
@@ -31,6 +32,7 @@ from medgen.tasks.augment import (
     classic_augment,
     generate_with_masks,
     inpaint_with_masks,
+    joint_condition_names,
     train_joint_generator,
 )
 from medgen.train.recipe import read_run_config
@@ -118,6 +120,22 @@ def test_the_inpaint_arm_keeps_masks_inside_the_brain(
         assert any(not (m & ~brains[i]).any() for i in healthy)
     with pytest.raises(InputError, match="no tumour in this slice"):
         inpainted_examples(joint_runs["diffusion"], store, RemedyPlan({"location": "none"}, 2, {}))
+
+
+def test_generated_tumours_take_their_attributes_from_the_slices_own(
+    builtin_dataset: Path, joint_runs: dict[str, Path]
+) -> None:
+    store = open_dataset(builtin_dataset)
+    names = ("location", "tumour_type", "enhancing")
+    assert joint_condition_names(joint_runs["diffusion"]) == names  # the data record enhancing
+    values = {"location": "cerebellum"}
+    drawn = generation_conditions(store, values, names, 50, seed=0)
+    rows = store.meta.loc[slice_train_ids(store, values), ["tumour_type", "enhancing"]]
+    seen = {(r.tumour_type, str(r.enhancing)) for r in rows.itertuples()}
+    assert {(c["tumour_type"], c["enhancing"]) for c in drawn} <= seen  # joint, not crossed
+    assert all(c["location"] == "cerebellum" and set(c) == set(names) for c in drawn)
+    without = generation_conditions(store, {"location": "none"}, names, 5, seed=0)
+    assert all(c["tumour_type"] in ("benign", "malignant") for c in without)  # any tumour's
 
 
 def test_classic_augmentation_moves_the_mask_with_the_image() -> None:

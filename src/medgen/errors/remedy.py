@@ -41,7 +41,12 @@ from medgen.detect.extract import FEATURES, region_features
 from medgen.errors.web.images import draw_truth, encode_png
 from medgen.exceptions import InputError
 from medgen.fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
-from medgen.tasks.augment import classic_augment, generate_with_masks, inpaint_with_masks
+from medgen.tasks.augment import (
+    classic_augment,
+    generate_with_masks,
+    inpaint_with_masks,
+    joint_condition_names,
+)
 
 SHOWN = 6  # examples per arm in added.png
 ARMS = ("baseline", "real", "diffusion", "inpaint", "gan", "augment")
@@ -110,18 +115,32 @@ def real_examples(store: StoredDataset, values: dict[str, str], n: int, seed: in
 
 
 def generation_conditions(
-    store: StoredDataset, values: dict[str, str], n: int, seed: int
+    store: StoredDataset, values: dict[str, str], names: Sequence[str], n: int, seed: int
 ) -> list[dict[str, str]]:
-    """n condition dicts: the slice's values, tumour types as in its training examples."""
-    types = store.meta.loc[slice_train_ids(store, values), "tumour_type"].astype(str)
-    pool = types.to_numpy() if len(types) else np.array(["benign", "malignant"])
+    """n condition dicts for a generator conditioned on `names`: the slice's values, and every
+    other attribute drawn jointly, a random training tumour of the slice at a time (of any
+    location where the slice has none), so tumour types and appearances keep its proportions."""
+    pool = slice_train_ids(store, values)
+    if pool.size == 0:
+        train = store.split("train")
+        pool = train.index.to_numpy()[train["label"].to_numpy() == 1]
     drawn = np.random.default_rng(seed).choice(pool, size=n)
-    return [{**values, "tumour_type": str(t)} for t in drawn]
+    return attribute_conditions(store, values, names, drawn)
+
+
+def attribute_conditions(
+    store: StoredDataset, values: dict[str, str], names: Sequence[str], ids: np.ndarray
+) -> list[dict[str, str]]:
+    """One condition dict per row id: the slice's values, the rest of `names` from the row."""
+    others = [name for name in names if name not in values]
+    rows = store.meta.loc[ids, others].astype(str)
+    return [{**values, **row} for row in rows.to_dict(orient="records")]
 
 
 def generated_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Extra:
     """n (slice, mask) pairs from a joint generator run, with their tumour types."""
-    conditions = generation_conditions(store, plan.slice, plan.n, plan.seed)
+    names = joint_condition_names(run)
+    conditions = generation_conditions(store, plan.slice, names, plan.n, plan.seed)
     images, masks = generate_with_masks(run, conditions, seed=plan.seed)
     return images, masks, np.array([c["tumour_type"] for c in conditions])
 
@@ -158,7 +177,8 @@ def inpainted_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Ext
     if "brain_mask" in store.arrays:  # a moved mask stays inside the base's brain
         inside = moved & np.asarray(store.array("brain_mask")[bases]).astype(bool)
         moved = np.where(inside.any(axis=(1, 2))[:, None, None], inside, moved)
-    conditions = [{**plan.slice, "tumour_type": str(k)} for k in kinds[picks]]
+    names = joint_condition_names(run)  # the reference tumour's own type and appearance
+    conditions = attribute_conditions(store, plan.slice, names, ids[picks])
     base_images = np.asarray(store.array("images")[bases], dtype=np.float32)
     drawn = inpaint_with_masks(run, base_images, moved, conditions, seed=plan.seed)
     return drawn, moved, kinds[picks]

@@ -40,7 +40,9 @@ from medgen.train.loop import train
 from medgen.train.recipe import RunConfig, conditioning_of
 
 INPAINT_MARGIN = 2  # pixels around the mask that are redrawn too (the lesion's ring, oedema)
-CONDITIONS = ("location", "tumour_type")  # what the joint generators are conditioned on
+CONDITIONS = ("location", "tumour_type")  # what the joint generators are conditioned on, and
+APPEARANCE = ("enhancing",)  # these too where the data record them: a lesion's look is not
+# learned from its location's few examples but composed from the many with the same appearance
 JOINT_CHANNELS = 2  # channel 0 the slice, channel 1 its tumour mask
 FAMILIES = ("diffusion", "gan")
 SCALE_EXAMPLES = 512
@@ -65,10 +67,16 @@ class Both:
         return self.second(self.first(item))
 
 
+def joint_conditions(store: StoredDataset) -> tuple[str, ...]:
+    """The condition names of a joint generator of `store`: CONDITIONS, and APPEARANCE's columns
+    that the metadata has."""
+    return CONDITIONS + tuple(name for name in APPEARANCE if name in store.meta)
+
+
 def joint_training_set(store: StoredDataset) -> SliceDataset:
-    """The train split as two-channel (slice, mask) images with location/type labels."""
-    vocab = condition_vocab(store.split("train"), CONDITIONS)
-    labels = AddConditions(store.meta, CONDITIONS, vocab)
+    """The train split as two-channel (slice, mask) images with their condition labels."""
+    names = joint_conditions(store)
+    labels = AddConditions(store.meta, names, condition_vocab(store.split("train"), names))
     return SliceDataset(store, "train", arrays=("images", "tumour_mask"),
                         transform=Both(StackMask(), labels))  # fmt: skip
 
@@ -77,10 +85,11 @@ def joint_model(family: str, store: StoredDataset, overrides: dict[str, Any]) ->
     """A conditional two-channel model sized for the data (diffusion: noise scales measured)."""
     if family not in FAMILIES:
         raise InputError("family", f"joint (image, mask) generators are {' or '.join(FAMILIES)}")
-    vocab = condition_vocab(store.split("train"), CONDITIONS)
+    names = joint_conditions(store)
+    vocab = condition_vocab(store.split("train"), names)
     settings: dict[str, Any] = {
         "image_size": store.size, "channels": JOINT_CHANNELS,
-        "conditioning": {"names": list(CONDITIONS), "vocab": [list(v) for v in vocab]},
+        "conditioning": {"names": list(names), "vocab": [list(v) for v in vocab]},
         **overrides,
     }  # fmt: skip
     if family == "diffusion":
@@ -135,6 +144,13 @@ def generate_with_masks(
              for chunk in labels.split(batch_size)]  # fmt: skip
     pairs = torch.cat(parts).cpu()
     return pairs[:, 0].float().numpy(), (pairs[:, 1] > 0.5).numpy()
+
+
+def joint_condition_names(run: str | Path) -> tuple[str, ...]:
+    """The attributes a trained joint generator is conditioned on."""
+    conditioning = conditioning_of(open_joint_run(run))
+    assert conditioning is not None  # open_joint_run checked it
+    return tuple(conditioning.names)
 
 
 def _encoded_conditions(
