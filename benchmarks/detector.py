@@ -54,6 +54,10 @@ def main() -> None:
         "--diffusion", type=Path, help="joint (image, mask) diffusion run (arms diffusion, inpaint)"
     )
     parser.add_argument("--gan", type=Path, help="joint (image, mask) GAN run")
+    parser.add_argument(
+        "--oversample", type=int, default=1, help="generator candidates per example kept"
+    )
+    parser.add_argument("--guidance", type=float, help="diffusion arms' guidance scale")
     parser.add_argument("--work", type=Path, help="folder for the detectors (default: temporary)")
     parser.add_argument("--channels", default="16,32,64", help="segmentation U-Net channels")
     parser.add_argument("--batch-size", type=int, default=32, help="segmentation batch size")
@@ -104,7 +108,8 @@ def main() -> None:
         return
     arms = [a for a in args.arms.split(",") if a in ARMS]
     measure = {name: store.split(name).index.to_numpy() for name in ("dev", "test")}
-    plan = RemedyPlan({"location": "brainstem"}, args.n, measure)
+    plan = RemedyPlan({"location": "brainstem"}, args.n, measure,
+                      oversample=args.oversample, guidance=args.guidance)  # fmt: skip
     table = remedy_experiment(data, work / "remedy", plan, config, arms=arms,
                               diffusion_run=args.diffusion, gan_run=args.gan,
                               baseline_run=baseline)  # fmt: skip

@@ -198,7 +198,10 @@ def orchestrate(args: argparse.Namespace) -> None:
             stages.start(family, [me, "--stage", family, "--work", str(work),
                                   "--seconds", str(scale.generator_seconds)])  # fmt: skip
         detector = [str(HERE / "detector.py"), "--data", str(data), *scale.detector]
-        remedy = [*detector, "--remedy", "--n", str(scale.remedy_n)]
+        remedy = [*detector, "--remedy", "--n", str(scale.remedy_n),
+                  "--oversample", str(args.oversample)]  # fmt: skip
+        if args.guidance is not None:
+            remedy += ["--guidance", str(args.guidance)]
         if args.analysis:
             stages.start("detector", [*detector, "--work", str(work / "detector")])
             remedy += ["--baseline", str(work / "detector" / "detector")]
@@ -274,6 +277,10 @@ def main() -> None:
     )
     parser.add_argument("--generator-seconds", type=int, help="override the generators' budget")
     parser.add_argument("--arms", default=",".join(ARMS), help="remedy arms (comma-separated)")
+    parser.add_argument(
+        "--oversample", type=int, default=1, help="generator candidates per example kept"
+    )
+    parser.add_argument("--guidance", type=float, help="diffusion arms' guidance scale")
     parser.add_argument(
         "--no-tasks", dest="tasks", action="store_false", help="skip issue 7's tasks stage"
     )

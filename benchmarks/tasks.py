@@ -41,6 +41,7 @@ from medgen.tasks.run import TaskSettings, open_pixel_model
 from medgen.tasks.tables import Table, anomaly_table, denoise_table, reconstruct_table
 from medgen.train.recipe import read_run_config, train_on_data
 
+TABLES = ("denoise", "anomaly", "reconstruct")
 # family, run name, share of --minutes, --where
 PLAN = (
     ("diffusion", "diffusion_all", 0.5, None),
@@ -110,7 +111,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="processes making the data")
     parser.add_argument("--jobs", type=int, default=1, help="processes the classical peers use")
     parser.add_argument("--train-only", action="store_true", help="stop once the runs exist")
+    parser.add_argument(
+        "--tables", default=",".join(TABLES), help="tables to measure (comma-separated)"
+    )
     args = parser.parse_args()
+    tables = [t for t in TABLES if t in args.tables.split(",")]
+    if not tables:
+        parser.error(f"--tables {args.tables!r}: choose from {', '.join(TABLES)}")
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     data = args.work / "data"
@@ -146,32 +153,32 @@ def main() -> None:
     healthy = open_pixel_model(runs["diffusion_healthy"], store)
     vae = load_model(runs["vae_healthy"] / "model").eval()
     assert isinstance(vae, VAE)
-    met = {}
-    for key, title, result in (
-        (
-            "denoise",
+    measures = {
+        "denoise": (
             "(1) denoising Rician noise (sigma estimated per slice; every method gets "
             "the moment-corrected image; each method's dev-tuned strength in brackets, "
             "medgen's = the level it is told / the noise std; medgen's posterior mean is "
             "averaged with the mirrored slice's)",
-            denoise_table(model, store, s),
+            lambda: denoise_table(model, store, s),
         ),
-        (
-            "anomaly",
+        "anomaly": (
             "(2) anomaly detection on every test slice (healthy-only models; medgen: "
             "posterior means over 4 noise levels x 10 draws; top level and each method's "
             f"map threshold chosen on {args.anomaly_tune} dev tumour slices)",
-            anomaly_table(
+            lambda: anomaly_table(
                 healthy, vae, store, replace(s, limit=None, tune_slices=args.anomaly_tune)
             ),
         ),
-        (
-            "reconstruct",
+        "reconstruct": (
             "(3) reconstruction of Cartesian-undersampled k-space (medgen: mean of "
             "4 DC posterior samples, 50 steps)",
-            reconstruct_table(model, store, s),
+            lambda: reconstruct_table(model, store, s),
         ),
-    ):
+    }
+    met = {}
+    for key in tables:
+        title, measure = measures[key]
+        result = measure()
         print_table(title, result, lines)
         met[key] = result.met
     lines += [

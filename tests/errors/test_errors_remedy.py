@@ -17,8 +17,10 @@ from medgen.errors.remedy import (
     NEAREST_LEVELS,
     SHOWN,
     RemedyPlan,
+    closest_to_reference,
     describe_examples,
     error_with_interval,
+    generated_examples,
     generation_conditions,
     inpainted_examples,
     inpainting_bases,
@@ -138,6 +140,35 @@ def test_generated_tumours_take_their_attributes_from_the_slices_own(
     assert all(c["tumour_type"] in ("benign", "malignant") for c in without)  # any tumour's
 
 
+def test_oversampled_candidates_are_kept_by_likeness_to_the_slice() -> None:
+    rng = np.random.default_rng(0)
+    reference = rng.normal(0.0, 1.0, (20, 3))  # the slice's own tumours
+    near = rng.normal(0.0, 0.5, (5, 3))
+    far = rng.normal(8.0, 0.5, (5, 3))
+    no_tumour = np.full((2, 3), np.nan)
+    candidates = np.concatenate([far[:3], near[:2], no_tumour, far[3:], near[2:]])
+    near_rows = {3, 4, 9, 10, 11}
+    kept = closest_to_reference(candidates, reference, 5, seed=1)
+    assert set(kept) == near_rows  # every near candidate, no far one
+    kept = closest_to_reference(candidates, reference, 10, seed=1)
+    assert len(set(kept)) == 10 and not {5, 6} & set(kept)  # a far tumour before no tumour
+    assert np.array_equal(kept, closest_to_reference(candidates, reference, 10, seed=1))
+    with pytest.raises(ValueError, match="12 candidates"):
+        closest_to_reference(candidates, reference, 13, seed=1)
+
+
+def test_generator_arms_keep_n_of_their_oversampled_candidates(
+    joint_runs: dict[str, Path], builtin_dataset: Path
+) -> None:
+    store = open_dataset(builtin_dataset)
+    plan = RemedyPlan({"location": "cerebellum"}, 3, {}, seed=0, oversample=3, guidance=2.0)
+    for arm in (generated_examples, inpainted_examples):
+        images, masks, kinds = arm(joint_runs["diffusion"], store, plan)
+        assert images.shape == masks.shape == (3, 64, 64) and len(kinds) == 3
+    images, masks, _ = inpainted_examples(joint_runs["diffusion"], store, plan)
+    assert masks.any(axis=(1, 2)).all()
+
+
 def test_classic_augmentation_moves_the_mask_with_the_image() -> None:
     image = np.zeros((1, 32, 32), dtype=np.float32)
     mask = np.zeros((1, 32, 32), dtype=bool)
@@ -228,4 +259,7 @@ def test_remedy_command_end_to_end(
     bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
                   "--arms", "baseline,prayer")  # fmt: skip
     assert_one_line_error(bad, "--arms", "prayer")
+    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
+                  "--oversample", "0")  # fmt: skip
+    assert_one_line_error(bad, "--oversample", "at least 1")
     assert not (tmp_path / "x").exists()

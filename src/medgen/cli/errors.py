@@ -313,6 +313,14 @@ def remedy_command(
     ),
     project: Path | None = typer.Option(None, "--project", help=PROJECT_HELP),
     seed: int = typer.Option(0, help="Seed of the added data and the detectors."),
+    oversample: int = typer.Option(
+        1,
+        help="Generator arms make this many candidates per example and keep those most like "
+        "the slice's own tumours (area, contrast, rim, texture).",
+    ),
+    guidance: float | None = typer.Option(
+        None, help="Classifier-free guidance of the diffusion arms. [default: the run's]"
+    ),
 ) -> None:
     """The remedy loop: add N examples of the failing slice five ways, retrain, re-measure.
 
@@ -345,8 +353,11 @@ def remedy_command(
     if unknown or not chosen:
         raise InputError("--arms", f"unknown arm {unknown[0] if unknown else '(none)'!r} "
                                    f"(choose from {', '.join(ARMS)})")  # fmt: skip
-    if n < 1 or steps < 1:
-        raise InputError("--n" if n < 1 else "--steps", "must be at least 1")
+    for name, value in (("--n", n), ("--steps", steps), ("--oversample", oversample)):
+        if value < 1:
+            raise InputError(name, f"must be at least 1, got {value}")
+    if guidance is not None and not guidance >= 0:
+        raise InputError("--guidance", f"must be a number >= 0, got {guidance}")
     store = open_dataset(data)
     values = parse_slice(slice_, store)
     measure_sets = {"test": store.split("test").index.to_numpy()}
@@ -373,7 +384,7 @@ def remedy_command(
             runs[family] = target
     detector = DetectorConfig(seed=seed)
     detector.extract = replace(detector.extract, steps=steps, seed=seed)
-    plan = RemedyPlan(values, n, measure_sets, seed)
+    plan = RemedyPlan(values, n, measure_sets, seed, oversample=oversample, guidance=guidance)
     table = remedy_experiment(
         data, out, plan, detector, arms=chosen,
         diffusion_run=runs["diffusion"] if "diffusion" in needed else None,

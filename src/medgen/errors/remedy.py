@@ -51,6 +51,7 @@ from medgen.tasks.augment import (
 SHOWN = 6  # examples per arm in added.png
 ARMS = ("baseline", "real", "diffusion", "inpaint", "gan", "augment")
 GENERATOR_OF = {"diffusion": "diffusion", "inpaint": "diffusion", "gan": "gan"}  # arm -> run kind
+MATCHED = ("log_area", "contrast", "rim_minus_core", "inside_std")  # what a kept example matches
 NEAREST_LEVELS = 10  # a drawn tumour's base: one of the healthy slices nearest the mask's level
 Extra = tuple[np.ndarray, np.ndarray, np.ndarray]  # images, masks, class names
 
@@ -63,6 +64,8 @@ class RemedyPlan:
     n: int  # examples added by each arm
     measure: dict[str, np.ndarray]  # set name -> dataset row ids measured
     seed: int = 0
+    oversample: int = 1  # generator arms make this many candidates per example kept
+    guidance: float | None = None  # diffusion arms' classifier-free guidance (None: the run's)
 
 
 def parse_slice(text: str, store: StoredDataset) -> dict[str, str]:
@@ -138,11 +141,14 @@ def attribute_conditions(
 
 
 def generated_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Extra:
-    """n (slice, mask) pairs from a joint generator run, with their tumour types."""
+    """n (slice, mask) pairs from a joint generator run, with their tumour types (the n of
+    n x oversample candidates that look most like the slice's training tumours)."""
     names = joint_condition_names(run)
-    conditions = generation_conditions(store, plan.slice, names, plan.n, plan.seed)
-    images, masks = generate_with_masks(run, conditions, seed=plan.seed)
-    return images, masks, np.array([c["tumour_type"] for c in conditions])
+    wanted = plan.n * plan.oversample
+    conditions = generation_conditions(store, plan.slice, names, wanted, plan.seed)
+    images, masks = generate_with_masks(run, conditions, seed=plan.seed, guidance=plan.guidance)
+    kinds = np.array([c["tumour_type"] for c in conditions])
+    return _most_like_the_slice(store, plan, (images, masks, kinds))
 
 
 def inpainting_bases(store: StoredDataset, reference: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -171,17 +177,66 @@ def inpainted_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Ext
             "--slice", "the train split has no tumour in this slice to take masks from"
         )
     images, masks, kinds = _slice_tumours(store, plan.slice)
-    picks = np.random.default_rng(plan.seed).integers(0, len(images), plan.n)  # as classic_augment
-    _, moved = classic_augment(images, masks, plan.n, plan.seed)
-    bases = inpainting_bases(store, ids[picks], plan.n, plan.seed)
+    wanted = plan.n * plan.oversample
+    picks = np.random.default_rng(plan.seed).integers(0, len(images), wanted)  # as classic_augment
+    _, moved = classic_augment(images, masks, wanted, plan.seed)
+    bases = inpainting_bases(store, ids[picks], wanted, plan.seed)
     if "brain_mask" in store.arrays:  # a moved mask stays inside the base's brain
         inside = moved & np.asarray(store.array("brain_mask")[bases]).astype(bool)
         moved = np.where(inside.any(axis=(1, 2))[:, None, None], inside, moved)
     names = joint_condition_names(run)  # the reference tumour's own type and appearance
     conditions = attribute_conditions(store, plan.slice, names, ids[picks])
     base_images = np.asarray(store.array("images")[bases], dtype=np.float32)
-    drawn = inpaint_with_masks(run, base_images, moved, conditions, seed=plan.seed)
-    return drawn, moved, kinds[picks]
+    drawn = inpaint_with_masks(
+        run, base_images, moved, conditions, seed=plan.seed, guidance=plan.guidance
+    )
+    return _most_like_the_slice(store, plan, (drawn, moved, kinds[picks]))
+
+
+def closest_to_reference(
+    candidates: np.ndarray, reference: np.ndarray, n: int, seed: int
+) -> np.ndarray:
+    """Indices of n rows of `candidates` (features; NaN rows: no tumour) that look most like
+    the rows of `reference`: reference rows, drawn at random, each take the nearest candidate
+    not yet taken, distances in units of the reference's spread per feature. A filter on what
+    a generator makes, so an arm's added data match the slice's own tumours (`added.csv` is
+    the check that they do)."""
+    if n > len(candidates):
+        raise ValueError(f"{n} wanted from {len(candidates)} candidates")
+    scale = np.nanstd(reference, axis=0)
+    scale = np.where(np.isfinite(scale) & (scale > 1e-6), scale, 1.0)
+    distance = np.linalg.norm((candidates[:, None, :] - reference[None, :, :]) / scale, axis=2)
+    distance = np.where(np.isnan(distance), np.inf, distance)  # no tumour: taken last
+    rng = np.random.default_rng(seed)
+    taken = np.zeros(len(candidates), dtype=bool)
+    kept = []
+    for j in rng.integers(0, len(reference), n):
+        order = np.argsort(np.where(taken, np.nan, distance[:, j]), kind="stable")  # NaN last
+        kept.append(int(order[0]))
+        taken[order[0]] = True
+    return np.array(kept, dtype=np.int64)
+
+
+def lesion_features(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """(N, len(MATCHED)) features of each example's masked tumour (NaN where no mask)."""
+    columns = [FEATURES.index(name) for name in MATCHED]
+    out = np.full((len(masks), len(MATCHED)), np.nan)
+    for i, (x, m) in enumerate(zip(images, masks, strict=True)):
+        if m.any():
+            out[i] = region_features(x, m.astype(np.float32), m)[columns]
+    return out
+
+
+def _most_like_the_slice(store: StoredDataset, plan: RemedyPlan, candidates: Extra) -> Extra:
+    """The plan.n candidates closest to the slice's training tumours (all if not oversampled)."""
+    if plan.oversample == 1:
+        return candidates
+    reference = _slice_tumours(store, plan.slice)
+    if len(reference[0]) == 0:  # nothing to match: the first plan.n
+        return candidates[0][: plan.n], candidates[1][: plan.n], candidates[2][: plan.n]
+    keep = closest_to_reference(lesion_features(*candidates[:2]),
+                                lesion_features(*reference[:2]), plan.n, plan.seed)  # fmt: skip
+    return candidates[0][keep], candidates[1][keep], candidates[2][keep]
 
 
 def augmented_examples(store: StoredDataset, plan: RemedyPlan) -> Extra:
