@@ -7,7 +7,8 @@ remedy adds N training examples of that slice and retrains the detector, once pe
 - real: N new slices of the failing kind from the data generator itself, the "more data"
   oracle (built-in data only: it re-runs the generator with the data's own config);
 - diffusion / gan: N (slice, mask) pairs from a conditional joint generator
-  (`medgen.tasks.augment`), tumour types in the proportions of the slice's training examples;
+  (`medgen.tasks.augment`), tumour types and appearance (enhancement) drawn jointly from the
+  slice's training tumours; with `oversample` K, the N of N K candidates most like them;
 - inpaint: N tumours drawn by the joint diffusion model into healthy training slices of the same
   level, under masks of the slice's training tumours moved by a random affine (the anatomy is
   real, the lesion is the model's, and the mask is exactly where the lesion is drawn);
