@@ -37,23 +37,27 @@ from medgen.data.store import open_dataset
 from medgen.data.synth import DataConfig, make_dataset
 from medgen.devices import default_device
 from medgen.models import VAE, load_model
-from medgen.tasks.run import TaskSettings, open_pixel_model
+from medgen.tasks.run import PixelDenoiser, TaskSettings, open_pixel_model
 from medgen.tasks.tables import Table, anomaly_table, denoise_table, reconstruct_table
 from medgen.train.recipe import read_run_config, train_on_data
 
 TABLES = ("denoise", "anomaly", "reconstruct")
-# family, run name, share of --minutes, --where
+# family, run name, share of --minutes, --where, the tables that use the run
 PLAN = (
-    ("diffusion", "diffusion_all", 0.5, None),
-    ("diffusion", "diffusion_healthy", 0.3, "label=0"),
-    ("vae", "vae_healthy", 0.2, "label=0"),
+    ("diffusion", "diffusion_all", 0.5, None, ("denoise", "reconstruct")),
+    ("diffusion", "diffusion_healthy", 0.3, "label=0", ("anomaly",)),
+    ("vae", "vae_healthy", 0.2, "label=0", ("anomaly",)),
 )
 
 
-def train_runs(data: Path, work: Path, minutes: float, log: list[str]) -> dict[str, Path]:
-    """The three runs of PLAN, trained (or reused if their model/ exists)."""
+def train_runs(
+    data: Path, work: Path, minutes: float, tables: list[str], log: list[str]
+) -> dict[str, Path]:
+    """The runs of PLAN that `tables` use, trained (or reused if their model/ exists)."""
     runs = {}
-    for family, name, share, where in PLAN:
+    for family, name, share, where, used_by in PLAN:
+        if not set(used_by) & set(tables):
+            continue
         run = work / name
         reused = (run / "model" / "model.json").exists()
         if reused:
@@ -137,7 +141,7 @@ def main() -> None:
         f"torch threads {args.threads}; networks on {default_device()}"
         f"{gpu_name()}; {datetime.now():%Y-%m-%d %H:%M}",
     ]
-    runs = train_runs(data, args.work / "runs", args.minutes, lines)
+    runs = train_runs(data, args.work / "runs", args.minutes, tables, lines)
     print("\n".join(lines), flush=True)
     if args.train_only:
         return
@@ -149,30 +153,39 @@ def main() -> None:
         tune_slices=args.tune,
         jobs=args.jobs,
     )
-    model = open_pixel_model(runs["diffusion_all"], store)
-    healthy = open_pixel_model(runs["diffusion_healthy"], store)
-    vae = load_model(runs["vae_healthy"] / "model").eval()
-    assert isinstance(vae, VAE)
+
+    def vae() -> VAE:
+        model = load_model(runs["vae_healthy"] / "model").eval()
+        assert isinstance(model, VAE)
+        return model
+
+    def model(name: str) -> PixelDenoiser:
+        return open_pixel_model(runs[name], store)
+
     measures = {
         "denoise": (
             "(1) denoising Rician noise (sigma estimated per slice; every method gets "
             "the moment-corrected image; each method's dev-tuned strength in brackets, "
             "medgen's = the level it is told / the noise std; medgen's posterior mean is "
             "averaged with the mirrored slice's)",
-            lambda: denoise_table(model, store, s),
+            lambda: denoise_table(model("diffusion_all"), store, s),
         ),
         "anomaly": (
             "(2) anomaly detection on every test slice (healthy-only models; medgen: "
             "posterior means over 4 noise levels x 10 draws; top level and each method's "
-            f"map threshold chosen on {args.anomaly_tune} dev tumour slices)",
+            f"map threshold chosen on {args.anomaly_tune} dev tumour slices; pixel scores "
+            "against tumour and oedema, 'lesion' columns against the tumour mask alone)",
             lambda: anomaly_table(
-                healthy, vae, store, replace(s, limit=None, tune_slices=args.anomaly_tune)
+                model("diffusion_healthy"),
+                vae(),
+                store,
+                replace(s, limit=None, tune_slices=args.anomaly_tune),
             ),
         ),
         "reconstruct": (
             "(3) reconstruction of Cartesian-undersampled k-space (medgen: mean of "
             "4 DC posterior samples, 50 steps)",
-            lambda: reconstruct_table(model, store, s),
+            lambda: reconstruct_table(model("diffusion_all"), store, s),
         ),
     }
     met = {}

@@ -201,8 +201,16 @@ def test_anomaly_on_a_healthy_run_with_the_vae_baseline(
     groups = metrics["methods"]["medgen"]["groups"]  # type: ignore[index]
     assert {"slice_auroc", "slice_auprc", "pixel_auprc", "dice"} <= set(groups["all"])
     assert metrics["methods"]["medgen"]["nfe_per_slice"] == nfe  # type: ignore[index]
+    assert metrics["truth"] == "whole"
+    for name in ("medgen", "vae"):  # every truth scored, the headline one on top
+        found = metrics["methods"][name]  # type: ignore[index]
+        assert set(found["by_truth"]) == {"whole", "tumour"}
+        assert found["groups"] == found["by_truth"]["whole"]["groups"]
     truth = np.load(out / "arrays" / "truth.npy")
-    assert set(np.unique(truth)) <= {0.0, 1.0}
+    ids = np.load(out / "arrays" / "ids.npy")
+    store = open_dataset(builtin_dataset)
+    whole = (store.array("tumour_mask")[ids] > 0) | (store.array("oedema_mask")[ids] > 0)
+    np.testing.assert_array_equal(truth, whole.astype(np.float32))  # tumour and oedema
 
 
 def test_where_trains_on_the_matching_slices_only(builtin_dataset: Path) -> None:
@@ -239,6 +247,7 @@ def small_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("reconstruct", "diffusion", ["--mask", "spiral"], ["--mask", "unknown mask"]),
         ("anomaly", "healthy", ["--vae", "diffusion"], ["--vae needs a VAE run"]),
         ("anomaly", "healthy", ["--method", "dream"], ["--method", "unknown 'dream'"]),
+        ("anomaly", "healthy", ["--truth", "rim"], ["--truth", "unknown 'rim'"]),
         ("anomaly", "healthy", ["--draws", "20"], ["--levels/--draws", "80 NFE per slice"]),
     ],
 )

@@ -38,6 +38,8 @@ def _peers(text: str | None, known: dict[str, Any]) -> tuple[str, ...]:
 
 def _report(metrics: dict[str, Any], out: Path) -> None:
     """One line per method: the headline scores."""
+    from medgen.tasks.anomaly_split import TRUTH_WORDS
+
     for name, m in metrics["methods"].items():
         if "psnr_brain" in m:
             print(
@@ -48,7 +50,8 @@ def _report(metrics: dict[str, Any], out: Path) -> None:
             g = m["groups"]["all"]
             print(
                 f"{name}: slice AUROC {g['slice_auroc']:.3f}, pixel AUPRC {g['pixel_auprc']:.3f}, "
-                f"Dice {g['dice']:.3f}, {m['s_per_slice']:.3f} s/slice"
+                f"Dice {g['dice']:.3f} ({TRUTH_WORDS[metrics['truth']]}), "
+                f"{m['s_per_slice']:.3f} s/slice"
             )
     print(f"wrote {out} ({metrics['n']} slices): arrays/, panels/, per_slice.csv, metrics.json")
 
@@ -133,6 +136,11 @@ def anomaly_command(
     steps: int = typer.Option(10, help="partial: Heun steps back to 0 (2 steps - 1 NFE)."),
     repeats: int = typer.Option(2, help="partial: reconstructions averaged per slice."),
     noise_kind: str = typer.Option("gaussian", help="gaussian or structured (simplex-like)."),
+    truth: str = typer.Option(
+        "whole",
+        help="Anomalous pixels of the headline scores: whole (tumour and oedema, as BraTS's "
+        "whole tumour) or tumour (the lesion alone). Both are in metrics.json.",
+    ),
     tune_slices: int = typer.Option(
         32, help="Dev tumour slices the noise level and the map thresholds are chosen on."
     ),
@@ -163,6 +171,7 @@ def anomaly_command(
         steps=steps,
         repeats=repeats,
         noise=noise_kind,
+        truth=truth,
     )
     with progress_bar("anomaly maps") as advance:
         metrics = run_anomaly(

@@ -1,7 +1,14 @@
 """Anomaly detection over a split: a healthy diffusion model's look-alike (the multi-level
 posterior-mean ensemble, or AnoDDPM's partial diffusion; see medgen.tasks.anomaly) against a
 VAE's reconstruction error (Baur et al. 2021's baseline), with the noise level and the map
-threshold chosen on dev and scores per tumour type and location."""
+threshold chosen on dev and scores per tumour type and location.
+
+What counts as anomalous pixels ("the truth") is a choice. A model that knows only healthy
+scans is asked to find whatever does not belong, and a malignant tumour's oedema does not
+belong: so the default truth is the whole abnormal region, tumour and oedema, as BraTS's
+whole-tumour label and medgen's own import of BraTS-style segmentations (seg > 0) have it.
+Every score is also given against the lesion alone (the tumour mask), with its own threshold.
+"""
 
 from __future__ import annotations
 
@@ -26,6 +33,12 @@ from medgen.tasks.run import PixelDenoiser, TaskSettings, _at_least, _load, spli
 
 LEVELS = (0.1, 0.2, 0.3)  # top noise levels t_sigma tried on dev, [0, 1] units
 MAX_NFE = 50  # the issue's budget per slice
+# the anomalous pixels scored against: the arrays whose union they are (absent ones are skipped)
+TRUTHS = {
+    "whole": ("tumour_mask", "oedema_mask"),  # tumour and oedema: BraTS's whole tumour
+    "tumour": ("tumour_mask",),  # the lesion alone
+}
+TRUTH_WORDS = {"whole": "tumour and oedema", "tumour": "the lesion alone"}
 
 
 @dataclass(frozen=True)
@@ -41,10 +54,13 @@ class AnomalySettings:
     noise: str = "gaussian"  # "gaussian" or "structured" (simplex-like, AnoDDPM)
     blur: float = 1.5  # Gaussian smoothing of |x - recon|, pixels
     top_fraction: float = 0.01  # slice score: mean of the top 1% of the map
+    truth: str = "whole"  # the pixels the level is chosen on and the headline scores use
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise InputError("--method", f"unknown {self.method!r} (use {', '.join(METHODS)})")
+        if self.truth not in TRUTHS:
+            raise InputError("--truth", f"unknown {self.truth!r} (use {', '.join(TRUTHS)})")
         for option, value in (
             ("--levels", self.levels),
             ("--draws", self.draws),
@@ -161,6 +177,13 @@ def _tumour_dev(store: StoredDataset, n: int) -> NDArray[np.int64]:
     return ids
 
 
+def anomalous_pixels(store: StoredDataset, ids: NDArray[np.int64], truth: str) -> NDArray[np.bool_]:
+    """(N, H, W) the pixels of slices `ids` that count as anomalous under TRUTHS[truth]."""
+    names = [name for name in TRUTHS[truth] if name in store.arrays]
+    masks = [np.asarray(store.array(name)[ids]).astype(bool) for name in names]
+    return np.logical_or.reduce(masks)
+
+
 def pixel_auprc(maps: NDArray[Any], truth: NDArray[Any], brain: NDArray[Any]) -> float:
     """Average precision of map values against tumour pixels, over brain pixels."""
     keep = brain.astype(bool)
@@ -172,7 +195,7 @@ def choose_level(
 ) -> float:
     """The LEVELS value with the best pixel AUPRC on tumour slices of dev."""
     dev = _tumour_dev(store, s.tune_slices)
-    truth = np.asarray(store.array("tumour_mask")[dev])
+    truth = anomalous_pixels(store, dev, a.truth)
     brain = np.asarray(store.array("brain_mask")[dev])
     scores = {}
     for level in LEVELS:
@@ -193,7 +216,7 @@ def group_scores(
     """Slice AUROC/AUPRC, pixel AUPRC and Dice for all slices, per tumour type and location.
 
     A group is its tumour slices against every healthy slice of the split; Dice is the mean
-    over the group's tumour slices of map > threshold against the tumour mask.
+    over the group's tumour slices of map > threshold against their truth masks.
     """
     scores = slice_score(torch.from_numpy(maps), top).numpy()
     label = meta["label"].to_numpy() == 1
@@ -214,6 +237,24 @@ def group_scores(
     return out
 
 
+def scores_by_truth(
+    meta: pd.DataFrame,
+    maps: NDArray[Any],
+    brain: NDArray[Any],
+    truths: dict[str, NDArray[Any]],
+    dev_maps: NDArray[Any],
+    dev_truths: dict[str, NDArray[Any]],
+    top: float,
+) -> dict[str, dict[str, Any]]:
+    """For each truth: the map threshold with the best Dice on dev, and the groups' scores at it."""
+    out = {}
+    for kind, truth in truths.items():
+        threshold = best_threshold(dev_maps, dev_truths[kind])
+        groups = group_scores(meta, maps, truth, brain, threshold, top)
+        out[kind] = {"threshold": threshold, "groups": groups}
+    return out
+
+
 def anomaly_split(
     model: PixelDenoiser,
     store: StoredDataset,
@@ -224,8 +265,9 @@ def anomaly_split(
 ) -> TaskOutcome:
     """Anomaly maps of a split by medgen's look-alike (and by the VAE, if given), scored.
 
-    The noise level and each method's map threshold are chosen on the first s.tune_slices
-    tumour slices of dev.
+    The noise level (on a.truth) and each method's map threshold (per truth) are chosen on the
+    first s.tune_slices tumour slices of dev. A method's "threshold" and "groups" are a.truth's;
+    "by_truth" holds them for every truth of TRUTHS.
     """
     if "tumour_mask" not in store.arrays:
         raise InputError(store.root, "has no tumour_mask array: anomaly scores need the truth")
@@ -243,8 +285,8 @@ def anomaly_split(
             raise InputError("--vae", f"is a VAE for {vae.config.image_size}-pixel images")
         methods["vae"] = vae_maps(vae, a)
     dev = _tumour_dev(store, s.tune_slices)
-    dev_truth = np.asarray(store.array("tumour_mask")[dev])
-    truth = np.asarray(store.array("tumour_mask")[ids])
+    dev_truths = {kind: anomalous_pixels(store, dev, kind) for kind in TRUTHS}
+    truths = {kind: anomalous_pixels(store, ids, kind) for kind in TRUTHS}
     brain = np.asarray(store.array("brain_mask")[ids])
     meta = store.meta.loc[ids].reset_index(drop=True)
     results: dict[str, Any] = {}
@@ -252,12 +294,14 @@ def anomaly_split(
     for name, fn in methods.items():
         found = _run(fn, store, ids, s.batch_size, progress if name == "medgen" else no_progress)
         dev_maps = _run(fn, store, dev, s.batch_size).maps()
-        threshold = best_threshold(dev_maps, dev_truth)
+        by_truth = scores_by_truth(
+            meta, found.maps(), brain, truths, dev_maps, dev_truths, a.top_fraction
+        )
         results[name] = {
-            "threshold": threshold,
+            **by_truth[a.truth],
             "nfe_per_slice": found.nfe,
             "s_per_slice": found.seconds / len(ids),
-            "groups": group_scores(meta, found.maps(), truth, brain, threshold, a.top_fraction),
+            "by_truth": by_truth,
         }
         kept = found if name == "medgen" else kept
     assert kept is not None
@@ -275,7 +319,7 @@ def anomaly_split(
     parts = {
         "input": [scans],
         "output": [np.concatenate(kept.recon)],
-        "truth": [truth],
+        "truth": [truths[a.truth].astype(np.uint8)],
         "error": [kept.maps()],
         "uncertainty": [np.concatenate(kept.std)],
     }
@@ -285,6 +329,7 @@ def anomaly_split(
         "n": len(ids),
         "settings": asdict(a),
         "t_sigma": level,
+        "truth": a.truth,
         "methods": results,
     }
     return TaskOutcome(stack_arrays(ids, parts), per_slice, metrics)

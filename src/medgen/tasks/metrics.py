@@ -92,12 +92,14 @@ def mean_dice(maps: Array, truths: Array, threshold: float) -> float:
 def best_threshold(maps: Array, truths: Array, levels: int = 64) -> float:
     """The map threshold with the best mean Dice on (N, H, W) maps of anomalous slices (dev).
 
-    Candidates are `levels` quantiles of the maps' nonzero values (the maps are brain-masked).
+    Candidates are 0 (every nonzero pixel) and `levels` quantiles of the maps' nonzero values
+    (the maps are brain-masked).
     """
     values = np.asarray(maps, np.float64)
     nonzero = values[values > 0]
     if nonzero.size == 0:
         return 0.0
-    candidates = np.unique(np.quantile(nonzero, np.linspace(0.5, 0.999, levels)))
+    quantiles = np.quantile(nonzero, np.linspace(0.5, 0.999, levels))
+    candidates = np.unique(np.concatenate([[0.0], quantiles]))
     scores = [mean_dice(values, truths, float(c)) for c in candidates]
     return float(candidates[int(np.argmax(scores))])

@@ -11,7 +11,7 @@ import torch
 
 from medgen.data.store import StoredDataset
 from medgen.models import VAE
-from medgen.tasks.anomaly_split import MAX_NFE, AnomalySettings, anomaly_split
+from medgen.tasks.anomaly_split import MAX_NFE, TRUTH_WORDS, AnomalySettings, anomaly_split
 from medgen.tasks.outputs import TaskOutcome
 from medgen.tasks.peers import DENOISE_PEERS, RECONSTRUCT_PEERS
 from medgen.tasks.run import (
@@ -95,23 +95,27 @@ def anomaly_table(
     model: PixelDenoiser, vae: VAE | None, store: StoredDataset, s: TaskSettings
 ) -> Table:
     """Slice AUROC/AUPRC, pixel AUPRC and Dice per group (all, tumour type, location), per
-    method (the healthy diffusion model's look-alike, the VAE's reconstruction error)."""
+    method (the healthy diffusion model's look-alike, the VAE's reconstruction error); pixel
+    scores against the whole abnormal region (tumour and oedema) and the lesion alone."""
     with torch.no_grad():
         outcome = anomaly_split(model, store, s, AnomalySettings(), vae)
     m = outcome.metrics
     rows = []
     for group in m["methods"]["medgen"]["groups"]:
         for name, result in m["methods"].items():
-            g = result["groups"][group]
+            whole = result["by_truth"]["whole"]["groups"][group]
+            lesion = result["by_truth"]["tumour"]["groups"][group]
             rows.append(
                 {
                     "group": group,
                     "method": name,
-                    "n tumour": g["n_tumour"],
-                    "slice AUROC": g["slice_auroc"],
-                    "slice AUPRC": g["slice_auprc"],
-                    "pixel AUPRC": g["pixel_auprc"],
-                    "Dice": g["dice"],
+                    "n tumour": whole["n_tumour"],
+                    "slice AUROC": whole["slice_auroc"],
+                    "slice AUPRC": whole["slice_auprc"],
+                    "pixel AUPRC": whole["pixel_auprc"],
+                    "Dice": whole["dice"],
+                    "pixel AUPRC lesion": lesion["pixel_auprc"],
+                    "Dice lesion": lesion["dice"],
                 }
             )
     table = pd.DataFrame(rows).set_index(["group", "method"])
@@ -119,18 +123,33 @@ def anomaly_table(
     return Table(table, met, verdict, {"anomaly": outcome})
 
 
-def _anomaly_target(m: dict[str, Any]) -> tuple[bool, str]:
-    ours = m["methods"]["medgen"]["groups"].get("tumour_type=malignant")
-    base = m["methods"].get("vae", {}).get("groups", {}).get("tumour_type=malignant")
-    nfe = m["methods"]["medgen"]["nfe_per_slice"]
+def _malignant_gains(m: dict[str, Any], truth: str) -> dict[str, float] | None:
+    """medgen's Dice and pixel AUPRC minus the VAE's on malignant tumours, against `truth`."""
+    found = [
+        m["methods"].get(name, {}).get("by_truth", {}).get(truth, {}).get("groups", {})
+        for name in ("medgen", "vae")
+    ]
+    ours, base = (g.get("tumour_type=malignant") for g in found)
     if ours is None or base is None:
+        return None
+    return {k: ours[k] - base[k] for k in ANOMALY_GAIN}
+
+
+def _anomaly_target(m: dict[str, Any]) -> tuple[bool, str]:
+    """The target on the headline truth (whole abnormal region); the lesion alone is told too."""
+    nfe = m["methods"]["medgen"]["nfe_per_slice"]
+    gain, lesion = _malignant_gains(m, m["truth"]), _malignant_gains(m, "tumour")
+    if gain is None or lesion is None:
         return False, "no VAE baseline or no malignant slices: target not measured"
-    gain = {k: ours[k] - base[k] for k in ANOMALY_GAIN}
     met = all(gain[k] >= v for k, v in ANOMALY_GAIN.items()) and nfe <= MAX_NFE
+    lesion_met = all(lesion[k] >= v for k, v in ANOMALY_GAIN.items())
     return met, (
-        f"malignant tumours: Dice {gain['dice']:+.3f} (target +{ANOMALY_GAIN['dice']:g}) and "
-        f"pixel AUPRC {gain['pixel_auprc']:+.3f} (target +{ANOMALY_GAIN['pixel_auprc']:g}) over "
-        f"the VAE at {nfe} NFE per slice (at most {MAX_NFE}): {'met' if met else 'not met'}"
+        f"malignant tumours ({TRUTH_WORDS[m['truth']]}): Dice {gain['dice']:+.3f} (target "
+        f"+{ANOMALY_GAIN['dice']:g}) and pixel AUPRC {gain['pixel_auprc']:+.3f} (target "
+        f"+{ANOMALY_GAIN['pixel_auprc']:g}) over the VAE at {nfe} NFE per slice (at most "
+        f"{MAX_NFE}): {'met' if met else 'not met'}; against the lesion alone: Dice "
+        f"{lesion['dice']:+.3f}, pixel AUPRC {lesion['pixel_auprc']:+.3f} "
+        f"({'met' if lesion_met else 'not met'})"
     )
 
 

@@ -98,8 +98,8 @@ def tasks_chapter(ctx: StudyContext) -> ChapterResult:
             ctx,
             "anomaly",
             anomalies.outcomes["anomaly"],
-            "Anomaly detection: scan, healthy "
-            "look-alike, tumour mask, anomaly map and the spread of the look-alike's estimates.",
+            "Anomaly detection: scan, healthy look-alike, tumour and oedema, anomaly map "
+            "and the spread of the look-alike's estimates.",
         ),
         panel(
             ctx,
