@@ -58,6 +58,9 @@ def main() -> None:
         "--oversample", type=int, default=1, help="generator candidates per example kept"
     )
     parser.add_argument("--guidance", type=float, help="diffusion arms' guidance scale")
+    parser.add_argument(
+        "--detector-seeds", type=int, default=1, help="detectors per remedy arm, errors averaged"
+    )
     parser.add_argument("--work", type=Path, help="folder for the detectors (default: temporary)")
     parser.add_argument("--channels", default="16,32,64", help="segmentation U-Net channels")
     parser.add_argument("--batch-size", type=int, default=32, help="segmentation batch size")
@@ -108,12 +111,13 @@ def main() -> None:
         return
     arms = [a for a in args.arms.split(",") if a in ARMS]
     measure = {name: store.split(name).index.to_numpy() for name in ("dev", "test")}
-    plan = RemedyPlan({"location": "brainstem"}, args.n, measure,
-                      oversample=args.oversample, guidance=args.guidance)  # fmt: skip
+    plan = RemedyPlan({"location": "brainstem"}, args.n, measure, oversample=args.oversample,
+                      guidance=args.guidance, detector_seeds=args.detector_seeds)  # fmt: skip
     table = remedy_experiment(data, work / "remedy", plan, config, arms=arms,
                               diffusion_run=args.diffusion, gan_run=args.gan,
                               baseline_run=baseline)  # fmt: skip
-    print(f"\nremedy: {args.n} brainstem tumours added per arm; errors (Wilson 95%)")
+    seeds = f", mean of {args.detector_seeds} detectors" if args.detector_seeds > 1 else ""
+    print(f"\nremedy: {args.n} brainstem tumours added per arm; errors (Wilson 95%{seeds})")
     print(table.to_string(index=False, float_format="{:.3f}".format))
     for name in ("dev", "test"):
         for arm, share in recovered(table, name).items():

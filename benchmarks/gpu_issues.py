@@ -199,7 +199,8 @@ def orchestrate(args: argparse.Namespace) -> None:
                                   "--seconds", str(scale.generator_seconds)])  # fmt: skip
         detector = [str(HERE / "detector.py"), "--data", str(data), *scale.detector]
         remedy = [*detector, "--remedy", "--n", str(scale.remedy_n),
-                  "--oversample", str(args.oversample)]  # fmt: skip
+                  "--oversample", str(args.oversample),
+                  "--detector-seeds", str(args.detector_seeds)]  # fmt: skip
         if args.guidance is not None:
             remedy += ["--guidance", str(args.guidance)]
         if args.analysis:
@@ -281,6 +282,9 @@ def main() -> None:
         "--oversample", type=int, default=1, help="generator candidates per example kept"
     )
     parser.add_argument("--guidance", type=float, help="diffusion arms' guidance scale")
+    parser.add_argument(
+        "--detector-seeds", type=int, default=1, help="detectors per remedy arm, errors averaged"
+    )
     parser.add_argument(
         "--no-tasks", dest="tasks", action="store_false", help="skip issue 7's tasks stage"
     )

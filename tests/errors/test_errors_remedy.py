@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from PIL import Image
 
 from cli_support import assert_one_line_error, run_cli
 from medgen.data.store import open_dataset
+from medgen.detect import DetectorConfig
 from medgen.errors.remedy import (
     NEAREST_LEVELS,
     SHOWN,
@@ -24,9 +26,12 @@ from medgen.errors.remedy import (
     generation_conditions,
     inpainted_examples,
     inpainting_bases,
+    over_seeds,
     parse_slice,
     real_examples,
     recovered,
+    remedy_experiment,
+    seeded,
     slice_train_ids,
 )
 from medgen.exceptions import InputError
@@ -211,6 +216,56 @@ def test_intervals_and_the_recovered_share() -> None:
     assert recovered(table.assign(error=[0.4, 0.5, 0.6, 0.7])) == {}
 
 
+def test_errors_over_detector_seeds_are_their_mean_with_its_interval_and_spread() -> None:
+    per_seed = pd.DataFrame({
+        "arm": ["baseline"] * 3 + ["real"], "added": [0, 0, 0, 4], "set": "test",
+        "scope": "slice", "seed": [0, 1, 2, 0], "error": [0.5, 0.6, 0.7, 0.3], "n": 10,
+    })  # fmt: skip
+    table = over_seeds(per_seed).set_index("arm")
+    assert table.loc["baseline", "error"] == pytest.approx(0.6)
+    assert table.loc["baseline", "seeds"] == 3
+    assert table.loc["baseline", "seed_std"] == pytest.approx(0.1)  # sample std of .5, .6, .7
+    six = error_with_interval(np.array([True] * 6 + [False] * 4))  # the mean's interval on n
+    assert (table.loc["baseline", "low"], table.loc["baseline", "high"]) == pytest.approx(
+        (six["low"], six["high"])
+    )
+    assert table.loc["real", "seeds"] == 1 and np.isnan(table.loc["real", "seed_std"])
+    assert recovered(table.reset_index()) == pytest.approx({"real": 1.0})
+
+
+def test_seeded_moves_every_parts_seed() -> None:
+    config = DetectorConfig(seed=3)
+    assert seeded(config, 0) == config
+    moved = seeded(config, 2)
+    assert (moved.seed, moved.extract.seed, moved.classify.seed) == (
+        5,
+        config.extract.seed + 2,
+        config.classify.seed + 2,
+    )
+
+
+def test_every_arm_trains_one_detector_per_seed(builtin_dataset: Path, tmp_path: Path) -> None:
+    store = open_dataset(builtin_dataset)
+    measure = {"test": store.split("test").index.to_numpy()[:40]}
+    plan = RemedyPlan({"location": "cerebellum"}, 3, measure, seed=0, detector_seeds=2)
+    config = DetectorConfig()
+    config.extract = replace(config.extract, steps=2)
+    out = tmp_path / "remedy"
+    table = remedy_experiment(builtin_dataset, out, plan, config, arms=("baseline", "augment"),
+                              log=lambda _: None)  # fmt: skip
+    per_seed = pd.read_csv(out / "remedy_seeds.csv")
+    assert len(per_seed) == 2 * 2 * 2 and set(per_seed["seed"]) == {0, 1}  # arms x seeds x scopes
+    mean = per_seed.groupby(["arm", "scope"])["error"].mean()
+    for row in table.itertuples():
+        assert row.seeds == 2 and row.error == pytest.approx(mean[(row.arm, row.scope)])
+    for arm in ("baseline", "augment"):  # each seed's detector kept, trained with its own seed
+        seeds = [json.loads((out / d / "detector.json").read_text())["config"]["seed"]
+                 for d in (arm, f"{arm}-seed1")]  # fmt: skip
+        assert seeds == [0, 1]
+    record = json.loads((out / "remedy.json").read_text())
+    assert record["detector_seeds"] == 2 and len(record["rows_per_seed"]) == 8
+
+
 def test_added_examples_are_described_against_known_answers() -> None:
     images = np.zeros((2, 64, 64), np.float32)
     masks = np.zeros((2, 64, 64), bool)
@@ -262,4 +317,7 @@ def test_remedy_command_end_to_end(
     bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
                   "--oversample", "0")  # fmt: skip
     assert_one_line_error(bad, "--oversample", "at least 1")
+    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
+                  "--detector-seeds", "0")  # fmt: skip
+    assert_one_line_error(bad, "--detector-seeds", "at least 1")
     assert not (tmp_path / "x").exists()

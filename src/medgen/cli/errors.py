@@ -321,6 +321,11 @@ def remedy_command(
     guidance: float | None = typer.Option(
         None, help="Classifier-free guidance of the diffusion arms. [default: the run's]"
     ),
+    detector_seeds: int = typer.Option(
+        1,
+        help="Detectors trained per arm (seeds SEED, SEED + 1, ...); the table gives their "
+        "mean error and spread, remedy_seeds.csv each one's.",
+    ),
 ) -> None:
     """The remedy loop: add N examples of the failing slice five ways, retrain, re-measure.
 
@@ -353,7 +358,8 @@ def remedy_command(
     if unknown or not chosen:
         raise InputError("--arms", f"unknown arm {unknown[0] if unknown else '(none)'!r} "
                                    f"(choose from {', '.join(ARMS)})")  # fmt: skip
-    for name, value in (("--n", n), ("--steps", steps), ("--oversample", oversample)):
+    for name, value in (("--n", n), ("--steps", steps), ("--oversample", oversample),
+                        ("--detector-seeds", detector_seeds)):  # fmt: skip
         if value < 1:
             raise InputError(name, f"must be at least 1, got {value}")
     if guidance is not None and not guidance >= 0:
@@ -384,15 +390,18 @@ def remedy_command(
             runs[family] = target
     detector = DetectorConfig(seed=seed)
     detector.extract = replace(detector.extract, steps=steps, seed=seed)
-    plan = RemedyPlan(values, n, measure_sets, seed, oversample=oversample, guidance=guidance)
+    plan = RemedyPlan(values, n, measure_sets, seed, oversample=oversample, guidance=guidance,
+                      detector_seeds=detector_seeds)  # fmt: skip
     table = remedy_experiment(
         data, out, plan, detector, arms=chosen,
         diffusion_run=runs["diffusion"] if "diffusion" in needed else None,
         gan_run=runs["gan"] if "gan" in needed else None,
     )  # fmt: skip
-    rows = [(r.arm, r.added, r.set, r.scope, _pct(r.error), f"{_pct(r.low)}–{_pct(r.high)}", r.n)
-            for r in table.itertuples()]  # fmt: skip
-    _print_table(f"remedy for {slice_}", ("arm", "added", "set", "scope", "error", "95% CI", "n"),
+    rows = [(r.arm, r.added, r.set, r.scope, _pct(r.error), f"{_pct(r.low)}–{_pct(r.high)}", r.n,
+             "–" if r.seeds == 1 else _pct(r.seed_std)) for r in table.itertuples()]  # fmt: skip
+    title = f"remedy for {slice_}" + (f" (mean of {detector_seeds} detectors per arm)"
+                                      if detector_seeds > 1 else "")  # fmt: skip
+    _print_table(title, ("arm", "added", "set", "scope", "error", "95% CI", "n", "seed std"),
                  rows)  # fmt: skip
     for arm, share in recovered(table).items():
         print(f"{arm}: recovers {100 * share:.0f}% of the real-data arm's gain on the slice (test)")

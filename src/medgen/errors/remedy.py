@@ -18,6 +18,11 @@ Each arm's detector is measured on the same held-out examples: the slice's error
 overall error on the dev blackbox set (or the whole dev split without a project) and on test,
 with Wilson 95% intervals. The share of the real arm's gain that an arm recovers is the number
 the issue asks for: (baseline - arm) / (baseline - real) on the slice's test error.
+
+One detector per arm is a noisy reading: retrained with another seed, the same arm's slice error
+moves by several points, as much as the gains measured. With `detector_seeds` K every arm trains
+K detectors (seeds seed ... seed + K - 1, the same added data) and its error is their mean, with
+the seeds' spread beside the examples' Wilson interval; the shares are of the mean errors.
 """
 
 from __future__ import annotations
@@ -67,6 +72,7 @@ class RemedyPlan:
     seed: int = 0
     oversample: int = 1  # generator arms make this many candidates per example kept
     guidance: float | None = None  # diffusion arms' classifier-free guidance (None: the run's)
+    detector_seeds: int = 1  # detectors trained per arm, their errors averaged
 
 
 def parse_slice(text: str, store: StoredDataset) -> dict[str, str]:
@@ -292,15 +298,21 @@ def _slice_tumours(store: StoredDataset, values: dict[str, str]) -> Extra:
 
 def error_with_interval(wrong: np.ndarray) -> dict[str, float]:
     """Error rate and its Wilson 95% interval."""
-    n, k = int(wrong.size), int(wrong.sum())
+    return wilson(int(wrong.sum()), int(wrong.size))
+
+
+def wilson(k: float, n: int) -> dict[str, float]:
+    """Error k / n and its Wilson 95% interval (k rounded: a mean over seeds may be fractional)."""
     if n == 0:
         return {"error": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0}
-    ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
+    ci = binomtest(round(k), n).proportion_ci(confidence_level=0.95, method="wilson")
     return {"error": k / n, "low": float(ci.low), "high": float(ci.high), "n": n}
 
 
-def measure(run: Path, store: StoredDataset, plan: RemedyPlan, arm: str, added: int) -> list[dict]:
-    """The arm's slice and overall error on each measured set."""
+def measure(
+    run: Path, store: StoredDataset, plan: RemedyPlan, arm: str, added: int, seed: int = 0
+) -> list[dict]:
+    """The arm's slice and overall error on each measured set, by its detector of `seed`."""
     detector = load_detector(run)
     rows = []
     for name, ids in plan.measure.items():
@@ -309,9 +321,30 @@ def measure(run: Path, store: StoredDataset, plan: RemedyPlan, arm: str, added: 
         wrong = outputs.prediction != meta["tumour_type"].astype(str).to_numpy()
         tumour_slice = in_slice(meta, plan.slice) & (meta["label"].to_numpy() == 1)
         for scope, keep in (("slice", tumour_slice), ("overall", np.ones(len(ids), dtype=bool))):
-            rows.append({"arm": arm, "added": added, "set": name, "scope": scope,
+            rows.append({"arm": arm, "added": added, "set": name, "scope": scope, "seed": seed,
                          **error_with_interval(wrong[keep])})  # fmt: skip
     return rows
+
+
+def over_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
+    """One row per arm, set and scope: the mean error over the detector seeds, the Wilson
+    interval of that mean on the n examples, the number of seeds and their std (NaN for one)."""
+    keys = ["arm", "added", "set", "scope"]
+    rows = []
+    for key, group in per_seed.groupby(keys, sort=False):
+        n = int(group["n"].iloc[0])
+        mean = float(group["error"].mean())
+        spread = float(group["error"].std(ddof=1)) if len(group) > 1 else float("nan")
+        rows.append({**dict(zip(keys, key, strict=True)), **wilson(mean * n, n),
+                     "seeds": len(group), "seed_std": spread})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def seeded(config: DetectorConfig, k: int) -> DetectorConfig:
+    """The detector config with every part's seed moved on by k (k = 0: the same config)."""
+    return replace(config, seed=config.seed + k,
+                   extract=replace(config.extract, seed=config.extract.seed + k),
+                   classify=replace(config.classify, seed=config.classify.seed + k))  # fmt: skip
 
 
 def recovered(table: pd.DataFrame, set_name: str = "test") -> dict[str, float]:
@@ -322,6 +355,11 @@ def recovered(table: pd.DataFrame, set_name: str = "test") -> dict[str, float]:
         return {}
     gap = error["baseline"] - error["real"]
     return {arm: (error["baseline"] - e) / gap for arm, e in error.items() if arm != "baseline"}
+
+
+def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """The table's rows for JSON: NaN (not measured, one seed's spread) as null."""
+    return table.astype(object).where(table.notna(), None).to_dict(orient="records")
 
 
 def _constant(extra: Extra | None) -> Callable[[], Extra] | None:
@@ -341,9 +379,11 @@ def remedy_experiment(
     baseline_run: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
-    """Run the chosen arms (generator arms need their run); write remedy.csv/.json and each
-    arm's detector. `baseline_run`: an already trained detector with the same config to measure
-    as the baseline instead of training it again."""
+    """Run the chosen arms (generator arms need their run); write remedy.csv/.json (errors
+    averaged over plan.detector_seeds detectors per arm), remedy_seeds.csv (each detector's) and
+    each arm's detectors (ARM/, then ARM-seed1/, ...). `baseline_run`: an already trained
+    detector with the same config to measure as the baseline's first seed instead of training
+    it again."""
     out, store = Path(out), open_dataset(data)
     sources: dict[str, Callable[[], Extra] | None] = {
         "baseline": None,
@@ -363,19 +403,23 @@ def remedy_experiment(
     shown = [(reference[0], reference[1])]
     for arm, source in sources.items():
         added = 0 if source is None else plan.n
-        run = out / arm
-        if arm == "baseline" and baseline_run is not None:
-            run = Path(baseline_run)
-        else:
-            extra = None if source is None else source()
-            if extra is not None:
-                audit.append(describe_examples(f"{arm} arm", extra[0], extra[1]))
-                shown.append((extra[0], extra[1]))
-            log(f"arm {arm}: retraining the detector with {added} examples added")
-            train_detector(data, run, config, extra=_constant(extra), overwrite=True,
-                           log=lambda _: None)  # fmt: skip
-        rows += measure(run, store, plan, arm, added)
-    table = pd.DataFrame(rows)
+        extra = None if source is None else source()
+        if extra is not None:
+            audit.append(describe_examples(f"{arm} arm", extra[0], extra[1]))
+            shown.append((extra[0], extra[1]))
+        for k in range(plan.detector_seeds):
+            run = out / (arm if k == 0 else f"{arm}-seed{k}")
+            if arm == "baseline" and baseline_run is not None and k == 0:
+                run = Path(baseline_run)
+            else:
+                seeds = f" (detector seed {k + 1} of {plan.detector_seeds})"
+                log(f"arm {arm}: retraining the detector with {added} examples added"
+                    + (seeds if plan.detector_seeds > 1 else ""))  # fmt: skip
+                train_detector(data, run, seeded(config, k), extra=_constant(extra),
+                               overwrite=True, log=lambda _: None)  # fmt: skip
+            rows += measure(run, store, plan, arm, added, config.seed + k)
+    per_seed = pd.DataFrame(rows)
+    table = over_seeds(per_seed)
     added_table = pd.DataFrame(audit)
     write_text_atomic(out / "added.csv", added_table.to_csv(index=False))
     if len(reference[0]):  # rows: the slice's training tumours, then each arm's added examples
@@ -383,11 +427,14 @@ def remedy_experiment(
     log("what each arm added, against the slice's training tumours:\n"
         + added_table.to_string(index=False, float_format="{:.3f}".format))  # fmt: skip
     write_text_atomic(out / "remedy.csv", table.to_csv(index=False))
+    write_text_atomic(out / "remedy_seeds.csv", per_seed.to_csv(index=False))
     write_json_atomic(out / "remedy.json", {
         "slice": plan.slice, "n": plan.n, "seed": plan.seed,
+        "detector_seeds": plan.detector_seeds,
         "measured": {k: int(v.size) for k, v in plan.measure.items()},
         "recovered_share_of_real_gain": recovered(table),
-        "added": added_table.to_dict(orient="records"),
-        "rows": table.to_dict(orient="records"),
+        "added": _records(added_table),
+        "rows": _records(table),
+        "rows_per_seed": _records(per_seed),
     })  # fmt: skip
     return table

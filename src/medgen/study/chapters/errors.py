@@ -143,5 +143,6 @@ def run_remedy(
                               baseline_run=detector, log=ctx.log)  # fmt: skip
     bounds = zip(table["low"], table["high"], strict=True)
     shown = table.assign(interval=[f"{lo:.3f}–{hi:.3f}" for lo, hi in bounds])
-    shown = shown.drop(columns=["low", "high"]).set_index(["arm", "set", "scope"])
+    shown = shown.drop(columns=["low", "high", "seeds", "seed_std"])  # one detector per arm
+    shown = shown.set_index(["arm", "set", "scope"])
     return shown, recovered(table)
