@@ -174,7 +174,7 @@ def main() -> None:
             "(2) anomaly detection on every test slice (healthy-only models; medgen: "
             "posterior means over 4 noise levels x 10 draws; top level and each method's "
             f"map threshold chosen on {args.anomaly_tune} dev tumour slices; pixel scores "
-            "against tumour and oedema, 'lesion' columns against the tumour mask alone)",
+            "against the tumour mask, '+oedema' columns against tumour and oedema)",
             lambda: anomaly_table(
                 model("diffusion_healthy"),
                 vae(),

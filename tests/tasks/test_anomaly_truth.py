@@ -1,5 +1,5 @@
-"""What counts as anomalous: the whole abnormal region (tumour and oedema) by default, the lesion
-alone beside it, each scored with its own dev threshold."""
+"""What counts as anomalous: the tumour mask by default, the whole abnormal region (tumour and
+oedema) beside it, each scored with its own dev threshold."""
 
 from __future__ import annotations
 
@@ -96,6 +96,7 @@ def test_a_map_of_the_whole_region_scores_one_on_it_and_less_on_the_lesion(
     assert lesion["tumour_type=malignant"]["dice"] == pytest.approx(by_hand)
 
 
-def test_unknown_truth_is_one_clear_error() -> None:
+def test_the_tumour_mask_is_the_default_and_an_unknown_truth_one_clear_error() -> None:
+    assert AnomalySettings().truth == "tumour"
     with pytest.raises(InputError, match="--truth"):
         AnomalySettings(truth="oedema")

@@ -137,9 +137,9 @@ def anomaly_command(
     repeats: int = typer.Option(2, help="partial: reconstructions averaged per slice."),
     noise_kind: str = typer.Option("gaussian", help="gaussian or structured (simplex-like)."),
     truth: str = typer.Option(
-        "whole",
-        help="Anomalous pixels of the headline scores: whole (tumour and oedema, as BraTS's "
-        "whole tumour) or tumour (the lesion alone). Both are in metrics.json.",
+        "tumour",
+        help="Anomalous pixels of the headline scores: tumour (the tumour mask) or whole "
+        "(tumour and oedema, as BraTS's whole tumour). Both are in metrics.json.",
     ),
     tune_slices: int = typer.Option(
         32, help="Dev tumour slices the noise level and the map thresholds are chosen on."

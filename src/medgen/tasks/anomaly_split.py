@@ -3,11 +3,12 @@ posterior-mean ensemble, or AnoDDPM's partial diffusion; see medgen.tasks.anomal
 VAE's reconstruction error (Baur et al. 2021's baseline), with the noise level and the map
 threshold chosen on dev and scores per tumour type and location.
 
-What counts as anomalous pixels ("the truth") is a choice. A model that knows only healthy
-scans is asked to find whatever does not belong, and a malignant tumour's oedema does not
-belong: so the default truth is the whole abnormal region, tumour and oedema, as BraTS's
-whole-tumour label and medgen's own import of BraTS-style segmentations (seg > 0) have it.
-Every score is also given against the lesion alone (the tumour mask), with its own threshold.
+What counts as anomalous pixels ("the truth") is a choice, and every score is given for both,
+each with its own dev threshold: the tumour mask (the default), or the whole abnormal region,
+tumour and oedema, as BraTS's whole-tumour label has it. The built-in slices have a T1
+post-contrast look, where oedema is a faint darkening (0.45 of the tumour's contrast) and the
+lesion is what stands out; BraTS's whole tumour is drawn on FLAIR/T2, where oedema is bright.
+(An imported BraTS-style segmentation becomes one tumour mask, seg > 0: the whole tumour.)
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ LEVELS = (0.1, 0.2, 0.3)  # top noise levels t_sigma tried on dev, [0, 1] units
 MAX_NFE = 50  # the issue's budget per slice
 # the anomalous pixels scored against: the arrays whose union they are (absent ones are skipped)
 TRUTHS = {
+    "tumour": ("tumour_mask",),  # the lesion
     "whole": ("tumour_mask", "oedema_mask"),  # tumour and oedema: BraTS's whole tumour
-    "tumour": ("tumour_mask",),  # the lesion alone
 }
-TRUTH_WORDS = {"whole": "tumour and oedema", "tumour": "the lesion alone"}
+TRUTH_WORDS = {"tumour": "the tumour mask", "whole": "tumour and oedema"}
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class AnomalySettings:
     noise: str = "gaussian"  # "gaussian" or "structured" (simplex-like, AnoDDPM)
     blur: float = 1.5  # Gaussian smoothing of |x - recon|, pixels
     top_fraction: float = 0.01  # slice score: mean of the top 1% of the map
-    truth: str = "whole"  # the pixels the level is chosen on and the headline scores use
+    truth: str = "tumour"  # the pixels the level is chosen on and the headline scores use
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:

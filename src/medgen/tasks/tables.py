@@ -96,26 +96,26 @@ def anomaly_table(
 ) -> Table:
     """Slice AUROC/AUPRC, pixel AUPRC and Dice per group (all, tumour type, location), per
     method (the healthy diffusion model's look-alike, the VAE's reconstruction error); pixel
-    scores against the whole abnormal region (tumour and oedema) and the lesion alone."""
+    scores against the tumour mask, then against tumour and oedema ("+oedema")."""
     with torch.no_grad():
         outcome = anomaly_split(model, store, s, AnomalySettings(), vae)
     m = outcome.metrics
     rows = []
     for group in m["methods"]["medgen"]["groups"]:
         for name, result in m["methods"].items():
+            g = result["groups"][group]
             whole = result["by_truth"]["whole"]["groups"][group]
-            lesion = result["by_truth"]["tumour"]["groups"][group]
             rows.append(
                 {
                     "group": group,
                     "method": name,
-                    "n tumour": whole["n_tumour"],
-                    "slice AUROC": whole["slice_auroc"],
-                    "slice AUPRC": whole["slice_auprc"],
-                    "pixel AUPRC": whole["pixel_auprc"],
-                    "Dice": whole["dice"],
-                    "pixel AUPRC lesion": lesion["pixel_auprc"],
-                    "Dice lesion": lesion["dice"],
+                    "n tumour": g["n_tumour"],
+                    "slice AUROC": g["slice_auroc"],
+                    "slice AUPRC": g["slice_auprc"],
+                    "pixel AUPRC": g["pixel_auprc"],
+                    "Dice": g["dice"],
+                    "pixel AUPRC +oedema": whole["pixel_auprc"],
+                    "Dice +oedema": whole["dice"],
                 }
             )
     table = pd.DataFrame(rows).set_index(["group", "method"])
@@ -136,20 +136,18 @@ def _malignant_gains(m: dict[str, Any], truth: str) -> dict[str, float] | None:
 
 
 def _anomaly_target(m: dict[str, Any]) -> tuple[bool, str]:
-    """The target on the headline truth (whole abnormal region); the lesion alone is told too."""
+    """The target on the headline truth; the gains against tumour and oedema are told too."""
     nfe = m["methods"]["medgen"]["nfe_per_slice"]
-    gain, lesion = _malignant_gains(m, m["truth"]), _malignant_gains(m, "tumour")
-    if gain is None or lesion is None:
+    gain, whole = _malignant_gains(m, m["truth"]), _malignant_gains(m, "whole")
+    if gain is None or whole is None:
         return False, "no VAE baseline or no malignant slices: target not measured"
     met = all(gain[k] >= v for k, v in ANOMALY_GAIN.items()) and nfe <= MAX_NFE
-    lesion_met = all(lesion[k] >= v for k, v in ANOMALY_GAIN.items())
     return met, (
         f"malignant tumours ({TRUTH_WORDS[m['truth']]}): Dice {gain['dice']:+.3f} (target "
         f"+{ANOMALY_GAIN['dice']:g}) and pixel AUPRC {gain['pixel_auprc']:+.3f} (target "
         f"+{ANOMALY_GAIN['pixel_auprc']:g}) over the VAE at {nfe} NFE per slice (at most "
-        f"{MAX_NFE}): {'met' if met else 'not met'}; against the lesion alone: Dice "
-        f"{lesion['dice']:+.3f}, pixel AUPRC {lesion['pixel_auprc']:+.3f} "
-        f"({'met' if lesion_met else 'not met'})"
+        f"{MAX_NFE}): {'met' if met else 'not met'}; against tumour and oedema: Dice "
+        f"{whole['dice']:+.3f}, pixel AUPRC {whole['pixel_auprc']:+.3f}"
     )
 
 

@@ -98,7 +98,7 @@ def tasks_chapter(ctx: StudyContext) -> ChapterResult:
             ctx,
             "anomaly",
             anomalies.outcomes["anomaly"],
-            "Anomaly detection: scan, healthy look-alike, tumour and oedema, anomaly map "
+            "Anomaly detection: scan, healthy look-alike, tumour mask, anomaly map "
             "and the spread of the look-alike's estimates.",
         ),
         panel(
