@@ -165,7 +165,7 @@ def test_reconstruct_writes_arrays_panels_and_metrics(
     ("method", "budget", "nfe"),
     [
         ("ensemble", ["--levels", "2", "--draws", "3"], 6),
-        ("partial", ["--steps", "2", "--repeats", "1", "--truth", "whole"], 3),
+        ("partial", ["--steps", "2", "--repeats", "1", "--truth", "whole", "--cleanup", "fill"], 3),
     ],
 )
 def test_anomaly_on_a_healthy_run_with_the_vae_baseline(
@@ -207,6 +207,8 @@ def test_anomaly_on_a_healthy_run_with_the_vae_baseline(
         found = metrics["methods"][name]  # type: ignore[index]
         assert set(found["by_truth"]) == {"whole", "tumour"}
         assert found["groups"] == found["by_truth"][headline]["groups"]
+        assert found["cleanup"] == ("fill" if "--cleanup" in budget else found["cleanup"])
+        assert found["cleanup"] in ("none", "fill", "region")
     truth = np.load(out / "arrays" / "truth.npy")
     ids = np.load(out / "arrays" / "ids.npy")
     store = open_dataset(builtin_dataset)
@@ -251,6 +253,7 @@ def small_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("anomaly", "healthy", ["--vae", "diffusion"], ["--vae needs a VAE run"]),
         ("anomaly", "healthy", ["--method", "dream"], ["--method", "unknown 'dream'"]),
         ("anomaly", "healthy", ["--truth", "rim"], ["--truth", "unknown 'rim'"]),
+        ("anomaly", "healthy", ["--cleanup", "erode"], ["--cleanup", "unknown 'erode'"]),
         ("anomaly", "healthy", ["--draws", "20"], ["--levels/--draws", "80 NFE per slice"]),
     ],
 )

@@ -141,6 +141,11 @@ def anomaly_command(
         help="Anomalous pixels of the headline scores: tumour (the tumour mask) or whole "
         "(tumour and oedema, as BraTS's whole tumour). Both are in metrics.json.",
     ),
+    cleanup: str = typer.Option(
+        "auto",
+        help="Mask clean-up after the threshold: none, fill (holes), region (filled, the most "
+        "anomalous connected region only), or auto (the best Dice on dev).",
+    ),
     tune_slices: int = typer.Option(
         32, help="Dev tumour slices the noise level and the map thresholds are chosen on."
     ),
@@ -172,6 +177,7 @@ def anomaly_command(
         repeats=repeats,
         noise=noise_kind,
         truth=truth,
+        cleanup=cleanup,
     )
     with progress_bar("anomaly maps") as advance:
         metrics = run_anomaly(

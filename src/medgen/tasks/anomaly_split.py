@@ -28,9 +28,10 @@ from medgen.data.store import StoredDataset
 from medgen.exceptions import InputError
 from medgen.models import VAE
 from medgen.tasks.anomaly import METHODS, NOISES, anomaly_map, detect_anomalies, slice_score
-from medgen.tasks.metrics import auprc, auroc, best_threshold, mean_dice
+from medgen.tasks.metrics import auprc, auroc
 from medgen.tasks.outputs import Advance, TaskOutcome, batches, no_progress, stack_arrays
 from medgen.tasks.run import PixelDenoiser, TaskSettings, _at_least, _load, split_ids
+from medgen.tasks.segmentation import AUTO, CLEANUPS, Segmentation, choose_segmentation
 
 LEVELS = (0.1, 0.2, 0.3)  # top noise levels t_sigma tried on dev, [0, 1] units
 MAX_NFE = 50  # the issue's budget per slice
@@ -56,10 +57,14 @@ class AnomalySettings:
     blur: float = 1.5  # Gaussian smoothing of |x - recon|, pixels
     top_fraction: float = 0.01  # slice score: mean of the top 1% of the map
     truth: str = "tumour"  # the pixels the level is chosen on and the headline scores use
+    cleanup: str = AUTO  # map > threshold, then: medgen.tasks.segmentation.CLEANUPS, or "auto"
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise InputError("--method", f"unknown {self.method!r} (use {', '.join(METHODS)})")
+        if self.cleanup not in (AUTO, *CLEANUPS):
+            choices = ", ".join((AUTO, *CLEANUPS))
+            raise InputError("--cleanup", f"unknown {self.cleanup!r} (use {choices})")
         if self.truth not in TRUTHS:
             raise InputError("--truth", f"unknown {self.truth!r} (use {', '.join(TRUTHS)})")
         for option, value in (
@@ -211,13 +216,13 @@ def group_scores(
     maps: NDArray[Any],
     truth: NDArray[Any],
     brain: NDArray[Any],
-    threshold: float,
+    segmentation: Segmentation,
     top: float,
 ) -> dict[str, dict[str, float]]:
     """Slice AUROC/AUPRC, pixel AUPRC and Dice for all slices, per tumour type and location.
 
     A group is its tumour slices against every healthy slice of the split; Dice is the mean
-    over the group's tumour slices of map > threshold against their truth masks.
+    over the group's tumour slices of the segmentation's masks against their truth masks.
     """
     scores = slice_score(torch.from_numpy(maps), top).numpy()
     label = meta["label"].to_numpy() == 1
@@ -233,7 +238,7 @@ def group_scores(
             "slice_auroc": auroc(label[rows], scores[rows]),
             "slice_auprc": auprc(label[rows], scores[rows]),
             "pixel_auprc": pixel_auprc(maps[rows], truth[rows], brain[rows]),
-            "dice": mean_dice(maps[tumour], truth[tumour], threshold) if tumour.any() else np.nan,
+            "dice": segmentation.dice(maps[tumour], truth[tumour]) if tumour.any() else np.nan,
         }
     return out
 
@@ -246,13 +251,20 @@ def scores_by_truth(
     dev_maps: NDArray[Any],
     dev_truths: dict[str, NDArray[Any]],
     top: float,
+    cleanup: str = AUTO,
 ) -> dict[str, dict[str, Any]]:
-    """For each truth: the map threshold with the best Dice on dev, and the groups' scores at it."""
+    """For each truth: the mask clean-up and map threshold with the best Dice on dev
+    (choose_segmentation), and the groups' scores with them."""
     out = {}
     for kind, truth in truths.items():
-        threshold = best_threshold(dev_maps, dev_truths[kind])
-        groups = group_scores(meta, maps, truth, brain, threshold, top)
-        out[kind] = {"threshold": threshold, "groups": groups}
+        chosen = choose_segmentation(dev_maps, dev_truths[kind], cleanup)
+        groups = group_scores(meta, maps, truth, brain, chosen, top)
+        out[kind] = {
+            "threshold": chosen.threshold,
+            "cleanup": chosen.cleanup,
+            "dev_dice": chosen.dev_dice,
+            "groups": groups,
+        }
     return out
 
 
@@ -266,9 +278,9 @@ def anomaly_split(
 ) -> TaskOutcome:
     """Anomaly maps of a split by medgen's look-alike (and by the VAE, if given), scored.
 
-    The noise level (on a.truth) and each method's map threshold (per truth) are chosen on the
-    first s.tune_slices tumour slices of dev. A method's "threshold" and "groups" are a.truth's;
-    "by_truth" holds them for every truth of TRUTHS.
+    The noise level (on a.truth) and each method's map threshold and mask clean-up (per truth)
+    are chosen on the first s.tune_slices tumour slices of dev. A method's "threshold",
+    "cleanup" and "groups" are a.truth's; "by_truth" holds them for every truth of TRUTHS.
     """
     if "tumour_mask" not in store.arrays:
         raise InputError(store.root, "has no tumour_mask array: anomaly scores need the truth")
@@ -296,7 +308,7 @@ def anomaly_split(
         found = _run(fn, store, ids, s.batch_size, progress if name == "medgen" else no_progress)
         dev_maps = _run(fn, store, dev, s.batch_size).maps()
         by_truth = scores_by_truth(
-            meta, found.maps(), brain, truths, dev_maps, dev_truths, a.top_fraction
+            meta, found.maps(), brain, truths, dev_maps, dev_truths, a.top_fraction, a.cleanup
         )
         results[name] = {
             **by_truth[a.truth],

@@ -9,7 +9,8 @@ and AUPRC (average precision) are scikit-learn's.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,6 +21,13 @@ DATA_RANGE = 1.0  # images live in [0, 1]
 SSIM_PAD = 5  # half the 11-pixel window of a sigma-1.5 Gaussian SSIM (truncate 3.5)
 
 Array = NDArray[np.floating] | NDArray[np.integer] | NDArray[np.bool_]
+# (H, W) anomaly map and a threshold -> (H, W) lesion mask (medgen.tasks.segmentation has more)
+Segmenter = Callable[[NDArray[Any], float], NDArray[np.bool_]]
+
+
+def above(amap: NDArray[Any], threshold: float) -> NDArray[np.bool_]:
+    """The plain segmentation: the pixels whose map value exceeds the threshold."""
+    return np.asarray(amap > threshold, bool)
 
 
 class ImageScores(NamedTuple):
@@ -83,19 +91,21 @@ def auprc(labels: Array, scores: Array) -> float:
     return float(average_precision_score(y, np.asarray(scores, np.float64)))
 
 
-def mean_dice(maps: Array, truths: Array, threshold: float) -> float:
-    """Mean over slices (N, H, W) of the Dice of map > threshold against the truth masks."""
+def mean_dice(maps: Array, truths: Array, threshold: float, segment: Segmenter = above) -> float:
+    """Mean over slices (N, H, W) of the Dice of segment(map, threshold) against the truths."""
     m, t = np.asarray(maps), np.asarray(truths, bool)
-    return float(np.mean([dice(a > threshold, b) for a, b in zip(m, t, strict=True)]))
+    return float(np.mean([dice(segment(a, threshold), b) for a, b in zip(m, t, strict=True)]))
 
 
-def best_threshold(maps: Array, truths: Array, levels: int = 128) -> float:
+def best_threshold(
+    maps: Array, truths: Array, levels: int = 128, segment: Segmenter = above
+) -> float:
     """The map threshold with the best mean Dice on (N, H, W) maps of anomalous slices (dev).
 
     Candidates are 0 (every nonzero pixel) and `levels` quantiles q of the maps' nonzero values
     (the maps are brain-masked), with 1 - q spaced geometrically from 0.5 down to 1e-4: lesions
     are a percent or less of the brain, so the best threshold lies far in the upper tail, and an
-    even grid in q would leave only a few candidates there.
+    even grid in q would leave only a few candidates there. Dice is of segment(map, threshold).
     """
     values = np.asarray(maps, np.float64)
     nonzero = values[values > 0]
@@ -103,5 +113,5 @@ def best_threshold(maps: Array, truths: Array, levels: int = 128) -> float:
         return 0.0
     quantiles = np.quantile(nonzero, 1.0 - np.geomspace(0.5, 1e-4, levels))
     candidates = np.unique(np.concatenate([[0.0], quantiles]))
-    scores = [mean_dice(values, truths, float(c)) for c in candidates]
+    scores = [mean_dice(values, truths, float(c), segment) for c in candidates]
     return float(candidates[int(np.argmax(scores))])

@@ -147,8 +147,14 @@ def _anomaly_target(m: dict[str, Any]) -> tuple[bool, str]:
         f"+{ANOMALY_GAIN['dice']:g}) and pixel AUPRC {gain['pixel_auprc']:+.3f} (target "
         f"+{ANOMALY_GAIN['pixel_auprc']:g}) over the VAE at {nfe} NFE per slice (at most "
         f"{MAX_NFE}): {'met' if met else 'not met'}; against tumour and oedema: Dice "
-        f"{whole['dice']:+.3f}, pixel AUPRC {whole['pixel_auprc']:+.3f}"
+        f"{whole['dice']:+.3f}, pixel AUPRC {whole['pixel_auprc']:+.3f}; mask clean-ups chosen "
+        f"on dev: {_cleanups(m)}"
     )
+
+
+def _cleanups(m: dict[str, Any]) -> str:
+    """Each method's dev-chosen mask clean-up, e.g. "medgen region, vae none"."""
+    return ", ".join(f"{name} {r.get('cleanup', 'none')}" for name, r in m["methods"].items())
 
 
 def reconstruct_table(model: PixelDenoiser, store: StoredDataset, s: TaskSettings) -> Table:
