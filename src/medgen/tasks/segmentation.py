@@ -25,7 +25,7 @@ from medgen.tasks.metrics import Segmenter, above, best_threshold, mean_dice
 
 
 def filled(amap: NDArray[Any], threshold: float) -> NDArray[np.bool_]:
-    """map > threshold with the holes it encloses filled (8-connected background kept open)."""
+    """map > threshold with its holes filled (background not 4-connected to the image edge)."""
     return np.asarray(ndimage.binary_fill_holes(amap > threshold), bool)
 
 
