@@ -173,7 +173,8 @@ def main() -> None:
         "anomaly": (
             "(2) anomaly detection on every test slice (healthy-only models; medgen: "
             "posterior means over 4 noise levels x 10 draws; top level and each method's "
-            f"map threshold chosen on {args.anomaly_tune} dev tumour slices; pixel scores "
+            f"masks (threshold, clean-up, smoothing) chosen on {args.anomaly_tune} dev tumour "
+            "slices; maps smoothed 1.5 px for the ranks; pixel scores "
             "against the tumour mask, '+oedema' columns against tumour and oedema)",
             lambda: anomaly_table(
                 model("diffusion_healthy"),

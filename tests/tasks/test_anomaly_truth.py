@@ -15,6 +15,7 @@ from medgen.exceptions import InputError
 from medgen.tasks.anomaly_split import (
     TRUTHS,
     AnomalySettings,
+    Residuals,
     anomalous_pixels,
     scores_by_truth,
 )
@@ -72,13 +73,12 @@ def test_a_map_of_the_whole_region_scores_one_on_it_and_less_on_the_lesion(
     truths = {kind: anomalous_pixels(store, ids, kind) for kind in TRUTHS}
     found = scores_by_truth(
         meta,
-        _region_maps(store, ids),
-        np.asarray(store.array("brain_mask")[ids]),
+        Residuals(_region_maps(store, ids), np.asarray(store.array("brain_mask")[ids])),
         truths,
-        _region_maps(store, dev),
+        Residuals(_region_maps(store, dev), np.asarray(store.array("brain_mask")[dev])),
         {kind: anomalous_pixels(store, dev, kind) for kind in TRUTHS},
-        0.01,
-        cleanup="none",  # the plain threshold: Dice by hand below
+        # unsmoothed maps, cut by the plain threshold: Dice by hand below
+        AnomalySettings(blur=0.0, segment_blur=0.0, cleanup="none"),
     )
     whole, lesion = found["whole"]["groups"], found["tumour"]["groups"]
     for kind in TRUTHS:  # map > 0 is the region: dev picks it for both truths

@@ -16,6 +16,7 @@ from medgen.data.synth import DataConfig, make_dataset
 from medgen.exceptions import InputError
 from medgen.models import DiffusionModel
 from medgen.tasks import STRENGTHS
+from medgen.tasks.anomaly_split import SEGMENT_BLURS
 from medgen.train.recipe import metadata_filter, new_model, training_set
 
 TINY_DIFFUSION = """
@@ -165,7 +166,22 @@ def test_reconstruct_writes_arrays_panels_and_metrics(
     ("method", "budget", "nfe"),
     [
         ("ensemble", ["--levels", "2", "--draws", "3"], 6),
-        ("partial", ["--steps", "2", "--repeats", "1", "--truth", "whole", "--cleanup", "fill"], 3),
+        (
+            "partial",
+            [
+                "--steps",
+                "2",
+                "--repeats",
+                "1",
+                "--truth",
+                "whole",
+                "--cleanup",
+                "fill",
+                "--segment-blur",
+                "1",
+            ],
+            3,
+        ),
     ],
 )
 def test_anomaly_on_a_healthy_run_with_the_vae_baseline(
@@ -209,6 +225,8 @@ def test_anomaly_on_a_healthy_run_with_the_vae_baseline(
         assert found["groups"] == found["by_truth"][headline]["groups"]
         assert found["cleanup"] == ("fill" if "--cleanup" in budget else found["cleanup"])
         assert found["cleanup"] in ("none", "fill", "region")
+        chosen_on_dev = "--segment-blur" not in budget
+        assert found["segment_blur"] in (SEGMENT_BLURS if chosen_on_dev else (1.0,))
     truth = np.load(out / "arrays" / "truth.npy")
     ids = np.load(out / "arrays" / "ids.npy")
     store = open_dataset(builtin_dataset)
@@ -254,6 +272,8 @@ def small_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("anomaly", "healthy", ["--method", "dream"], ["--method", "unknown 'dream'"]),
         ("anomaly", "healthy", ["--truth", "rim"], ["--truth", "unknown 'rim'"]),
         ("anomaly", "healthy", ["--cleanup", "erode"], ["--cleanup", "unknown 'erode'"]),
+        ("anomaly", "healthy", ["--segment-blur", "-1"], ["--segment-blur", "0 or more"]),
+        ("anomaly", "healthy", ["--segment-blur", "soft"], ["--segment-blur", "not a number"]),
         ("anomaly", "healthy", ["--draws", "20"], ["--levels/--draws", "80 NFE per slice"]),
     ],
 )

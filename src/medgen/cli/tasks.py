@@ -146,6 +146,11 @@ def anomaly_command(
         help="Mask clean-up after the threshold: none, fill (holes), region (filled, the most "
         "anomalous connected region only), or auto (the best Dice on dev).",
     ),
+    segment_blur: str | None = typer.Option(
+        None,
+        help="Smoothing (pixels) of the residual the lesion masks are cut from. "
+        "[default: chosen on dev, 0.5 to 1.5]",
+    ),
     tune_slices: int = typer.Option(
         32, help="Dev tumour slices the noise level and the map thresholds are chosen on."
     ),
@@ -178,6 +183,7 @@ def anomaly_command(
         noise=noise_kind,
         truth=truth,
         cleanup=cleanup,
+        segment_blur=_number("--segment-blur", segment_blur),
     )
     with progress_bar("anomaly maps") as advance:
         metrics = run_anomaly(

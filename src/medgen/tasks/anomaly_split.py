@@ -9,6 +9,13 @@ tumour and oedema, as BraTS's whole-tumour label has it. The built-in slices hav
 post-contrast look, where oedema is a faint darkening (0.45 of the tumour's contrast) and the
 lesion is what stands out; BraTS's whole tumour is drawn on FLAIR/T2, where oedema is bright.
 (An imported BraTS-style segmentation becomes one tumour mask, seg > 0: the whole tumour.)
+
+Two smoothings of the residual |x - recon|: the map that pixel AUPRC and the slice score rank
+(--blur, 1.5 px) and the one the lesion masks are cut from, chosen on dev with the threshold
+(SEGMENT_BLURS). They differ because the two scores want different things: ranking pixels
+rewards a smooth map whose evidence is pooled over a lesion, while Dice pays for every pixel of
+halo that smoothing spreads past a small lesion's edge (on dev at the 70-minute plan, both the
+diffusion model and the VAE cut better masks from maps smoothed 0.5-0.75 px than 1.5 px).
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -27,7 +34,7 @@ from torch import Tensor
 from medgen.data.store import StoredDataset
 from medgen.exceptions import InputError
 from medgen.models import VAE
-from medgen.tasks.anomaly import METHODS, NOISES, anomaly_map, detect_anomalies, slice_score
+from medgen.tasks.anomaly import METHODS, NOISES, detect_anomalies, gaussian_blur, slice_score
 from medgen.tasks.metrics import auprc, auroc
 from medgen.tasks.outputs import Advance, TaskOutcome, batches, no_progress, stack_arrays
 from medgen.tasks.run import PixelDenoiser, TaskSettings, _at_least, _load, split_ids
@@ -35,6 +42,7 @@ from medgen.tasks.segmentation import AUTO, CLEANUPS, Segmentation, choose_segme
 
 LEVELS = (0.1, 0.2, 0.3)  # top noise levels t_sigma tried on dev, [0, 1] units
 MAX_NFE = 50  # the issue's budget per slice
+SEGMENT_BLURS = (0.5, 0.75, 1.0, 1.5)  # smoothings (px) the lesion masks may be cut from, on dev
 # the anomalous pixels scored against: the arrays whose union they are (absent ones are skipped)
 TRUTHS = {
     "tumour": ("tumour_mask",),  # the lesion
@@ -54,7 +62,8 @@ class AnomalySettings:
     steps: int = 10  # partial: Heun steps back to 0, 2 steps - 1 NFE per repeat
     repeats: int = 2  # partial: reconstructions averaged (their spread is the uncertainty)
     noise: str = "gaussian"  # "gaussian" or "structured" (simplex-like, AnoDDPM)
-    blur: float = 1.5  # Gaussian smoothing of |x - recon|, pixels
+    blur: float = 1.5  # Gaussian smoothing of |x - recon| for the map, pixels
+    segment_blur: float | None = None  # the masks' smoothing; None: best of SEGMENT_BLURS on dev
     top_fraction: float = 0.01  # slice score: mean of the top 1% of the map
     truth: str = "tumour"  # the pixels the level is chosen on and the headline scores use
     cleanup: str = AUTO  # map > threshold, then: medgen.tasks.segmentation.CLEANUPS, or "auto"
@@ -76,6 +85,8 @@ class AnomalySettings:
             _at_least(option, value)
         if self.t_sigma is not None and not self.t_sigma > 0:
             raise InputError("--t-sigma", f"must be positive, got {self.t_sigma:g}")
+        if self.segment_blur is not None and not self.segment_blur >= 0:
+            raise InputError("--segment-blur", f"must be 0 or more, got {self.segment_blur:g}")
 
     @property
     def nfe(self) -> int:
@@ -90,14 +101,15 @@ class AnomalySettings:
         return "--levels/--draws" if self.method == "ensemble" else "--steps/--repeats"
 
 
-# (scans (B, 1, H, W), brain (B, 1, H, W)) -> (recon, map, std, NFE per slice)
+# (scans (B, 1, H, W), brain (B, 1, H, W)) -> (recon, |x - recon| unsmoothed, std, NFE per slice)
 MapFunction = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor, int]]
 
 
 def diffusion_maps(
     model: PixelDenoiser, a: AnomalySettings, t_sigma: float, g: torch.Generator
 ) -> MapFunction:
-    """The healthy look-alike by a.method, its map and spread (partial: `repeats` times)."""
+    """The healthy look-alike by a.method, its residual and spread (partial: `repeats` times;
+    the residual is the mean of theirs, so its smoothed map is the mean of their maps)."""
 
     def maps(x: Tensor, brain: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
         runs = [
@@ -118,45 +130,62 @@ def diffusion_maps(
         ]
         if a.method == "ensemble":
             run = runs[0]
-            return run.recon, run.map, run.spread * brain, run.nfe
+            return run.recon, (x - run.recon).abs(), run.spread * brain, run.nfe
         stacked = torch.stack([r.map for r in runs])
         std = stacked.std(0) if a.repeats > 1 else torch.zeros_like(stacked[0])
         recon = torch.stack([r.recon for r in runs]).mean(0)
-        return recon, stacked.mean(0), std, sum(r.nfe for r in runs)
+        residual = torch.stack([(x - r.recon).abs() for r in runs]).mean(0)
+        return recon, residual, std, sum(r.nfe for r in runs)
 
     return maps
 
 
-def vae_maps(vae: VAE, a: AnomalySettings) -> MapFunction:
-    """The VAE baseline: |x - decoder(encoder mean)|, smoothed and masked the same way."""
+def vae_maps(vae: VAE) -> MapFunction:
+    """The VAE baseline: the residual |x - decoder(encoder mean)|, smoothed as medgen's is."""
 
     def maps(x: Tensor, brain: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
         recon = vae.reconstruct(x)
-        return recon, anomaly_map(x, recon, a.blur, brain), torch.zeros_like(x), 0
+        return recon, (x - recon).abs(), torch.zeros_like(x), 0
 
     return maps
 
 
+class Residuals(NamedTuple):
+    """A method's unsmoothed residuals |x - recon| and the brain masks of its slices, (N, H, W)
+    each: its anomaly maps at any smoothing."""
+
+    residual: NDArray[np.float32]
+    brain: NDArray[Any]
+
+    def maps(self, blur: float) -> NDArray[np.float64]:
+        """The residuals blurred by `blur` pixels, then zeroed outside the brain (anomaly_map)."""
+        smooth = gaussian_blur(torch.from_numpy(self.residual)[:, None], blur)[:, 0].numpy()
+        return (smooth * self.brain.astype(smooth.dtype)).astype(np.float64)
+
+
 class _Maps:
-    """Maps, truths and brain masks of the slices a method has seen, (N, H, W) each."""
+    """Look-alikes, residuals, spreads and brain masks of the slices a method has seen."""
 
     def __init__(self) -> None:
         self.recon: list[NDArray[Any]] = []
-        self.map: list[NDArray[Any]] = []
+        self.residual: list[NDArray[Any]] = []
+        self.brain: list[NDArray[Any]] = []
         self.std: list[NDArray[Any]] = []
         self.seconds = 0.0
         self.nfe = 0
 
     def add(self, fn: MapFunction, x: Tensor, brain: Tensor) -> None:
         start = time.perf_counter()
-        recon, amap, std, self.nfe = fn(x, brain)
+        recon, residual, std, self.nfe = fn(x, brain)
         self.seconds += time.perf_counter() - start
         self.recon.append(recon[:, 0].numpy())
-        self.map.append(amap[:, 0].numpy())
+        self.residual.append(residual[:, 0].numpy())
+        self.brain.append(brain[:, 0].numpy())
         self.std.append(std[:, 0].numpy())
 
-    def maps(self) -> NDArray[np.float64]:
-        return np.concatenate(self.map).astype(np.float64)
+    def residuals(self) -> Residuals:
+        residual = np.concatenate(self.residual).astype(np.float32)
+        return Residuals(residual, np.concatenate(self.brain))
 
 
 def _run(
@@ -207,7 +236,7 @@ def choose_level(
     for level in LEVELS:
         g = torch.Generator().manual_seed(s.seed + 1)
         found = _run(diffusion_maps(model, a, level, g), store, dev, s.batch_size)
-        scores[level] = pixel_auprc(found.maps(), truth, brain)
+        scores[level] = pixel_auprc(found.residuals().maps(a.blur), truth, brain)
     return max(scores, key=lambda k: scores[k])
 
 
@@ -218,12 +247,15 @@ def group_scores(
     brain: NDArray[Any],
     segmentation: Segmentation,
     top: float,
+    mask_maps: NDArray[Any] | None = None,
 ) -> dict[str, dict[str, float]]:
     """Slice AUROC/AUPRC, pixel AUPRC and Dice for all slices, per tumour type and location.
 
     A group is its tumour slices against every healthy slice of the split; Dice is the mean
-    over the group's tumour slices of the segmentation's masks against their truth masks.
+    over the group's tumour slices of the segmentation's masks (cut from mask_maps, by default
+    the maps) against their truth masks.
     """
+    mask_maps = maps if mask_maps is None else mask_maps
     scores = slice_score(torch.from_numpy(maps), top).numpy()
     label = meta["label"].to_numpy() == 1
     groups: dict[str, NDArray[np.bool_]] = {"all": label}
@@ -238,30 +270,44 @@ def group_scores(
             "slice_auroc": auroc(label[rows], scores[rows]),
             "slice_auprc": auprc(label[rows], scores[rows]),
             "pixel_auprc": pixel_auprc(maps[rows], truth[rows], brain[rows]),
-            "dice": segmentation.dice(maps[tumour], truth[tumour]) if tumour.any() else np.nan,
+            "dice": segmentation.dice(mask_maps[tumour], truth[tumour]) if tumour.any() else np.nan,
         }
     return out
 
 
+def choose_masks(
+    dev: Residuals, dev_truth: NDArray[Any], a: AnomalySettings
+) -> tuple[float, Segmentation]:
+    """(smoothing, segmentation): the masks' smoothing (a.segment_blur, or the best of
+    SEGMENT_BLURS), clean-up and threshold with the best Dice on dev; ties: less smoothing."""
+    blurs = SEGMENT_BLURS if a.segment_blur is None else (a.segment_blur,)
+    found = [(blur, choose_segmentation(dev.maps(blur), dev_truth, a.cleanup)) for blur in blurs]
+    return max(found, key=lambda pair: pair[1].dev_dice)  # max keeps the first of equals
+
+
 def scores_by_truth(
     meta: pd.DataFrame,
-    maps: NDArray[Any],
-    brain: NDArray[Any],
+    test: Residuals,
     truths: dict[str, NDArray[Any]],
-    dev_maps: NDArray[Any],
+    dev: Residuals,
     dev_truths: dict[str, NDArray[Any]],
-    top: float,
-    cleanup: str = AUTO,
+    a: AnomalySettings,
 ) -> dict[str, dict[str, Any]]:
-    """For each truth: the mask clean-up and map threshold with the best Dice on dev
-    (choose_segmentation), and the groups' scores with them."""
+    """For each truth: the masks' smoothing, clean-up and threshold with the best Dice on dev
+    (choose_masks), and the groups' scores: ranks on the maps smoothed a.blur px, Dice on the
+    masks."""
+    maps = test.maps(a.blur)
     out = {}
     for kind, truth in truths.items():
-        chosen = choose_segmentation(dev_maps, dev_truths[kind], cleanup)
-        groups = group_scores(meta, maps, truth, brain, chosen, top)
+        blur, chosen = choose_masks(dev, dev_truths[kind], a)
+        mask_maps = maps if blur == a.blur else test.maps(blur)
+        groups = group_scores(
+            meta, maps, truth, test.brain, chosen, a.top_fraction, mask_maps=mask_maps
+        )
         out[kind] = {
             "threshold": chosen.threshold,
             "cleanup": chosen.cleanup,
+            "segment_blur": blur,
             "dev_dice": chosen.dev_dice,
             "groups": groups,
         }
@@ -278,9 +324,10 @@ def anomaly_split(
 ) -> TaskOutcome:
     """Anomaly maps of a split by medgen's look-alike (and by the VAE, if given), scored.
 
-    The noise level (on a.truth) and each method's map threshold and mask clean-up (per truth)
-    are chosen on the first s.tune_slices tumour slices of dev. A method's "threshold",
-    "cleanup" and "groups" are a.truth's; "by_truth" holds them for every truth of TRUTHS.
+    The noise level (on a.truth) and each method's masks (smoothing, threshold and clean-up,
+    per truth) are chosen on the first s.tune_slices tumour slices of dev. A method's
+    "threshold", "cleanup", "segment_blur" and "groups" are a.truth's; "by_truth" holds them for
+    every truth of TRUTHS.
     """
     if "tumour_mask" not in store.arrays:
         raise InputError(store.root, "has no tumour_mask array: anomaly scores need the truth")
@@ -296,20 +343,17 @@ def anomaly_split(
     if vae is not None:
         if vae.config.image_size != store.size:
             raise InputError("--vae", f"is a VAE for {vae.config.image_size}-pixel images")
-        methods["vae"] = vae_maps(vae, a)
+        methods["vae"] = vae_maps(vae)
     dev = _tumour_dev(store, s.tune_slices)
     dev_truths = {kind: anomalous_pixels(store, dev, kind) for kind in TRUTHS}
     truths = {kind: anomalous_pixels(store, ids, kind) for kind in TRUTHS}
-    brain = np.asarray(store.array("brain_mask")[ids])
     meta = store.meta.loc[ids].reset_index(drop=True)
     results: dict[str, Any] = {}
     kept: _Maps | None = None
     for name, fn in methods.items():
         found = _run(fn, store, ids, s.batch_size, progress if name == "medgen" else no_progress)
-        dev_maps = _run(fn, store, dev, s.batch_size).maps()
-        by_truth = scores_by_truth(
-            meta, found.maps(), brain, truths, dev_maps, dev_truths, a.top_fraction, a.cleanup
-        )
+        dev_found = _run(fn, store, dev, s.batch_size).residuals()
+        by_truth = scores_by_truth(meta, found.residuals(), truths, dev_found, dev_truths, a)
         results[name] = {
             **by_truth[a.truth],
             "nfe_per_slice": found.nfe,
@@ -318,7 +362,8 @@ def anomaly_split(
         }
         kept = found if name == "medgen" else kept
     assert kept is not None
-    scores = slice_score(torch.from_numpy(kept.maps()), a.top_fraction).numpy()
+    kept_maps = kept.residuals().maps(a.blur)
+    scores = slice_score(torch.from_numpy(kept_maps), a.top_fraction).numpy()
     per_slice = pd.DataFrame(
         {
             "id": ids,
@@ -333,7 +378,7 @@ def anomaly_split(
         "input": [scans],
         "output": [np.concatenate(kept.recon)],
         "truth": [truths[a.truth].astype(np.uint8)],
-        "error": [kept.maps()],
+        "error": [kept_maps],
         "uncertainty": [np.concatenate(kept.std)],
     }
     metrics = {

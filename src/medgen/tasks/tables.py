@@ -147,14 +147,19 @@ def _anomaly_target(m: dict[str, Any]) -> tuple[bool, str]:
         f"+{ANOMALY_GAIN['dice']:g}) and pixel AUPRC {gain['pixel_auprc']:+.3f} (target "
         f"+{ANOMALY_GAIN['pixel_auprc']:g}) over the VAE at {nfe} NFE per slice (at most "
         f"{MAX_NFE}): {'met' if met else 'not met'}; against tumour and oedema: Dice "
-        f"{whole['dice']:+.3f}, pixel AUPRC {whole['pixel_auprc']:+.3f}; mask clean-ups chosen "
-        f"on dev: {_cleanups(m)}"
+        f"{whole['dice']:+.3f}, pixel AUPRC {whole['pixel_auprc']:+.3f}; masks chosen on dev "
+        f"(clean-up, smoothing): {_cleanups(m)}"
     )
 
 
 def _cleanups(m: dict[str, Any]) -> str:
-    """Each method's dev-chosen mask clean-up, e.g. "medgen region, vae none"."""
-    return ", ".join(f"{name} {r.get('cleanup', 'none')}" for name, r in m["methods"].items())
+    """Each method's dev-chosen masks, e.g. "medgen region 0.75 px, vae none 0.5 px"."""
+    return ", ".join(f"{name} {_masks(r)}" for name, r in m["methods"].items())
+
+
+def _masks(r: dict[str, Any]) -> str:
+    blur = r.get("segment_blur")
+    return r.get("cleanup", "none") + ("" if blur is None else f" {blur:g} px")
 
 
 def reconstruct_table(model: PixelDenoiser, store: StoredDataset, s: TaskSettings) -> Table:
