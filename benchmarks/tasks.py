@@ -3,8 +3,9 @@ by medgen's pixel-space diffusion models against their classical peers, all in o
 
 Trains, within --minutes of CPU time in all: a pixel-space diffusion model on every training
 slice (denoise, reconstruct; half the budget), one on the healthy training slices only (anomaly;
-0.3) and a VAE on the healthy slices (the anomaly baseline; 0.2). Then, on the first --n test
-slices (peers tuned on --tune dev slices per noise level / acceleration):
+0.3; at the noise levels anomaly detection queries, PRIOR_LEVELS) and a VAE on the healthy slices
+(the anomaly baseline; 0.2). Then, on the first --n test slices (peers tuned on --tune dev slices
+per noise level / acceleration):
 
   (1) denoising of Rician noise at std 0.05 / 0.10 / 0.15: PSNR and SSIM in the brain mask and on
       the whole image, seconds per slice; medgen's one-step posterior mean and the mean of k
@@ -30,6 +31,7 @@ import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -37,16 +39,29 @@ from medgen.data.store import open_dataset
 from medgen.data.synth import DataConfig, make_dataset
 from medgen.devices import default_device
 from medgen.models import VAE, load_model
+from medgen.tasks.anomaly_split import PRIOR_LEVELS
 from medgen.tasks.run import PixelDenoiser, TaskSettings, open_pixel_model
 from medgen.tasks.tables import Table, anomaly_table, denoise_table, reconstruct_table
 from medgen.train.recipe import read_run_config, train_on_data
 
 TABLES = ("denoise", "anomaly", "reconstruct")
-# family, run name, share of --minutes, --where, the tables that use the run
+
+
+class PlannedRun(NamedTuple):
+    """One run the tables need and how it is trained."""
+
+    family: str
+    name: str
+    share: float  # of --minutes
+    where: str | None  # the training slices, as `medgen train --where`
+    used_by: tuple[str, ...]  # the tables that use it
+    model: dict[str, float] | None = None  # [model] fields beside the family's defaults
+
+
 PLAN = (
-    ("diffusion", "diffusion_all", 0.5, None, ("denoise", "reconstruct")),
-    ("diffusion", "diffusion_healthy", 0.3, "label=0", ("anomaly",)),
-    ("vae", "vae_healthy", 0.2, "label=0", ("anomaly",)),
+    PlannedRun("diffusion", "diffusion_all", 0.5, None, ("denoise", "reconstruct")),
+    PlannedRun("diffusion", "diffusion_healthy", 0.3, "label=0", ("anomaly",), PRIOR_LEVELS),
+    PlannedRun("vae", "vae_healthy", 0.2, "label=0", ("anomaly",)),
 )
 
 
@@ -55,7 +70,7 @@ def train_runs(
 ) -> dict[str, Path]:
     """The runs of PLAN that `tables` use, trained (or reused if their model/ exists)."""
     runs = {}
-    for family, name, share, where, used_by in PLAN:
+    for family, name, share, where, used_by, model in PLAN:
         if not set(used_by) & set(tables):
             continue
         run = work / name
@@ -66,6 +81,7 @@ def train_runs(
             config = read_run_config(
                 None,
                 family,
+                model=model,
                 budget=f"{share * minutes * 60:.0f}s",
                 checkpoint_every=100_000,
                 log_every=50,
@@ -73,12 +89,20 @@ def train_runs(
             )
             summary = train_on_data(family, data, run, config, where=where, progress=False)
         log.append(
-            f"# {name}: {family} on {where or 'all'} train slices, "
+            f"# {name}: {family} on {where or 'all'} train slices{training_levels(run)}, "
             f"{summary['steps']} steps, {summary['images']} images, "
             f"{summary['seconds']:.0f} s{f' (trained earlier in {run})' if reused else ''}"
         )
         runs[name] = run
     return runs
+
+
+def training_levels(run: Path) -> str:
+    """ " at ln sigma ~ N(-1.7, 0.8^2)" for a diffusion run (from its config.json), else ""."""
+    model = json.loads((run / "config.json").read_text(encoding="utf-8")).get("model", {})
+    if "p_mean" not in model:
+        return ""
+    return f" at ln sigma ~ N({model['p_mean']:g}, {model['p_std']:g}^2)"
 
 
 def gpu_name() -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cli_support import run_cli as medgen
+from medgen.tasks.anomaly_split import PRIOR_LEVELS
 
 
 @pytest.mark.parametrize(
@@ -51,6 +52,10 @@ def test_tiny_study_end_to_end(tmp_path: Path) -> None:
     models = out / "chapters" / "models" / "runs"
     for family in ("vae", "diffusion", "gan"):
         assert (models / family / "model" / "model.safetensors").is_file()
+    task_runs = out / "chapters" / "tasks" / "runs"
+    for run, levels in (("diffusion_healthy", PRIOR_LEVELS), ("diffusion", {"p_mean": -1.2})):
+        config = json.loads((task_runs / run / "config.json").read_text())["model"]
+        assert levels.items() <= config.items()  # the anomaly prior trains where it is queried
     sources = re.findall(r'src="([^"]+)"', text)
     assert sources and all((out / src).is_file() for src in sources)
     again = medgen("study", "--profile", "tiny", "--out", out)

@@ -1,6 +1,9 @@
-"""The lesion masks' smoothing: maps at any smoothing from the stored residuals, chosen on dev."""
+"""The lesion masks' smoothing: maps at any smoothing from the stored residuals, chosen on dev;
+the healthy prior's training levels."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
@@ -8,8 +11,17 @@ import torch
 from numpy.typing import NDArray
 
 from medgen.exceptions import InputError
+from medgen.models.diffusion import DiffusionConfig
+from medgen.tasks.adapter import SIGNED_PER_UNIT
 from medgen.tasks.anomaly import anomaly_map
-from medgen.tasks.anomaly_split import SEGMENT_BLURS, AnomalySettings, Residuals, choose_masks
+from medgen.tasks.anomaly_split import (
+    LEVELS,
+    PRIOR_LEVELS,
+    SEGMENT_BLURS,
+    AnomalySettings,
+    Residuals,
+    choose_masks,
+)
 
 SIZE = 24
 
@@ -67,3 +79,19 @@ def test_a_given_smoothing_is_used_and_a_negative_one_is_refused() -> None:
     assert blur == 2.5
     with pytest.raises(InputError, match="--segment-blur"):
         AnomalySettings(segment_blur=-0.5)
+
+
+def _share_in_queried_levels(p_mean: float, p_std: float) -> float:
+    """Share of training levels ln sigma ~ N(p_mean, p_std^2) (model units) that fall where the
+    anomaly methods query the prior: [min(LEVELS) / 4, max(LEVELS)] in [0, 1] units."""
+    low, high = (math.log(SIGNED_PER_UNIT * s) for s in (min(LEVELS) / 4, max(LEVELS)))
+    normal = torch.distributions.Normal(p_mean, p_std)
+    return float(normal.cdf(torch.tensor(high)) - normal.cdf(torch.tensor(low)))
+
+
+def test_the_healthy_prior_trains_where_anomaly_detection_queries_it() -> None:
+    edm = DiffusionConfig()
+    ours = _share_in_queried_levels(**PRIOR_LEVELS)
+    assert ours == pytest.approx(0.88, abs=0.01)  # the figures PRIOR_LEVELS' comment gives
+    assert _share_in_queried_levels(edm.p_mean, edm.p_std) == pytest.approx(0.65, abs=0.01)
+    assert DiffusionConfig(**PRIOR_LEVELS).p_std == PRIOR_LEVELS["p_std"]  # valid fields

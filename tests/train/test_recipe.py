@@ -19,6 +19,16 @@ def test_family_defaults_file_and_options_in_order(tmp_path: Path) -> None:
     run = read_run_config(config, "gan", budget="3steps", batch_size=None)
     assert run.train.betas == (0.0, 0.99) and run.train.budget == "3steps"
     assert run.model == {"width": 8}
+    fields = read_run_config(config, "diffusion", model={"p_std": 0.8}).model
+    assert fields == {"width": 8, "p_std": 0.8}  # the caller's fields join the file's
+    assert read_run_config(config, "vae", model={"width": 16}).model == {"width": 16}
+
+
+def test_a_model_entry_that_is_not_a_table_is_refused(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text("model = 3\n")
+    with pytest.raises(InputError, match=r"\[model\]"):
+        read_run_config(config, "diffusion")
 
 
 def test_bad_train_table_is_refused(tmp_path: Path) -> None:

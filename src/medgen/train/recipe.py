@@ -56,16 +56,22 @@ FAMILY_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
 
 
 def read_run_config(
-    path: str | Path | None, family: str | None = None, **train_overrides: Any
+    path: str | Path | None,
+    family: str | None = None,
+    model: dict[str, Any] | None = None,
+    **train_overrides: Any,
 ) -> RunConfig:
-    """The family's defaults, then the config file, then command-line options, in that order."""
+    """The family's defaults, then the config file, then the caller's `model` fields and
+    [train] options (None: not given), in that order."""
     raw = {} if path is None else read_table(path)
     given = {k: v for k, v in train_overrides.items() if v is not None}
-    train = raw.get("train", {})
-    if not isinstance(train, dict):
-        raise InputError(f"{path} [train]", "expected a table")
-    merged = {**FAMILY_TRAIN_DEFAULTS.get(family or "", {}), **train, **given}
-    return from_dict(RunConfig, {**raw, "train": merged}, str(path or "options"))
+    tables = {name: raw.get(name, {}) for name in ("train", "model")}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise InputError(f"{path} [{name}]", "expected a table")
+    merged = {**FAMILY_TRAIN_DEFAULTS.get(family or "", {}), **tables["train"], **given}
+    fields = {**tables["model"], **(model or {})}
+    return from_dict(RunConfig, {**raw, "train": merged, "model": fields}, str(path or "options"))
 
 
 def train_on_data(

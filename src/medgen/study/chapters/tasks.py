@@ -2,9 +2,10 @@
 reconstruction by pixel-space diffusion models trained here, against their classical peers.
 
 Two diffusion models are trained, one on every training slice (the prior for denoising and
-reconstruction) and one on the healthy training slices only, with a VAE on the same healthy
-slices as the anomaly baseline: an anomaly detector must not have seen tumours, and the
-models chapter's latent diffusion model cannot serve (the tasks need pixel space).
+reconstruction) and one on the healthy training slices only, at the noise levels anomaly
+detection queries (PRIOR_LEVELS), with a VAE on the same healthy slices as the anomaly baseline:
+an anomaly detector must not have seen tumours, and the models chapter's latent diffusion model
+cannot serve (the tasks need pixel space).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from medgen.data.store import open_dataset
 from medgen.models import VAE, load_model
 from medgen.report.html import FigureRef, render_template, table_html
 from medgen.study.context import ChapterResult, StudyContext
+from medgen.tasks.anomaly_split import PRIOR_LEVELS
 from medgen.tasks.outputs import PANEL_COLUMNS, TaskOutcome, write_panel
 from medgen.tasks.run import TaskSettings, open_pixel_model
 from medgen.tasks.tables import Table, anomaly_table, denoise_table, reconstruct_table
@@ -23,11 +25,12 @@ from medgen.train.recipe import read_run_config, train_on_data
 
 BATCH_SIZE = 32
 ANOMALY_FACTOR = 4  # test slices scored for anomalies per denoised / reconstructed slice
-# run -> (family, share of the chapter budget, --where); the rest is for the three tasks
-PLAN: dict[str, tuple[str, float, str | None]] = {
-    "diffusion": ("diffusion", 0.4, None),
-    "diffusion_healthy": ("diffusion", 0.25, "label=0"),
-    "vae_healthy": ("vae", 0.1, "label=0"),
+# run -> (family, share of the chapter budget, --where, [model] fields beside the defaults); the
+# rest of the budget is for the three tasks
+PLAN: dict[str, tuple[str, float, str | None, dict[str, float] | None]] = {
+    "diffusion": ("diffusion", 0.4, None, None),
+    "diffusion_healthy": ("diffusion", 0.25, "label=0", PRIOR_LEVELS),
+    "vae_healthy": ("vae", 0.1, "label=0", None),
 }
 
 
@@ -35,13 +38,14 @@ def train_runs(ctx: StudyContext, data: Path) -> dict[str, Path]:
     """The chapter's three runs, each within its share of the budget."""
     runs = {}
     train = open_dataset(data).split("train")
-    for name, (family, share, where) in PLAN.items():
+    for name, (family, share, where, model) in PLAN.items():
         seconds = max(share * ctx.budget_s, 1.0)
         ctx.log(f"training {name} for {seconds:.0f} s")
         available = len(train) if where is None else int((train["label"] == 0).sum())
         config = read_run_config(
             None,
             family,
+            model=model,
             budget=f"{seconds:.0f}s",
             batch_size=min(BATCH_SIZE, available),  # the tiny profile has 30 healthy slices
             checkpoint_every=10_000,
@@ -119,6 +123,7 @@ def tasks_chapter(ctx: StudyContext) -> ChapterResult:
         slices=s.limit,
         anomaly_slices=scored.limit,
         tune=s.tune_slices,
+        prior=PRIOR_LEVELS,
         denoise=html(denoised),
         anomaly=html(anomalies),
         reconstruct=html(recon),
