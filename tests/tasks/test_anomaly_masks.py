@@ -83,8 +83,10 @@ def test_a_given_smoothing_is_used_and_a_negative_one_is_refused() -> None:
 
 def _share_in_queried_levels(p_mean: float, p_std: float) -> float:
     """Share of training levels ln sigma ~ N(p_mean, p_std^2) (model units) that fall where the
-    anomaly methods query the prior: [min(LEVELS) / 4, max(LEVELS)] in [0, 1] units."""
-    low, high = (math.log(SIGNED_PER_UNIT * s) for s in (min(LEVELS) / 4, max(LEVELS)))
+    anomaly methods query the prior: [min(LEVELS) / levels, max(LEVELS)] in [0, 1] units (the
+    ensemble's lowest rung at the lowest top level, to the highest top level)."""
+    lowest = min(LEVELS) / AnomalySettings().levels
+    low, high = (math.log(SIGNED_PER_UNIT * s) for s in (lowest, max(LEVELS)))
     normal = torch.distributions.Normal(p_mean, p_std)
     return float(normal.cdf(torch.tensor(high)) - normal.cdf(torch.tensor(low)))
 
