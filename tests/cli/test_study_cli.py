@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cli_support import run_cli as medgen
+from medgen.models.diffusion import DiffusionConfig
 from medgen.tasks.anomaly_split import PRIOR_LEVELS
 
 
@@ -53,7 +54,8 @@ def test_tiny_study_end_to_end(tmp_path: Path) -> None:
     for family in ("vae", "diffusion", "gan"):
         assert (models / family / "model" / "model.safetensors").is_file()
     task_runs = out / "chapters" / "tasks" / "runs"
-    for run, levels in (("diffusion_healthy", PRIOR_LEVELS), ("diffusion", {"p_mean": -1.2})):
+    edm = {"p_mean": DiffusionConfig().p_mean, "p_std": DiffusionConfig().p_std}
+    for run, levels in (("diffusion_healthy", PRIOR_LEVELS), ("diffusion", edm)):
         config = json.loads((task_runs / run / "config.json").read_text())["model"]
         assert levels.items() <= config.items()  # the anomaly prior trains where it is queried
     sources = re.findall(r'src="([^"]+)"', text)

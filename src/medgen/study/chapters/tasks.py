@@ -15,6 +15,7 @@ from pathlib import Path
 
 from medgen.data.store import open_dataset
 from medgen.models import VAE, load_model
+from medgen.models.diffusion import DiffusionConfig
 from medgen.report.html import FigureRef, render_template, table_html
 from medgen.study.context import ChapterResult, StudyContext
 from medgen.tasks.anomaly_split import PRIOR_LEVELS
@@ -124,6 +125,7 @@ def tasks_chapter(ctx: StudyContext) -> ChapterResult:
         anomaly_slices=scored.limit,
         tune=s.tune_slices,
         prior=PRIOR_LEVELS,
+        edm=DiffusionConfig(),  # the default training levels, for comparison
         denoise=html(denoised),
         anomaly=html(anomalies),
         reconstruct=html(recon),
