@@ -144,13 +144,16 @@ def make_data(out: Path, overrides: dict[str, Any], workers: int) -> None:
         make_dataset(out, DataConfig(**overrides), workers=workers)
 
 
-def train_generator(family: str, data: Path, out: Path, seconds: int) -> None:
-    from medgen.tasks.augment import train_joint_generator
+def train_generator(
+    family: str, data: Path, out: Path, seconds: int, balance: float | None
+) -> None:
+    from medgen.tasks.augment import DEFAULT_BALANCE, train_joint_generator
     from medgen.train.recipe import read_run_config
 
     config = read_run_config(None, family, budget=f"{seconds}s", seed=0, log_every=200,
                              checkpoint_every=1_000_000)  # fmt: skip
-    summary = train_joint_generator(family, data, out, config, progress=False)
+    repeats = DEFAULT_BALANCE if balance is None else balance
+    summary = train_joint_generator(family, data, out, config, balance=repeats, progress=False)
     print({k: summary[k] for k in ("steps", "images", "seconds") if k in summary})
 
 
@@ -196,7 +199,9 @@ def orchestrate(args: argparse.Namespace) -> None:
         chosen = [a for a in ARMS if a in args.arms.split(",")]
         for family in sorted({GENERATOR_OF[a] for a in chosen if a in GENERATOR_OF}):
             stages.start(family, [me, "--stage", family, "--work", str(work),
-                                  "--seconds", str(scale.generator_seconds)])  # fmt: skip
+                                  "--seconds", str(scale.generator_seconds),
+                                  *(["--balance", str(args.balance)] if args.balance is not None
+                                    else [])])  # fmt: skip
         detector = [str(HERE / "detector.py"), "--data", str(data), *scale.detector]
         remedy = [*detector, "--remedy", "--n", str(scale.remedy_n),
                   "--oversample", str(args.oversample),
@@ -283,6 +288,12 @@ def main() -> None:
     )
     parser.add_argument("--guidance", type=float, help="diffusion arms' guidance scale")
     parser.add_argument(
+        "--balance",
+        type=float,
+        help="generators' condition-cell repeat exponent, 0 the data as they are "
+        "(default: medgen.tasks.augment.DEFAULT_BALANCE)",
+    )
+    parser.add_argument(
         "--detector-seeds", type=int, default=1, help="detectors per remedy arm, errors averaged"
     )
     parser.add_argument(
@@ -295,7 +306,8 @@ def main() -> None:
         scale = TINY if args.tiny else FULL
         make_data(args.work / "data", scale.data, scale.workers)
     elif args.stage in ("diffusion", "gan"):
-        train_generator(args.stage, args.work / "data", args.work / args.stage, args.seconds)
+        train_generator(args.stage, args.work / "data", args.work / args.stage, args.seconds,
+                        args.balance)  # fmt: skip
     else:
         orchestrate(args)
 

@@ -320,4 +320,7 @@ def test_remedy_command_end_to_end(
     bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
                   "--detector-seeds", "0")  # fmt: skip
     assert_one_line_error(bad, "--detector-seeds", "at least 1")
+    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
+                  "--balance", "2")  # fmt: skip
+    assert_one_line_error(bad, "--balance", "[0, 1]")
     assert not (tmp_path / "x").exists()

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from medgen.diffusion import dsm_loss, sample_sigma_lognormal
 from medgen.exceptions import InputError
 from medgen.models import (
     GAN,
@@ -23,6 +24,7 @@ from medgen.models import (
     load_model,
     noise_scales,
 )
+from medgen.models.diffusion import mask_loss_weights
 from medgen.nets import UNetConfig
 
 SIZE = 16
@@ -229,3 +231,36 @@ def test_noise_scales_of_data() -> None:
     scales = noise_scales(x)
     assert scales.sigma_max == pytest.approx(5.0)
     assert scales.sigma_data == pytest.approx(float(x.double().std()))
+
+
+def test_mask_loss_weights_weigh_the_mask_and_its_ring() -> None:
+    mask = torch.zeros(1, 1, 9, 9, dtype=torch.bool)
+    mask[0, 0, 4, 4] = True
+    weights = mask_loss_weights(mask, 3.0, margin=1)
+    near = torch.zeros(9, 9, dtype=torch.bool)
+    near[3:6, 3:6] = True  # the pixel and its 1-px ring
+    mean = (9 * 4.0 + 72 * 1.0) / 81
+    assert torch.allclose(weights[0, 0][near], torch.full((9,), 4.0 / mean))
+    assert torch.allclose(weights[0, 0][~near], torch.full((72,), 1.0 / mean))
+    assert float(weights.mean()) == pytest.approx(1.0)
+    assert torch.equal(mask_loss_weights(torch.zeros_like(mask), 3.0), torch.ones(1, 1, 9, 9))
+
+
+def test_the_mask_weighted_loss_is_the_weighted_mean_of_the_plain_one() -> None:
+    """Same draws, same network: mask_weight reweighs each pixel's DSM term, nothing else."""
+    images = torch.cat([blobs(4), (blobs(4, seed=1) > 0.5).float()], 1)  # (image, mask) pairs
+    config = DiffusionConfig(
+        image_size=SIZE, channels=2, unet=TINY_UNET, sigma_max=10.0, mask_weight=5.0
+    )
+    model = DiffusionModel(config)
+    loss = model.loss({"image": images}, generator=torch.Generator().manual_seed(3))["loss"]
+    g = torch.Generator().manual_seed(3)  # the loss's draws, in its order: levels, then noise
+    x0 = images * 2 - 1
+    sigma = sample_sigma_lognormal(4, config.p_mean, config.p_std, generator=g)
+    per_pixel = dsm_loss(model.denoiser, x0, sigma, sigma_data=config.sigma_data, generator=g)
+    expected = (per_pixel * mask_loss_weights(x0[:, -1:] > 0, 5.0)).mean()
+    assert torch.allclose(loss, expected) and not torch.allclose(loss, per_pixel.mean())
+    with pytest.raises(ValueError, match="mask_weight"):
+        DiffusionConfig(image_size=SIZE, mask_weight=5.0)  # one channel: no mask to weigh
+    with pytest.raises(ValueError, match="mask_weight"):
+        DiffusionConfig(image_size=SIZE, channels=2, mask_weight=-1.0)

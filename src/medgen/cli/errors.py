@@ -307,6 +307,12 @@ def remedy_command(
         None, help="A joint (image, mask) GAN run. [default: train one into OUT]"
     ),
     train_budget: str = typer.Option("10m", help="Budget of each generator trained here."),
+    balance: float | None = typer.Option(
+        None,
+        help="Generators trained here show each row of a condition cell of n_c rows "
+        "(n_max / n_c) ** BALANCE times: 0 the data as they are, 1 every cell equally often. "
+        "[default: medgen.tasks.augment.DEFAULT_BALANCE, square-root sampling]",
+    ),
     steps: int = typer.Option(3000, help="Segmentation steps of every detector."),
     predictions: Path | None = typer.Option(
         None, "--predictions", help="With --project: measure on the dev blackbox set."
@@ -350,7 +356,7 @@ def remedy_command(
         recovered,
         remedy_experiment,
     )
-    from medgen.tasks.augment import train_joint_generator
+    from medgen.tasks.augment import DEFAULT_BALANCE, train_joint_generator
     from medgen.train.recipe import read_run_config
 
     chosen = [a.strip() for a in arms.split(",") if a.strip()]
@@ -364,6 +370,8 @@ def remedy_command(
             raise InputError(name, f"must be at least 1, got {value}")
     if guidance is not None and not guidance >= 0:
         raise InputError("--guidance", f"must be a number >= 0, got {guidance}")
+    if balance is not None and not 0.0 <= balance <= 1.0:
+        raise InputError("--balance", f"must be in [0, 1], got {balance}")
     store = open_dataset(data)
     values = parse_slice(slice_, store)
     measure_sets = {"test": store.split("test").index.to_numpy()}
@@ -386,7 +394,8 @@ def remedy_command(
             target = out / "generators" / family
             print(f"training a joint (image, mask) {family} for {train_budget}")
             run_config = read_run_config(None, family, budget=train_budget, seed=seed)
-            train_joint_generator(family, data, target, run_config)
+            repeats = DEFAULT_BALANCE if balance is None else balance
+            train_joint_generator(family, data, target, run_config, balance=repeats)
             runs[family] = target
     detector = DetectorConfig(seed=seed)
     detector.extract = replace(detector.extract, steps=steps, seed=seed)

@@ -1,0 +1,125 @@
+"""What the remedy's generator arms draw for the failing slice, by how the joint diffusion model
+was trained: issue 6's audit (`added.csv`) without the detectors, so it runs on a CPU.
+
+    python benchmarks/remedy_generators.py --data DIR --work W [--steps 2500]
+        [--variants 0:0,0.5:0,0:20,0.5:20] [--n 200] [--guidance 1,3] [--jobs 2 --threads 1]
+
+A variant is BALANCE:MASK_WEIGHT: `condition_repeats`' exponent for the training rows, and the
+extra loss weight near the mask (`mask_loss_weights`). Every variant trains the same joint model
+(seed 0, `--steps` steps; a run already in W/runs is reused), then makes the diffusion and inpaint
+arms' examples for --slice exactly as `medgen errors remedy` does, at each guidance scale.
+
+The peers, in the same run: the slice's real training tumours and the real-data arm (new slices
+from the data generator, the oracle). On the built-in data the brainstem's tumours are mostly
+non-enhancing and T1-dark (contrast against their ring about -0.02); a generator arm helps the
+detector only if what it draws looks like them.
+"""
+
+from __future__ import annotations
+
+import argparse
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from medgen.data.store import open_dataset
+from medgen.errors.remedy import (
+    RemedyPlan,
+    describe_examples,
+    generated_examples,
+    inpainted_examples,
+    parse_slice,
+    real_examples,
+    slice_train_ids,
+)
+from medgen.tasks.augment import train_joint_generator
+from medgen.train.recipe import read_run_config
+
+
+def parse_variants(text: str) -> list[tuple[float, float]]:
+    """[(balance, mask_weight), ...] from "0:0,0.5:20"."""
+    variants = []
+    for item in text.split(","):
+        balance, weight = item.split(":")
+        variants.append((float(balance), float(weight)))
+    return variants
+
+
+def run_name(balance: float, weight: float) -> str:
+    return f"balance{balance:g}_maskweight{weight:g}"
+
+
+def train_variant(data: Path, run: Path, steps: int, balance: float, weight: float,
+                  threads: int) -> str:  # fmt: skip
+    """Train one variant's joint diffusion model into `run` unless it is there already."""
+    if (run / "summary.json").exists():
+        return f"{run.name}: reused"
+    torch.set_num_threads(threads)
+    config = read_run_config(None, "diffusion", model={"mask_weight": weight},
+                             budget=f"{steps}steps", seed=0, log_every=50,
+                             checkpoint_every=500)  # fmt: skip
+    summary = train_joint_generator("diffusion", data, run, config, balance=balance,
+                                    progress=False)  # fmt: skip
+    return f"{run.name}: {summary['steps']} steps in {summary['seconds']:.0f} s"
+
+
+def audit_variant(data: Path, run: Path, plan: RemedyPlan, guidances: list[float],
+                  threads: int) -> list[dict]:  # fmt: skip
+    """The diffusion and inpaint arms' examples of one run, described, at each guidance."""
+    torch.set_num_threads(threads)
+    store = open_dataset(data)
+    rows = []
+    for guidance in guidances:
+        guided = RemedyPlan(plan.slice, plan.n, {}, plan.seed, guidance=guidance)
+        for arm, make in (("diffusion", generated_examples), ("inpaint", inpainted_examples)):
+            images, masks, _ = make(run, store, guided)
+            row = describe_examples(f"{arm} arm", images, masks)
+            rows.append({"variant": run.name, "guidance": guidance, **row})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="a built-in dataset folder")
+    parser.add_argument("--work", type=Path, required=True, help="folder for the runs")
+    parser.add_argument("--steps", type=int, default=2500, help="training steps per variant")
+    parser.add_argument("--variants", default="0:0,0.5:0,0:20,0.5:20", help="BALANCE:WEIGHT,...")
+    parser.add_argument("--slice", default="location=brainstem", help="the failing slice")
+    parser.add_argument("--n", type=int, default=200, help="examples per arm")
+    parser.add_argument("--guidance", default="1,3", help="guidance scales (comma-separated)")
+    parser.add_argument("--jobs", type=int, default=2, help="variants trained at once")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
+    args = parser.parse_args()
+    store = open_dataset(args.data)
+    values = parse_slice(args.slice, store)
+    plan = RemedyPlan(values, args.n, {}, seed=0)
+    guidances = [float(g) for g in args.guidance.split(",")]
+    variants = parse_variants(args.variants)
+    runs = [args.work / "runs" / run_name(*v) for v in variants]
+    with ProcessPoolExecutor(args.jobs) as pool:
+        trained = [pool.submit(train_variant, args.data, run, args.steps, *v, args.threads)
+                   for run, v in zip(runs, variants, strict=True)]  # fmt: skip
+        for future in trained:
+            print(future.result(), flush=True)
+        audits = [pool.submit(audit_variant, args.data, run, plan, guidances, args.threads)
+                  for run in runs]  # fmt: skip
+        rows = [row for future in audits for row in future.result()]
+    ids = slice_train_ids(store, values)
+    real = store.array("images")[ids], store.array("tumour_mask")[ids].astype(bool)
+    oracle = real_examples(store, values, args.n, plan.seed)
+    peers = [
+        {"variant": "peer", "guidance": float("nan"),
+         **describe_examples("the slice's training tumours", *real)},
+        {"variant": "peer", "guidance": float("nan"),
+         **describe_examples("real arm (the oracle)", oracle[0], oracle[1])},
+    ]  # fmt: skip
+    table = pd.DataFrame(peers + rows).drop(columns=["centroid_row", "centroid_col"])
+    print(f"\nwhat each arm draws for {args.slice}: medians over {args.n} examples; "
+          f"{args.steps} training steps per variant (balance:mask_weight)")  # fmt: skip
+    print(table.to_string(index=False, float_format="{:.3f}".format))
+
+
+if __name__ == "__main__":
+    main()
