@@ -5,8 +5,9 @@ A detector whose extract part learns from tumour masks cannot use generated imag
 the generative arms learn (image, mask) pairs: the slice and its tumour mask are two channels of
 one image (the mask in [0, 1], thresholded at 1/2 when sampled), conditioned on location and
 tumour type (Dorjsembe et al. 2024 and Medfusion-style augmentation do the same with a mask
-channel). They train with the rows of rare condition cells repeated (`condition_repeats`), so a
-rare look is learned from more than its share of the batches.
+channel). They train with the rows of rare condition cells repeated (`condition_repeats`), and
+the diffusion model's loss weighs the pixels near the mask more (`MASK_WEIGHT`), so that a rare
+look, such as the brainstem's dark, non-enhancing tumours, is learned and not the majority's.
 
 The same joint diffusion model can also draw a tumour into a given healthy slice under a given
 mask (`inpaint_with_masks`): the mask channel and the pixels away from the mask are known, and
@@ -102,9 +103,10 @@ def condition_repeats(meta: pd.DataFrame, names: Sequence[str], balance: float) 
     every row once; 0.5 is square-root sampling (Mahajan et al. 2018), which keeps frequent
     cells the more frequent; 1 shows every cell equally often.
 
-    Why: a generator trained on the data as they are learns their majority look. On the
-    built-in data 97% of tumours enhance, and a joint diffusion model asked for the brainstem's
-    non-enhancing, T1-dark tumours (32 training examples) still draws bright ones."""
+    Why: trained on the data as they are, a generator sees a rare look in few batches. On the
+    built-in data 97% of tumours enhance. With the mask-weighted loss, square-root repeats turned
+    the joint arm's brainstem tumours from bright to dark like the real ones; without that loss
+    they changed nothing (`benchmarks/results/remedy_generators.txt`)."""
     if not 0.0 <= balance <= 1.0:
         raise InputError("balance", f"must be in [0, 1], got {balance}")
     if not names:
