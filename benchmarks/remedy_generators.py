@@ -2,12 +2,14 @@
 was trained: issue 6's audit (`added.csv`) without the detectors, so it runs on a CPU.
 
     python benchmarks/remedy_generators.py --data DIR --work W [--steps 2500]
-        [--variants 0:0,0.5:0,0:20,0.5:20] [--n 200] [--guidance 1,3] [--jobs 2 --threads 1]
+        [--variants 0:0,0.5:0,0:20,0.5:20] [--n 200] [--guidance 1,3] [--oversample 1]
+        [--jobs 2 --threads 1]
 
 A variant is BALANCE:MASK_WEIGHT: `condition_repeats`' exponent for the training rows, and the
 extra loss weight near the mask (`mask_loss_weights`). Every variant trains the same joint model
 (seed 0, `--steps` steps; a run already in W/runs is reused), then makes the diffusion and inpaint
-arms' examples for --slice exactly as `medgen errors remedy` does, at each guidance scale.
+arms' examples for --slice exactly as `medgen errors remedy` does, at each guidance scale (with
+--oversample K, the n of n K candidates most like the slice's own tumours, as the remedy keeps).
 
 The peers, in the same run: the slice's real training tumours and the real-data arm (new slices
 from the data generator, the oracle). On the built-in data the brainstem's tumours are mostly
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -72,7 +75,7 @@ def audit_variant(data: Path, run: Path, plan: RemedyPlan, guidances: list[float
     store = open_dataset(data)
     rows = []
     for guidance in guidances:
-        guided = RemedyPlan(plan.slice, plan.n, {}, plan.seed, guidance=guidance)
+        guided = replace(plan, guidance=guidance)
         for arm, make in (("diffusion", generated_examples), ("inpaint", inpainted_examples)):
             images, masks, _ = make(run, store, guided)
             row = describe_examples(f"{arm} arm", images, masks)
@@ -89,12 +92,13 @@ def main() -> None:
     parser.add_argument("--slice", default="location=brainstem", help="the failing slice")
     parser.add_argument("--n", type=int, default=200, help="examples per arm")
     parser.add_argument("--guidance", default="1,3", help="guidance scales (comma-separated)")
+    parser.add_argument("--oversample", type=int, default=1, help="candidates per example kept")
     parser.add_argument("--jobs", type=int, default=2, help="variants trained at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
     args = parser.parse_args()
     store = open_dataset(args.data)
     values = parse_slice(args.slice, store)
-    plan = RemedyPlan(values, args.n, {}, seed=0)
+    plan = RemedyPlan(values, args.n, {}, seed=0, oversample=args.oversample)
     guidances = [float(g) for g in args.guidance.split(",")]
     variants = parse_variants(args.variants)
     runs = [args.work / "runs" / run_name(*v) for v in variants]
@@ -116,8 +120,9 @@ def main() -> None:
          **describe_examples("real arm (the oracle)", oracle[0], oracle[1])},
     ]  # fmt: skip
     table = pd.DataFrame(peers + rows).drop(columns=["centroid_row", "centroid_col"])
-    print(f"\nwhat each arm draws for {args.slice}: medians over {args.n} examples; "
-          f"{args.steps} training steps per variant (balance:mask_weight)")  # fmt: skip
+    print(f"\nwhat each arm draws for {args.slice}: medians over {args.n} examples "
+          f"(oversample {args.oversample}); {args.steps} training steps per variant "
+          "(balance:mask_weight)")  # fmt: skip
     print(table.to_string(index=False, float_format="{:.3f}".format))
 
 
