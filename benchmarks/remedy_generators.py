@@ -37,6 +37,7 @@ from medgen.errors.remedy import (
     real_examples,
     slice_train_ids,
 )
+from medgen.exceptions import InputError
 from medgen.tasks.augment import train_joint_generator
 from medgen.train.recipe import read_run_config
 
@@ -96,11 +97,17 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="variants trained at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
     args = parser.parse_args()
-    store = open_dataset(args.data)
-    values = parse_slice(args.slice, store)
+    try:
+        store = open_dataset(args.data)
+        values = parse_slice(args.slice, store)
+    except InputError as err:
+        parser.error(str(err))
     plan = RemedyPlan(values, args.n, {}, seed=0, oversample=args.oversample)
     guidances = [float(g) for g in args.guidance.split(",")]
-    variants = parse_variants(args.variants)
+    try:
+        variants = parse_variants(args.variants)
+    except ValueError:
+        parser.error(f"--variants {args.variants!r}: want BALANCE:WEIGHT pairs, e.g. 0:0,0.5:20")
     runs = [args.work / "runs" / run_name(*v) for v in variants]
     with ProcessPoolExecutor(args.jobs) as pool:
         trained = [pool.submit(train_variant, args.data, run, args.steps, *v, args.threads)
