@@ -356,7 +356,7 @@ def remedy_command(
         recovered,
         remedy_experiment,
     )
-    from medgen.tasks.augment import DEFAULT_BALANCE, train_joint_generator
+    from medgen.tasks.augment import DEFAULT_BALANCE, check_balance, train_joint_generator
     from medgen.train.recipe import read_run_config
 
     chosen = [a.strip() for a in arms.split(",") if a.strip()]
@@ -370,8 +370,8 @@ def remedy_command(
             raise InputError(name, f"must be at least 1, got {value}")
     if guidance is not None and not guidance >= 0:
         raise InputError("--guidance", f"must be a number >= 0, got {guidance}")
-    if balance is not None and not 0.0 <= balance <= 1.0:
-        raise InputError("--balance", f"must be in [0, 1], got {balance}")
+    if balance is not None:
+        check_balance(balance, "--balance")
     store = open_dataset(data)
     values = parse_slice(slice_, store)
     measure_sets = {"test": store.split("test").index.to_numpy()}

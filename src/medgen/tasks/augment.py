@@ -96,6 +96,12 @@ def joint_training_set(
     return Subset(dataset, np.repeat(np.arange(len(dataset)), repeats).tolist())
 
 
+def check_balance(balance: float, name: str = "balance") -> None:
+    """Refuse a condition-repeat exponent outside [0, 1] (NaN included), naming it as `name`."""
+    if not 0.0 <= balance <= 1.0:
+        raise InputError(name, f"must be in [0, 1], got {balance}")
+
+
 def condition_repeats(meta: pd.DataFrame, names: Sequence[str], balance: float) -> np.ndarray:
     """How many times each row of `meta` is shown per epoch, so that rare condition cells are
     seen more often: a row whose cell (its values of `names`) has n_c rows is repeated
@@ -107,8 +113,7 @@ def condition_repeats(meta: pd.DataFrame, names: Sequence[str], balance: float) 
     built-in data 97% of tumours enhance. With the mask-weighted loss, square-root repeats turned
     the joint arm's brainstem tumours from bright to dark like the real ones; without that loss
     they changed nothing (`benchmarks/results/remedy_generators.txt`)."""
-    if not 0.0 <= balance <= 1.0:
-        raise InputError("balance", f"must be in [0, 1], got {balance}")
+    check_balance(balance)
     if not names:
         return np.ones(len(meta), dtype=np.int64)
     cells = meta[list(names)].astype(str).agg("\x1f".join, axis=1)
