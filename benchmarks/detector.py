@@ -26,7 +26,7 @@ from medgen.detect import DetectorConfig, load_detector, train_detector
 from medgen.detect.pipeline import BoundDetector, load_detector_config
 from medgen.devices import default_device
 from medgen.errors import attribute_errors
-from medgen.errors.remedy import ARMS, RemedyPlan, recovered, remedy_experiment
+from medgen.errors.remedy import ARMS, RemedyPlan, recovered, remedy_experiment, seeded
 
 
 def accuracy_by_location(
@@ -69,6 +69,9 @@ def main() -> None:
     )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     parser.add_argument(
+        "--seed", type=int, default=0, help="first detector seed (the added data keep seed 0)"
+    )
+    parser.add_argument(
         "--remedy-only", action="store_true", help="only the --arms remedy arms, no analysis"
     )
     args = parser.parse_args()
@@ -80,7 +83,7 @@ def main() -> None:
         if not data.exists():
             make_dataset(data, DataConfig(), workers=2)
     store = open_dataset(data)
-    config = DetectorConfig()
+    config = seeded(DetectorConfig(), args.seed)  # every part's seed moved on by --seed
     channels = tuple(int(c) for c in args.channels.split(","))
     config.extract = replace(config.extract, steps=args.steps, batch_size=args.batch_size,
                              channels=channels, strides=(2,) * (len(channels) - 1))  # fmt: skip
