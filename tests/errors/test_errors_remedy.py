@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import torch
 from PIL import Image
+from scipy import ndimage
 
 from cli_support import assert_one_line_error, run_cli
 from medgen.data.store import open_dataset
@@ -26,6 +27,7 @@ from medgen.errors.remedy import (
     generation_conditions,
     inpainted_examples,
     inpainting_bases,
+    lesion_grain,
     over_seeds,
     parse_slice,
     real_examples,
@@ -41,6 +43,7 @@ from medgen.tasks.augment import (
     inpaint_with_masks,
     joint_condition_names,
     train_joint_generator,
+    with_base_grain,
 )
 from medgen.train.recipe import read_run_config
 
@@ -89,6 +92,12 @@ def test_inpainting_redraws_only_around_the_mask(joint_runs: dict[str, Path]) ->
     assert (drawn[:, redrawn] != bases[:, redrawn]).mean() > 0.9
     again = inpaint_with_masks(joint_runs["diffusion"], bases, masks, wanted, seed=2, margin=2)
     assert np.array_equal(drawn, again)
+    plain = inpaint_with_masks(
+        joint_runs["diffusion"], bases, masks, wanted, seed=2, margin=2, base_grain=False
+    )  # the same drawing, its grain the model's own
+    assert np.array_equal(plain[:, ~redrawn], bases[:, ~redrawn])
+    np.testing.assert_allclose(drawn, np.where(redrawn, with_base_grain(plain, bases), bases),
+                               atol=1e-5)  # fmt: skip
     with pytest.raises(InputError, match="GAN run"):
         inpaint_with_masks(joint_runs["gan"], bases, masks, wanted)
     with pytest.raises(InputError, match="2 conditions"):
@@ -172,6 +181,43 @@ def test_generator_arms_keep_n_of_their_oversampled_candidates(
         assert images.shape == masks.shape == (3, 64, 64) and len(kinds) == 3
     images, masks, _ = inpainted_examples(joint_runs["diffusion"], store, plan)
     assert masks.any(axis=(1, 2)).all()
+
+
+def noisy_tissue(rng: np.random.Generator, n: int, noise: float) -> np.ndarray:
+    """(n, 64, 64) flat tissue at 0.5 under Gaussian noise of std `noise`."""
+    return (0.5 + rng.normal(0.0, noise, (n, 64, 64))).astype(np.float32)
+
+
+def test_grain_compares_the_lesions_fine_detail_with_the_rest_of_its_slice() -> None:
+    rng = np.random.default_rng(0)
+    mask = np.zeros((64, 64), bool)
+    mask[26:38, 26:38] = True  # the lesion: as bright as its tissue, only its grain differs
+    plain = noisy_tissue(rng, 1, 0.02)[0]
+    assert lesion_grain(plain, mask) == pytest.approx(1.0, abs=0.15)  # the slice's own noise
+    speckled = plain.copy()
+    speckled[mask] = 0.5 + rng.normal(0.0, 0.06, mask.sum())
+    assert lesion_grain(speckled, mask) == pytest.approx(3.0, abs=0.45)
+    flat = plain.copy()
+    flat[mask] = 0.5
+    assert lesion_grain(flat, mask) < 0.5  # only what the blur brings in from its edge
+    assert np.isnan(lesion_grain(np.zeros((64, 64), np.float32), mask))  # no tissue to compare
+
+
+def test_drawn_lesions_keep_the_base_slices_grain() -> None:
+    rng = np.random.default_rng(0)
+    bases = noisy_tissue(rng, 2, 0.02)
+    mask = np.zeros((64, 64), bool)
+    mask[24:40, 24:40] = True
+    lesion = -0.2 * ndimage.gaussian_filter(mask.astype(np.float32), 1.5)  # soft and dark
+    drawn = bases + lesion + np.where(mask, rng.normal(0.0, 0.06, bases.shape), 0.0)
+    out = with_base_grain(drawn, bases)
+    assert out.dtype == np.float32 and out.min() >= 0 and out.max() <= 1
+    for k in range(2):
+        assert lesion_grain(drawn[k], mask) > 2.5  # the drawing's speckle ...
+        assert lesion_grain(out[k], mask) == pytest.approx(1.0, abs=0.2)  # ... gone: the base's
+        # the lesion's own darkening (0.17 on average inside) kept but for its margin's softening
+        assert out[k][mask].mean() == pytest.approx(drawn[k][mask].mean(), abs=0.01)
+    np.testing.assert_allclose(with_base_grain(bases, bases), bases, atol=1e-6)
 
 
 def test_classic_augmentation_moves_the_mask_with_the_image() -> None:
@@ -275,6 +321,7 @@ def test_added_examples_are_described_against_known_answers() -> None:
     assert row["n"] == 2 and row["with_mask"] == 0.5
     assert row["area_px"] == pytest.approx(9) and row["contrast"] == pytest.approx(0.8)
     assert row["rim_minus_core"] == pytest.approx(0.0, abs=1e-6)
+    assert np.isnan(row["grain"])  # a flat slice has no grain to compare the lesion's with
     assert (row["centroid_row"], row["centroid_col"]) == pytest.approx((11 / 64, 21 / 64))
     empty = describe_examples("none", images[1:], masks[1:])
     assert empty["with_mask"] == 0 and np.isnan(empty["area_px"])

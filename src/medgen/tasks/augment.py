@@ -12,7 +12,10 @@ look, such as the brainstem's dark, non-enhancing tumours, is learned and not th
 The same joint diffusion model can also draw a tumour into a given healthy slice under a given
 mask (`inpaint_with_masks`): the mask channel and the pixels away from the mask are known, and
 every step of the sampler is projected onto them, so the anatomy and the noise are a real scan's
-and the mask is exactly where the drawn lesion is. Classic augmentation transforms the slice's
+and the mask is exactly where the drawn lesion is. Inside the redrawn pixels the model gives the
+lesion and the base gives the grain (`with_base_grain`), as when a lesion is inserted into a
+patient's scan: the noise belongs to the acquisition, and a small model paints its lesions
+with more speckle than any real tumour has. Classic augmentation transforms the slice's
 own training examples with MONAI's random affine (bilinear for the image, nearest for the mask),
 flips and gamma.
 """
@@ -28,6 +31,7 @@ import numpy as np
 import pandas as pd
 import torch
 from monai.transforms import Compose, RandAdjustContrastd, RandAffined, RandFlipd
+from scipy import ndimage
 from torch.utils.data import Subset
 
 from medgen.data.conditions import AddConditions, condition_vocab
@@ -46,6 +50,7 @@ from medgen.train.loop import train
 from medgen.train.recipe import RunConfig, conditioning_of
 
 INPAINT_MARGIN = 2  # pixels around the mask that are redrawn too (the lesion's ring, oedema)
+GRAIN_SCALE_PX = 1.0  # detail finer than this Gaussian is grain: the scan's noise, not the lesion
 CONDITIONS = ("location", "tumour_type")  # what the joint generators are conditioned on, and
 APPEARANCE = ("enhancing",)  # these too where the data record them: a lesion's look is not
 # learned from its location's few examples but composed from the many with the same appearance
@@ -229,6 +234,7 @@ def inpaint_with_masks(
     steps: int | None = None,
     guidance: float | None = None,
     margin: int = INPAINT_MARGIN,
+    base_grain: bool = True,
     batch_size: int = 100,
 ) -> np.ndarray:
     """Draw a tumour under each mask into its base slice; (N, H, W) float32 slices in [0, 1].
@@ -236,7 +242,8 @@ def inpaint_with_masks(
     bases (N, H, W) in [0, 1] (healthy slices), masks (N, H, W) bool, one condition dict each.
     The pixels within `margin` of the mask are sampled; every other pixel, and the whole mask
     channel, are projected back to the known values at every step (`sample_projected`), so they
-    are returned unchanged.
+    are returned unchanged. With `base_grain` the redrawn pixels keep the base's fine detail
+    and take only the drawing's smooth part (`with_base_grain`).
     """
     model = open_joint_run(run)
     if not isinstance(model, DiffusionModel):
@@ -275,7 +282,22 @@ def inpaint_with_masks(
                              generator=generator)  # fmt: skip
         out.append(model.decode(x)[:, 0].cpu())
     drawn = torch.cat(out).numpy()
+    if base_grain:
+        drawn = with_base_grain(drawn, bases)
     return np.where(redrawn[:, 0].numpy(), drawn, bases).astype(np.float32)
+
+
+def with_base_grain(
+    drawn: np.ndarray, bases: np.ndarray, scale: float = GRAIN_SCALE_PX
+) -> np.ndarray:
+    """(N, H, W) slices whose smooth part (Gaussian blur of `scale` px) is the drawing's and
+    whose fine detail (the rest) is the base's, clipped to [0, 1]; a drawing equal to its base
+    gives the base back."""
+
+    def smooth(x: np.ndarray) -> np.ndarray:
+        return ndimage.gaussian_filter(x, (0, scale, scale))
+
+    return np.clip(smooth(drawn) + bases - smooth(bases), 0.0, 1.0).astype(np.float32)
 
 
 def classic_augment(
