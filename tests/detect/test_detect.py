@@ -121,6 +121,8 @@ def test_a_trained_detector_keeps_every_part_output_in_the_callers_order(
     assert out.features.shape == (4, len(FEATURES)) and out.class_probabilities.shape == (4, 3)
     alone = detector.run(store, ids[:1])
     assert np.allclose(alone.class_probabilities[0], out.class_probabilities[0], atol=1e-5)
+    regions = detector.regions(np.asarray(store.array("images")[ids], dtype=np.float32))
+    assert np.array_equal(regions, out.region)  # the same extract part on raw slices
     tumours = store.split("dev").query("label == 1").index.to_numpy()[:10]
     perfect = detector.run(store, tumours, perfect=("extract",))
     assert (perfect.features[:, 0] == 1).all() and perfect.perfect == ("extract",)

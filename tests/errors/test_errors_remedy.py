@@ -23,6 +23,7 @@ from medgen.errors.remedy import (
     closest_to_reference,
     describe_examples,
     error_with_interval,
+    found_share,
     generated_examples,
     generation_conditions,
     inpainted_examples,
@@ -310,6 +311,34 @@ def test_every_arm_trains_one_detector_per_seed(builtin_dataset: Path, tmp_path:
         assert seeds == [0, 1]
     record = json.loads((out / "remedy.json").read_text())
     assert record["detector_seeds"] == 2 and len(record["rows_per_seed"]) == 8
+    found = pd.read_csv(out / "found.csv")  # one row per arm, its detectors' mean
+    assert list(found["arm"]) == ["baseline", "augment"] and record["found"][0]["arm"] == "baseline"
+    assert np.isnan(found["found_added"][0]) and 0 <= found["found_added"][1] <= 1
+    assert list(found.columns) == ["arm", "found_added", "found_test"]
+
+
+class RegionsAbove:
+    """A stand-in detector whose extracted region is every pixel brighter than `level`."""
+
+    def __init__(self, level: float) -> None:
+        self.level = level
+
+    def regions(self, images: np.ndarray) -> np.ndarray:
+        return images > self.level
+
+
+def test_found_share_counts_tumours_whose_region_touches_the_mask() -> None:
+    images = np.zeros((5, 8, 8), np.float32)
+    masks = np.zeros((5, 8, 8), bool)
+    masks[:4, 2:4, 2:4] = True  # four tumours and a healthy slice
+    images[0, 3, 3] = 1.0  # found: one pixel of the region on the tumour
+    images[1, 6, 6] = 1.0  # a region, beside the tumour
+    images[2, 2:4, 2:4] = 0.4  # too faint for the detector
+    images[3, 2:5, 2:5] = 0.9  # found
+    images[4, 0, 0] = 1.0  # the healthy slice's region counts for nothing
+    assert found_share(RegionsAbove(0.5), images, masks) == pytest.approx(2 / 4)
+    assert found_share(RegionsAbove(0.3), images, masks) == pytest.approx(3 / 4)
+    assert np.isnan(found_share(RegionsAbove(0.5), images[4:], masks[4:]))
 
 
 def test_added_examples_are_described_against_known_answers() -> None:

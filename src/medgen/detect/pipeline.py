@@ -138,12 +138,21 @@ class Detector:
         if "extract" in perfect:
             prob, region, feats = perfect_extract(pre, rows(store, "tumour_mask", sorted_ids))
         else:
-            prob = probabilities(self.net, pre)
-            region, feats = extract(pre, prob)
+            prob, region, feats = self.run_extract(pre)
         probs = class_probabilities(self.classifier, feats)
         undo = np.argsort(order, kind="stable")  # back to the caller's order
         return Outputs(ids, pre[undo], brain[undo], prob[undo], region[undo], feats[undo],
                        probs[undo], tuple(sorted(perfect)))  # fmt: skip
+
+    def run_extract(self, preprocessed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The extract part on preprocessed slices: tumour probability, region, features."""
+        prob = probabilities(self.net, preprocessed)
+        return (prob, *extract(preprocessed, prob))
+
+    def regions(self, images: np.ndarray) -> np.ndarray:
+        """(N, H, W) bool: the tumour region the detector extracts from each raw slice."""
+        preprocessed, _ = preprocess(np.asarray(images, np.float32), self.config.preprocess)
+        return self.run_extract(preprocessed)[1]
 
     def save(self, out: Path, summary: dict[str, Any]) -> None:
         """Write detector.json and the two parts' weights into the folder `out`."""
