@@ -426,6 +426,33 @@ def _constant(extra: Extra | None) -> Callable[[], Extra] | None:
     return None if extra is None else lambda: extra
 
 
+def detector_folder(out: Path, arm: str, k: int) -> Path:
+    """Where the arm's detector of seed k (0, 1, ...) lives: ARM/, then ARM-seed1/, ..."""
+    return out / (arm if k == 0 else f"{arm}-seed{k}")
+
+
+def arm_sources(
+    store: StoredDataset,
+    plan: RemedyPlan,
+    arms: Sequence[str] = ARMS,
+    diffusion_run: str | Path | None = None,
+    gan_run: str | Path | None = None,
+) -> dict[str, Callable[[], Extra] | None]:
+    """arm -> what makes its added examples (None: the baseline adds nothing), for the arms
+    named in `arms` that can run (the generator arms need their run), in ARMS order."""
+    sources: dict[str, Callable[[], Extra] | None] = {
+        "baseline": None,
+        "real": lambda: real_examples(store, plan.slice, plan.n, plan.seed),
+    }
+    if diffusion_run is not None:
+        sources["diffusion"] = lambda: generated_examples(Path(diffusion_run), store, plan)
+        sources["inpaint"] = lambda: inpainted_examples(Path(diffusion_run), store, plan)
+    if gan_run is not None:
+        sources["gan"] = lambda: generated_examples(Path(gan_run), store, plan)
+    sources["augment"] = lambda: augmented_examples(store, plan)
+    return {arm: source for arm, source in sources.items() if arm in arms}
+
+
 def remedy_experiment(
     data: str | Path,
     out: str | Path,
@@ -439,22 +466,13 @@ def remedy_experiment(
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Run the chosen arms (generator arms need their run); write remedy.csv/.json (errors
-    averaged over plan.detector_seeds detectors per arm), remedy_seeds.csv (each detector's) and
-    each arm's detectors (ARM/, then ARM-seed1/, ...). `baseline_run`: an already trained
+    averaged over plan.detector_seeds detectors per arm), remedy_seeds.csv (each detector's),
+    added.csv/.png (what each arm added), found.csv (`found_row`) and each arm's detectors
+    (ARM/, then ARM-seed1/, ...). `baseline_run`: an already trained
     detector with the same config to measure as the baseline's first seed instead of training
     it again."""
     out, store = Path(out), open_dataset(data)
-    sources: dict[str, Callable[[], Extra] | None] = {
-        "baseline": None,
-        "real": lambda: real_examples(store, plan.slice, plan.n, plan.seed),
-    }
-    if diffusion_run is not None:
-        sources["diffusion"] = lambda: generated_examples(Path(diffusion_run), store, plan)
-        sources["inpaint"] = lambda: inpainted_examples(Path(diffusion_run), store, plan)
-    if gan_run is not None:
-        sources["gan"] = lambda: generated_examples(Path(gan_run), store, plan)
-    sources["augment"] = lambda: augmented_examples(store, plan)
-    sources = {arm: source for arm, source in sources.items() if arm in arms}
+    sources = arm_sources(store, plan, arms, diffusion_run, gan_run)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     found: list[dict[str, Any]] = []
@@ -468,7 +486,7 @@ def remedy_experiment(
             audit.append(describe_examples(f"{arm} arm", extra[0], extra[1]))
             shown.append((extra[0], extra[1]))
         for k in range(plan.detector_seeds):
-            run = out / (arm if k == 0 else f"{arm}-seed{k}")
+            run = detector_folder(out, arm, k)
             if arm == "baseline" and baseline_run is not None and k == 0:
                 run = Path(baseline_run)
             else:
