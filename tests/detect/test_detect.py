@@ -15,6 +15,7 @@ from medgen.data.store import open_dataset
 from medgen.detect import PARTS, DetectorConfig, load_detector, train_detector
 from medgen.detect.classify import (
     ClassifyConfig,
+    RegionClassifier,
     class_indices,
     class_probabilities,
     train_classifier,
@@ -173,3 +174,33 @@ def test_training_is_reproducible(
     train_detector(builtin_dataset, tmp_path / "again", replace(QUICK), log=lambda _: None)
     for name in ("segmentation.safetensors", "classifier.safetensors"):
         assert (tmp_path / "again" / name).read_bytes() == (detector_run / name).read_bytes()
+
+
+def test_added_examples_train_both_learned_parts(
+    builtin_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_dataset(builtin_dataset)
+    tumours = store.split("dev").query("label == 1").index.to_numpy()[:10]
+    images = np.asarray(store.array("images")[tumours], dtype=np.float32)
+    masks = np.asarray(store.array("tumour_mask")[tumours]).astype(bool)
+    kinds = store.meta.loc[tumours, "tumour_type"].astype(str).to_numpy()
+    seen: dict[str, np.ndarray] = {}
+
+    def recording(
+        features: np.ndarray, labels: np.ndarray, config: ClassifyConfig
+    ) -> RegionClassifier:
+        seen["features"], seen["labels"] = features, labels
+        return train_classifier(features, labels, config)
+
+    monkeypatch.setattr("medgen.detect.pipeline.train_classifier", recording)
+    summary = train_detector(builtin_dataset, tmp_path / "d", replace(QUICK),
+                             extra=lambda: (images, masks, kinds), log=lambda _: None)  # fmt: skip
+    # 8 of the 10 join the segmentation net's 240 slices, 2 the classifier's 60 held-out ones
+    assert summary["added_examples"] == 10
+    assert (summary["segmentation_examples"], summary["classifier_examples"]) == (248, 62)
+    assert seen["features"].shape == (62, len(FEATURES)) and len(seen["labels"]) == 62
+    held_out = set(class_indices(kinds).tolist())
+    assert set(seen["labels"][-2:].tolist()) <= held_out  # the added pair's own classes
+    with pytest.raises(ValueError, match="cyst"):
+        train_detector(builtin_dataset, tmp_path / "e", replace(QUICK), log=lambda _: None,
+                       extra=lambda: (images, masks, np.array(["cyst"] * 10)))  # fmt: skip

@@ -190,12 +190,16 @@ def load_detector(run: str | Path) -> Detector:
     return Detector(config, net, classifier)
 
 
-def split_train(store: StoredDataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Train-split ids for the segmentation net and for the classifier (sorted)."""
-    ids = store.split("train").index.to_numpy()
+def split_for_parts(ids: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`ids` for the segmentation net and, CLASSIFIER_SHARE of them, for the classifier (sorted)."""
     shuffled = np.random.default_rng(seed).permutation(ids)
     cut = round(len(ids) * CLASSIFIER_SHARE)
     return np.sort(shuffled[cut:]), np.sort(shuffled[:cut])
+
+
+def split_train(store: StoredDataset, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Train-split ids for the segmentation net and for the classifier (sorted)."""
+    return split_for_parts(store.split("train").index.to_numpy(), seed)
 
 
 def train_detector(
@@ -209,8 +213,11 @@ def train_detector(
 ) -> dict[str, Any]:
     """Train the three parts on `data`'s train split and save the detector to `out`.
 
-    `extra` returns more training examples (images, tumour masks, class names) that join the
-    segmentation net's share: the remedy loop's added data.
+    `extra` returns more training examples (images, tumour masks, class names), the remedy
+    loop's added data, split between the parts as the train split is: most join the
+    segmentation net's examples, CLASSIFIER_SHARE of them the classifier's held-out ones. (Given
+    to the segmentation net alone, they taught it to find the slice's tumours, and the
+    classifier, which had seen few of them, went on calling what it found "none".)
     """
     config = config or DetectorConfig()
     if Path(out).exists() and not overwrite:
@@ -222,11 +229,14 @@ def train_detector(
     log(f"preprocessing {len(seg_ids) + len(cls_ids)} training slices")
     pre, _ = preprocess(rows(store, "images", seg_ids).astype(np.float32), config.preprocess)
     masks = rows(store, "tumour_mask", seg_ids).astype(bool)
-    added = 0
+    added, extra_held = 0, None
     if extra is not None:
-        images, extra_masks, _ = extra()
+        images, extra_masks, kinds = extra()
         extra_pre, _ = preprocess(images.astype(np.float32), config.preprocess)
-        pre, masks = np.concatenate([pre, extra_pre]), np.concatenate([masks, extra_masks])
+        to_net, to_classifier = split_for_parts(np.arange(len(images)), config.seed)
+        pre = np.concatenate([pre, extra_pre[to_net]])
+        masks = np.concatenate([masks, extra_masks[to_net]])
+        extra_held = extra_pre[to_classifier], class_indices(np.asarray(kinds)[to_classifier])
         added = len(images)
     device = default_device()
     log(f"training the segmentation net ({config.extract.steps} steps, {device.type})")
@@ -236,13 +246,16 @@ def train_detector(
     seg = train_segmentation(net.to(device), pre, masks, config.extract)
     log("training the classifier on held-out region features")
     detector = Detector(config, net, RegionClassifier(len(FEATURES), config.classify.hidden))
-    held = detector.run(store, cls_ids)
+    features = detector.run(store, cls_ids).features
     truth = class_indices(store.meta.loc[cls_ids, "tumour_type"].astype(str).to_numpy())
-    detector.classifier = train_classifier(held.features, truth, config.classify)
+    if extra_held is not None:
+        features = np.concatenate([features, detector.run_extract(extra_held[0])[2]])
+        truth = np.concatenate([truth, extra_held[1]])
+    detector.classifier = train_classifier(features, truth, config.classify)
     summary = {
         "data": str(Path(data)), "content_hash": store.manifest.get("content_hash"),
-        "segmentation_examples": len(seg_ids) + added, "added_examples": added,
-        "classifier_examples": len(cls_ids), "segmentation": seg,
+        "segmentation_examples": len(masks), "added_examples": added,
+        "classifier_examples": len(truth), "segmentation": seg,
         "seconds": round(time.perf_counter() - start, 1),
     }  # fmt: skip
     try:
