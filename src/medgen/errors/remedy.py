@@ -367,11 +367,13 @@ def found_share(detector: Detector, images: np.ndarray, masks: np.ndarray) -> fl
 def found_row(
     run: Path, store: StoredDataset, plan: RemedyPlan, arm: str, extra: Extra | None
 ) -> dict[str, Any]:
-    """How often the arm's detector finds the tumours it was given (the added examples) and the
-    slice's tumours in each measured set. Far more of its own than of the held-out ones: the
-    added examples carry a cue the real tumours lack, and the detector learned that cue
-    (*Machine Learning Yearning* ch. 43: synthesised data that look real to a person may still
-    be told apart by the learning algorithm)."""
+    """How often the arm's detector finds the tumours it was given (the added examples, most of
+    them seen in training) and the slice's tumours in each measured set. The real arm is the
+    yardstick: its detectors also find their own examples more often than held-out ones. An
+    arm whose detectors find their own as often or more, and the held-out ones far less, added
+    tumours that are easy to learn and teach little about real ones: a cue the real tumours
+    lack (*Machine Learning Yearning* ch. 43: synthesised data that look real to a person may
+    still be told apart by the learning algorithm)."""
     detector = load_detector(run)
     row: dict[str, Any] = {"arm": arm, "found_added": float("nan")}
     if extra is not None:
