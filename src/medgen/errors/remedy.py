@@ -51,6 +51,7 @@ from medgen.errors.web.images import draw_truth, encode_png
 from medgen.exceptions import InputError
 from medgen.fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
 from medgen.tasks.augment import (
+    GRAIN_SCALE_PX,
     classic_augment,
     generate_with_masks,
     inpaint_with_masks,
@@ -61,7 +62,6 @@ SHOWN = 6  # examples per arm in added.png
 ARMS = ("baseline", "real", "diffusion", "inpaint", "gan", "augment")
 GENERATOR_OF = {"diffusion": "diffusion", "inpaint": "diffusion", "gan": "gan"}  # arm -> run kind
 MATCHED = ("log_area", "contrast", "rim_minus_core", "inside_std")  # what a kept example matches
-GRAIN_SCALE_PX = 1.0  # the Gaussian that splits a slice into smooth part and grain
 GRAIN_GAP_PX = 5  # the grain's reference: tissue this far from the lesion, past the blur's reach
 TISSUE = 0.05  # intensity above which a pixel counts as tissue for the grain's reference
 NEAREST_LEVELS = 10  # a drawn tumour's base: one of the healthy slices nearest the mask's level
