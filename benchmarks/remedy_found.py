@@ -9,15 +9,15 @@ filled: one detector folder per arm and seed (ARM/, ARM-seed1/, ...). Each arm's
 are made again as that run made them (the same --n, --oversample, --guidance and seed 0), so
 the options must be the run's.
 
-The peer, in the same run, is the real arm: new slices from the data generator, which its
-detectors find about as often as the slice's held-out tumours. An arm whose detectors find their
-own added examples far more often than the held-out ones added a cue that real tumours lack.
+The peer, in the same run, is the real arm: new slices from the data generator. Its detectors
+also find their own added examples (mostly seen in training) more often than held-out ones; an
+arm whose detectors find their own as often or more, and the held-out ones far less, added a cue
+that real tumours lack (`found_row`).
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 from pathlib import Path
 
 import pandas as pd
@@ -30,13 +30,10 @@ from medgen.exceptions import InputError
 
 def detector_folders(work: Path, arm: str) -> list[Path]:
     """The arm's detectors in `work`: ARM/, then ARM-seed1/, ARM-seed2/, ... while they exist."""
-    folders = []
-    for k in itertools.count():
-        folder = detector_folder(work, arm, k)
-        if not (folder / "detector.json").is_file():
-            return folders
-        folders.append(folder)
-    raise AssertionError("unreachable")
+    folders: list[Path] = []
+    while (detector_folder(work, arm, len(folders)) / "detector.json").is_file():
+        folders.append(detector_folder(work, arm, len(folders)))
+    return folders
 
 
 def main() -> None:
