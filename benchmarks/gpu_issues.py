@@ -12,10 +12,13 @@ Stages:
   detector   benchmarks/detector.py: a larger segmentation net, accuracy by location, by parts
   remedy     one benchmarks/detector.py --remedy per arm against that baseline (real and augment
              at once, diffusion, inpaint and gan as soon as their generator is done), merged
-             into one table with each arm's share of the real-data arm's gain, on dev and test
+             into one table with each arm's share of the real-data arm's gain, on dev and test;
+             with --detector-seeds K each arm trains K detectors, in turn or, with
+             --parallel-seeds, in K processes at once (the GPU has room for many small nets)
 
 --tiny runs the same stages on a small dataset with tiny budgets: the dry run on a CPU.
-Writes DIR/summary.txt (every table), DIR/log.txt (every stage's output) and DIR/remedy.csv.
+Writes DIR/summary.txt (every table: errors, found and added), DIR/log.txt (every stage's
+output) and DIR/remedy.csv.
 """
 
 from __future__ import annotations
@@ -157,17 +160,45 @@ def train_generator(
     print({k: summary[k] for k in ("steps", "images", "seconds") if k in summary})
 
 
-def merged_remedy(work: Path, arms: list[str]) -> pd.DataFrame | None:
-    """The baseline rows once and every finished arm's rows, from each arm's remedy.csv."""
-    tables: list[pd.DataFrame] = []
+def arm_outputs(work: Path, arms: list[str], name: str) -> list[pd.DataFrame]:
+    """One file of every finished remedy process, in ARMS order: remedy_ARM/ holds the arm's
+    first detector seed (or all of them), remedy_ARM_seedK/ the seed K run on its own."""
+    tables = []
     for arm in arms:
-        path = work / f"remedy_{arm}" / "remedy" / "remedy.csv"
-        if path.exists():
-            tables.append(pd.read_csv(path))
+        for folder in sorted(work.glob(f"remedy_{arm}*")):
+            if folder.name == f"remedy_{arm}" or folder.name.startswith(f"remedy_{arm}_seed"):
+                path = folder / "remedy" / name
+                if path.exists():
+                    tables.append(pd.read_csv(path))
+    return tables
+
+
+def merged_remedy(work: Path, arms: list[str]) -> pd.DataFrame | None:
+    """Every finished arm's errors, averaged over its detectors (whichever process trained
+    them), from each process's remedy_seeds.csv; the baseline's once."""
+    from medgen.errors.remedy import over_seeds
+
+    tables = arm_outputs(work, arms, "remedy_seeds.csv")
     if not tables:
         return None
-    table = pd.concat(tables, ignore_index=True)  # every arm's file may measure the baseline
-    return table.drop_duplicates(["arm", "set", "scope"]).reset_index(drop=True)
+    per_seed = pd.concat(tables, ignore_index=True)  # every arm's file may measure the baseline
+    return over_seeds(per_seed.drop_duplicates(["arm", "set", "scope", "seed"]))
+
+
+def merged_found(work: Path, arms: list[str]) -> pd.DataFrame | None:
+    """found.csv of every process, averaged per arm over its detectors."""
+    tables = arm_outputs(work, arms, "found.csv")
+    if not tables:
+        return None
+    return pd.concat(tables).groupby("arm", sort=False).mean().reset_index()
+
+
+def merged_added(work: Path, arms: list[str]) -> pd.DataFrame | None:
+    """added.csv of every arm once (its seeds add the same examples)."""
+    tables = arm_outputs(work, arms, "added.csv")
+    if not tables:
+        return None
+    return pd.concat(tables).drop_duplicates("examples").reset_index(drop=True)
 
 
 def device_line() -> str:
@@ -176,6 +207,15 @@ def device_line() -> str:
     if not torch.cuda.is_available():
         return f"torch {torch.__version__}, no GPU (CPU dry run)"
     return f"torch {torch.__version__}, {torch.cuda.get_device_name(0)}"
+
+
+def seed_runs(arm: str, args: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    """(stage name, detector.py seed options) of the arm's processes: one training all
+    --detector-seeds detectors in turn, or with --parallel-seeds one per detector, at once."""
+    if not args.parallel_seeds:
+        return [(f"remedy_{arm}", ["--detector-seeds", str(args.detector_seeds)])]
+    return [(f"remedy_{arm}" + (f"_seed{k}" if k else ""), ["--seed", str(k)])
+            for k in range(args.detector_seeds)]  # fmt: skip
 
 
 def orchestrate(args: argparse.Namespace) -> None:
@@ -204,8 +244,7 @@ def orchestrate(args: argparse.Namespace) -> None:
                                     else [])])  # fmt: skip
         detector = [str(HERE / "detector.py"), "--data", str(data), *scale.detector]
         remedy = [*detector, "--remedy", "--n", str(scale.remedy_n),
-                  "--oversample", str(args.oversample),
-                  "--detector-seeds", str(args.detector_seeds)]  # fmt: skip
+                  "--oversample", str(args.oversample)]  # fmt: skip
         if args.guidance is not None:
             remedy += ["--guidance", str(args.guidance)]
         if args.analysis:
@@ -224,8 +263,9 @@ def orchestrate(args: argparse.Namespace) -> None:
                     if ready:
                         runs = [f"--{generator}", str(work / generator)] if generator else []
                         arms = arm if arm == "baseline" or not args.analysis else f"baseline,{arm}"
-                        stages.start(f"remedy_{arm}", [*remedy, "--arms", arms,
-                                     *runs, "--work", str(work / f"remedy_{arm}")])  # fmt: skip
+                        for name, seed in seed_runs(arm, args):
+                            stages.start(name, [*remedy, *seed, "--arms", arms, *runs,
+                                                "--work", str(work / name)])  # fmt: skip
                     if ready or failed:
                         waiting.remove(arm)
                 stages.poll()
@@ -256,11 +296,17 @@ def write_outputs(work: Path, out: Path, stages: Stages, summary: list[str]) -> 
     table = merged_remedy(work, list(ARMS))
     if table is not None:
         table.to_csv(out / "remedy.csv", index=False)
-        summary += ["", "## remedy (dev and test; Wilson 95%)", table.to_string(index=False,
-                    float_format="{:.3f}".format)]  # fmt: skip
+        summary += ["", "## remedy (dev and test; mean over each arm's detectors, Wilson 95%)",
+                    table.to_string(index=False, float_format="{:.3f}".format)]  # fmt: skip
         for name in ("dev", "test"):
             shares = ", ".join(f"{a} {100 * v:.0f}%" for a, v in recovered(table, name).items())
             summary.append(f"share of the real arm's gain on brainstem tumours ({name}): {shares}")
+    for title, merged in (("tumours each arm's detectors find", merged_found),
+                          ("what each arm added", merged_added)):  # fmt: skip
+        extra = merged(work, list(ARMS))
+        if extra is not None:
+            summary += ["", f"## {title}", extra.to_string(index=False,
+                        float_format="{:.3f}".format)]  # fmt: skip
     logs = sorted((work / "logs").glob("*.txt"))
     (out / "log.txt").write_text(
         "\n".join(f"===== {p.stem}\n{p.read_text(errors='replace')}" for p in logs)
@@ -295,6 +341,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--detector-seeds", type=int, default=1, help="detectors per remedy arm, errors averaged"
+    )
+    parser.add_argument(
+        "--parallel-seeds",
+        action="store_true",
+        help="one process per detector seed, all at once (else one process per arm)",
     )
     parser.add_argument(
         "--no-tasks", dest="tasks", action="store_false", help="skip issue 7's tasks stage"
