@@ -61,6 +61,12 @@ def main() -> None:
     parser.add_argument(
         "--detector-seeds", type=int, default=1, help="detectors per remedy arm, errors averaged"
     )
+    parser.add_argument(
+        "--inpaint-shapes",
+        choices=("slice", "train"),
+        default="slice",
+        help="inpaint arm's masks: the slice's own tumours, or any training tumour's shape",
+    )
     parser.add_argument("--work", type=Path, help="folder for the detectors (default: temporary)")
     parser.add_argument("--channels", default="16,32,64", help="segmentation U-Net channels")
     parser.add_argument("--batch-size", type=int, default=32, help="segmentation batch size")
@@ -115,7 +121,8 @@ def main() -> None:
     arms = [a for a in args.arms.split(",") if a in ARMS]
     measure = {name: store.split(name).index.to_numpy() for name in ("dev", "test")}
     plan = RemedyPlan({"location": "brainstem"}, args.n, measure, oversample=args.oversample,
-                      guidance=args.guidance, detector_seeds=args.detector_seeds)  # fmt: skip
+                      guidance=args.guidance, detector_seeds=args.detector_seeds,
+                      inpaint_shapes=args.inpaint_shapes)  # fmt: skip
     table = remedy_experiment(data, work / "remedy", plan, config, arms=arms,
                               diffusion_run=args.diffusion, gan_run=args.gan,
                               baseline_run=baseline)  # fmt: skip

@@ -20,6 +20,7 @@ from medgen.errors.remedy import (
     NEAREST_LEVELS,
     SHOWN,
     RemedyPlan,
+    borrowed_shapes,
     closest_to_reference,
     describe_examples,
     error_with_interval,
@@ -137,6 +138,52 @@ def test_the_inpaint_arm_keeps_masks_inside_the_brain(
         assert any(not (m & ~brains[i]).any() for i in healthy)
     with pytest.raises(InputError, match="no tumour in this slice"):
         inpainted_examples(joint_runs["diffusion"], store, RemedyPlan({"location": "none"}, 2, {}))
+
+
+def test_borrowed_shapes_are_training_tumours_centred_on_the_given_masks(
+    builtin_dataset: Path,
+) -> None:
+    store = open_dataset(builtin_dataset)
+    train = store.split("train")
+    tumours = np.sort(train.index.to_numpy()[train["label"].to_numpy() == 1])
+    known = np.asarray(store.array("tumour_mask")[tumours]).astype(bool)
+    known = known[known.any(axis=(1, 2))]
+    masks = np.zeros((30, 64, 64), dtype=bool)
+    for i in range(30):  # small squares spread over the middle of the slice
+        r, c = 24 + i % 5 * 3, 20 + i // 5 * 4
+        masks[i, r : r + 3, c : c + 3] = True
+    masks[7] = False  # an empty mask stays empty
+    out = borrowed_shapes(store, masks, seed=0)
+    assert out.shape == masks.shape and out.dtype == bool
+    assert not out[7].any() and out[np.arange(30) != 7].any(axis=(1, 2)).all()
+
+    def cropped(m: np.ndarray) -> np.ndarray:
+        rows, cols = np.nonzero(m)
+        return m[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+
+    known_shapes = {(k.shape, k.tobytes()) for k in map(cropped, known)}
+    for i in np.flatnonzero(out.any(axis=(1, 2))):
+        assert (cropped(out[i]).shape, cropped(out[i]).tobytes()) in known_shapes
+        gap = np.subtract(ndimage.center_of_mass(out[i]), ndimage.center_of_mass(masks[i]))
+        assert np.abs(gap).max() <= 0.5 + 1e-9  # a shift by whole pixels
+    assert len({o.tobytes() for o in out}) > 20  # many shapes, not one
+    assert np.array_equal(out, borrowed_shapes(store, masks, seed=0))
+
+
+def test_the_inpaint_arm_draws_under_borrowed_shapes(
+    joint_runs: dict[str, Path], builtin_dataset: Path
+) -> None:
+    store = open_dataset(builtin_dataset)
+    plan = RemedyPlan({"location": "cerebellum"}, 4, {}, seed=1, inpaint_shapes="train")
+    _, masks, _ = inpainted_examples(joint_runs["diffusion"], store, plan)
+    _, own, _ = inpainted_examples(joint_runs["diffusion"], store, replace(plan,
+                                   inpaint_shapes="slice"))  # fmt: skip
+    assert masks.any(axis=(1, 2)).all() and not np.array_equal(masks, own)
+    ids = slice_train_ids(store, plan.slice)
+    slice_masks = np.asarray(store.array("tumour_mask")[ids]).astype(bool)
+    slice_centres = np.array([ndimage.center_of_mass(m) for m in slice_masks])
+    for m in masks:  # near one of the slice's tumours (the affine moves a few pixels)
+        assert np.linalg.norm(slice_centres - ndimage.center_of_mass(m), axis=1).min() < 8
 
 
 def test_generated_tumours_take_their_attributes_from_the_slices_own(
@@ -399,4 +446,7 @@ def test_remedy_command_end_to_end(
     bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
                   "--balance", "2")  # fmt: skip
     assert_one_line_error(bad, "--balance", "[0, 1]")
+    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
+                  "--inpaint-shapes", "blobs")  # fmt: skip
+    assert_one_line_error(bad, "--inpaint-shapes", "blobs")
     assert not (tmp_path / "x").exists()

@@ -332,6 +332,11 @@ def remedy_command(
         help="Detectors trained per arm (seeds SEED, SEED + 1, ...); the table gives their "
         "mean error and spread, remedy_seeds.csv each one's.",
     ),
+    inpaint_shapes: str = typer.Option(
+        "slice",
+        help="Masks the inpaint arm draws under: 'slice' (the slice's own training tumours, "
+        "moved) or 'train' (any training tumour's shape, placed where those lie).",
+    ),
 ) -> None:
     """The remedy loop: add N examples of the failing slice five ways, retrain, re-measure.
 
@@ -351,6 +356,7 @@ def remedy_command(
     from medgen.errors.remedy import (
         ARMS,
         GENERATOR_OF,
+        INPAINT_SHAPES,
         RemedyPlan,
         parse_slice,
         recovered,
@@ -370,6 +376,9 @@ def remedy_command(
             raise InputError(name, f"must be at least 1, got {value}")
     if guidance is not None and not guidance >= 0:
         raise InputError("--guidance", f"must be a number >= 0, got {guidance}")
+    if inpaint_shapes not in INPAINT_SHAPES:
+        raise InputError("--inpaint-shapes", f"must be one of {', '.join(INPAINT_SHAPES)}, "
+                                             f"got {inpaint_shapes!r}")  # fmt: skip
     if balance is not None:
         check_balance(balance, "--balance")
     store = open_dataset(data)
@@ -400,7 +409,7 @@ def remedy_command(
     detector = DetectorConfig(seed=seed)
     detector.extract = replace(detector.extract, steps=steps, seed=seed)
     plan = RemedyPlan(values, n, measure_sets, seed, oversample=oversample, guidance=guidance,
-                      detector_seeds=detector_seeds)  # fmt: skip
+                      detector_seeds=detector_seeds, inpaint_shapes=inpaint_shapes)  # fmt: skip
     table = remedy_experiment(
         data, out, plan, detector, arms=chosen,
         diffusion_run=runs["diffusion"] if "diffusion" in needed else None,

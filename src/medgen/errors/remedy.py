@@ -13,7 +13,8 @@ remedy adds N training examples of that slice and retrains the detector, once pe
 - inpaint: N tumours drawn by the joint diffusion model into healthy training slices of the same
   level, under masks of the slice's training tumours moved by a random affine (the anatomy and
   the noise's grain are real, the lesion is the model's, and the mask is exactly where the
-  lesion is drawn);
+  lesion is drawn); with `inpaint_shapes` "train", under any training tumour's shape placed
+  where such a moved mask lies (`borrowed_shapes`);
 - augment: N classic augmentations of the slice's own training examples.
 
 Each arm's detector is measured on the same held-out examples: the slice's error and the
@@ -66,6 +67,10 @@ GRAIN_GAP_PX = 5  # the grain's reference: tissue this far from the lesion, past
 TISSUE = 0.05  # intensity above which a pixel counts as tissue for the grain's reference
 NEAREST_LEVELS = 10  # a drawn tumour's base: one of the healthy slices nearest the mask's level
 Extra = tuple[np.ndarray, np.ndarray, np.ndarray]  # images, masks, class names
+INPAINT_SHAPES = {
+    "slice": "the slice's own training tumours, moved",
+    "train": "any training tumour's shape, centred where a moved slice tumour lies",
+}
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,7 @@ class RemedyPlan:
     oversample: int = 1  # generator arms make this many candidates per example kept
     guidance: float | None = None  # diffusion arms' classifier-free guidance (None: the run's)
     detector_seeds: int = 1  # detectors trained per arm, their errors averaged
+    inpaint_shapes: str = "slice"  # inpaint's mask shapes: INPAINT_SHAPES
 
 
 def parse_slice(text: str, store: StoredDataset) -> dict[str, str]:
@@ -193,6 +199,8 @@ def inpainted_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Ext
     wanted = plan.n * plan.oversample
     picks = np.random.default_rng(plan.seed).integers(0, len(images), wanted)  # as classic_augment
     _, moved = classic_augment(images, masks, wanted, plan.seed)
+    if plan.inpaint_shapes == "train":
+        moved = borrowed_shapes(store, moved, plan.seed)
     bases = inpainting_bases(store, ids[picks], wanted, plan.seed)
     if "brain_mask" in store.arrays:  # a moved mask stays inside the base's brain
         inside = moved & np.asarray(store.array("brain_mask")[bases]).astype(bool)
@@ -204,6 +212,31 @@ def inpainted_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Ext
         run, base_images, moved, conditions, seed=plan.seed, guidance=plan.guidance
     )
     return _most_like_the_slice(store, plan, (drawn, moved, kinds[picks]))
+
+
+def borrowed_shapes(store: StoredDataset, masks: np.ndarray, seed: int) -> np.ndarray:
+    """Each mask replaced by the shape of a training tumour drawn at random from every location,
+    its centre of mass moved to the mask's (rounded to a pixel; an empty mask stays empty).
+
+    A slice that fails is a rare one: its few training tumours give inpainting few shapes and
+    sizes to draw under, and the tumours it is measured on vary more (on the built-in data the
+    40 training brainstem tumours' median area is 10 px, the dev set's 15 px). Shapes of the
+    other locations' tumours keep the slice's positions and add that variety."""
+    train = store.split("train")
+    tumours = np.sort(train.index.to_numpy()[train["label"].to_numpy() == 1])
+    shapes = np.asarray(store.array("tumour_mask")[tumours]).astype(bool)
+    shapes = shapes[shapes.any(axis=(1, 2))]
+    if len(shapes) == 0:
+        raise InputError("--inpaint-shapes", "the train split has no tumour mask to borrow")
+    picks = np.random.default_rng(seed).integers(0, len(shapes), len(masks))
+    out = np.zeros_like(masks, dtype=bool)
+    for i, j in enumerate(picks):
+        if not masks[i].any():
+            continue
+        offset = np.subtract(ndimage.center_of_mass(masks[i]), ndimage.center_of_mass(shapes[j]))
+        moved = ndimage.shift(shapes[j].astype(np.uint8), np.round(offset), order=0)
+        out[i] = moved > 0
+    return out
 
 
 def closest_to_reference(
@@ -516,7 +549,7 @@ def remedy_experiment(
     write_text_atomic(out / "remedy_seeds.csv", per_seed.to_csv(index=False))
     write_json_atomic(out / "remedy.json", {
         "slice": plan.slice, "n": plan.n, "seed": plan.seed,
-        "detector_seeds": plan.detector_seeds,
+        "detector_seeds": plan.detector_seeds, "inpaint_shapes": plan.inpaint_shapes,
         "measured": {k: int(v.size) for k, v in plan.measure.items()},
         "recovered_share_of_real_gain": recovered(table),
         "added": _records(added_table),
