@@ -184,6 +184,8 @@ def test_the_inpaint_arm_draws_under_borrowed_shapes(
     slice_centres = np.array([ndimage.center_of_mass(m) for m in slice_masks])
     for m in masks:  # near one of the slice's tumours (the affine moves a few pixels)
         assert np.linalg.norm(slice_centres - ndimage.center_of_mass(m), axis=1).min() < 8
+    with pytest.raises(ValueError, match="inpaint_shapes"):
+        replace(plan, inpaint_shapes="blobs")
 
 
 def test_generated_tumours_take_their_attributes_from_the_slices_own(

@@ -67,10 +67,7 @@ GRAIN_GAP_PX = 5  # the grain's reference: tissue this far from the lesion, past
 TISSUE = 0.05  # intensity above which a pixel counts as tissue for the grain's reference
 NEAREST_LEVELS = 10  # a drawn tumour's base: one of the healthy slices nearest the mask's level
 Extra = tuple[np.ndarray, np.ndarray, np.ndarray]  # images, masks, class names
-INPAINT_SHAPES = {
-    "slice": "the slice's own training tumours, moved",
-    "train": "any training tumour's shape, centred where a moved slice tumour lies",
-}
+INPAINT_SHAPES = ("slice", "train")  # inpaint's masks: the slice's own, or borrowed_shapes
 
 
 @dataclass(frozen=True)
@@ -85,6 +82,11 @@ class RemedyPlan:
     guidance: float | None = None  # diffusion arms' classifier-free guidance (None: the run's)
     detector_seeds: int = 1  # detectors trained per arm, their errors averaged
     inpaint_shapes: str = "slice"  # inpaint's mask shapes: INPAINT_SHAPES
+
+    def __post_init__(self) -> None:
+        if self.inpaint_shapes not in INPAINT_SHAPES:
+            raise ValueError(f"inpaint_shapes must be one of {INPAINT_SHAPES}, "
+                             f"not {self.inpaint_shapes!r}")  # fmt: skip
 
 
 def parse_slice(text: str, store: StoredDataset) -> dict[str, str]:
@@ -221,7 +223,9 @@ def borrowed_shapes(store: StoredDataset, masks: np.ndarray, seed: int) -> np.nd
     A slice that fails is a rare one: its few training tumours give inpainting few shapes and
     sizes to draw under, and the tumours it is measured on vary more (on the built-in data the
     40 training brainstem tumours' median area is 10 px, the dev set's 15 px). Shapes of the
-    other locations' tumours keep the slice's positions and add that variety."""
+    other locations' tumours keep the slice's positions and add that variety; an oversample
+    filter, which matches area to the slice's own tumours, takes back part of it (measured in
+    benchmarks/results/detector.txt, 2026-12-04: no gain on the built-in data)."""
     train = store.split("train")
     tumours = np.sort(train.index.to_numpy()[train["label"].to_numpy() == 1])
     shapes = np.asarray(store.array("tumour_mask")[tumours]).astype(bool)
