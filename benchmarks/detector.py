@@ -26,7 +26,14 @@ from medgen.detect import DetectorConfig, load_detector, train_detector
 from medgen.detect.pipeline import BoundDetector, load_detector_config
 from medgen.devices import default_device
 from medgen.errors import attribute_errors
-from medgen.errors.remedy import ARMS, RemedyPlan, recovered, remedy_experiment, seeded
+from medgen.errors.remedy import (
+    ARMS,
+    INPAINT_SHAPES,
+    RemedyPlan,
+    recovered,
+    remedy_experiment,
+    seeded,
+)
 
 
 def accuracy_by_location(
@@ -63,7 +70,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--inpaint-shapes",
-        choices=("slice", "train"),
+        choices=INPAINT_SHAPES,
         default="slice",
         help="inpaint arm's masks: the slice's own tumours, or any training tumour's shape",
     )
