@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from toy import ToyImages, make_toy
 
 from medgen.train import TrainConfig, train
-from medgen.train.loop import leave_process_group
+from medgen.train.loop import leaving_process_group
 
 
 def run_toy(
@@ -68,17 +68,17 @@ def main() -> None:
     parser.add_argument("--cpu", action="store_true")
     parser.add_argument("--checksum", help="folder: each rank writes rank-R.txt, its weights' hash")
     args = parser.parse_args()
-    summary = run_toy(
-        args.out,
-        kind=args.kind,
-        budget=args.budget,
-        checkpoint_every=args.checkpoint_every,
-        resume=args.resume,
-        cpu=args.cpu,
-        sleep=args.sleep,
-        checksum=args.checksum,
-    )
-    leave_process_group()
+    with leaving_process_group():
+        summary = run_toy(
+            args.out,
+            kind=args.kind,
+            budget=args.budget,
+            checkpoint_every=args.checkpoint_every,
+            resume=args.resume,
+            cpu=args.cpu,
+            sleep=args.sleep,
+            checksum=args.checksum,
+        )
     if os.environ.get("RANK", "0") == "0":
         print(json.dumps(summary), flush=True)
 

@@ -9,12 +9,15 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
 from toy import load_weights, read_jsonl
+
+from medgen.train.loop import leaving_process_group, meet_peers
 
 SCRIPT = Path(__file__).with_name("run_toy.py")
 
@@ -75,3 +78,29 @@ def test_two_processes_train_one_run_and_resume_exactly(tmp_path: Path) -> None:
                 for r in (straight, resumed))  # fmt: skip
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
     assert read_jsonl(resumed / "metrics.jsonl")[-1]["metrics"] == records[-1]["metrics"]
+
+
+def test_ranks_meet_on_the_store_before_they_leave() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = torch.distributed.HashStore()
+    with ThreadPoolExecutor(3) as pool:  # three ranks; the last one comes late
+        early = [pool.submit(meet_peers, store, 3, 30.0) for _ in range(2)]
+        time.sleep(0.5)
+        assert not any(m.done() for m in early)  # they wait for the third
+        late = pool.submit(meet_peers, store, 3, 30.0)
+        assert [m.result(timeout=30) for m in (*early, late)] == [True, True, True]
+
+
+def test_a_rank_whose_peer_never_comes_leaves_after_the_timeout() -> None:
+    store = torch.distributed.HashStore()
+    assert meet_peers(store, 2, 0.2) is False  # returns, neither hangs nor raises
+    assert int(store.get("medgen/leaving/arrived")) == 1
+
+
+def test_leaving_without_a_process_group_runs_the_body_and_its_errors() -> None:
+    with leaving_process_group():
+        done = True
+    assert done
+    with pytest.raises(ValueError, match="kept"), leaving_process_group():
+        raise ValueError("kept")

@@ -41,7 +41,7 @@ def train_command(
     Example: medgen train diffusion --data data --out runs/diffusion --budget 10m
     """
     from medgen.exceptions import InputError
-    from medgen.train.loop import NonFiniteLoss, leave_process_group
+    from medgen.train.loop import NonFiniteLoss, leaving_process_group
     from medgen.train.recipe import read_run_config, train_on_data
 
     if family not in FAMILIES:
@@ -50,21 +50,20 @@ def train_command(
         )
     run_config = read_run_config(config, family, budget=budget, batch_size=batch_size, seed=seed)
     try:
-        summary = train_on_data(
-            family,
-            data,
-            out,
-            run_config,
-            cond=cond,
-            latent=latent,
-            resume=resume,
-            cpu=cpu,
-            where=where,
-        )
+        with leaving_process_group():
+            summary = train_on_data(
+                family,
+                data,
+                out,
+                run_config,
+                cond=cond,
+                latent=latent,
+                resume=resume,
+                cpu=cpu,
+                where=where,
+            )
     except NonFiniteLoss as err:
         raise InputError(out, f"training stopped: {err}") from None
-    finally:
-        leave_process_group()
     done = f"{summary['steps']} steps, {summary['images']} images in {summary['seconds']:.0f} s"
     if summary["status"] != "finished":
         print(f"{summary['status']} after {done}; continue with --resume (checkpoint in {out})")
