@@ -430,6 +430,8 @@ def test_remedy_command_end_to_end(
                                        "augment arm"]  # fmt: skip
     assert (added["n"].iloc[1:] == 4).all() and len(record["added"]) == 6
     assert added.loc[3, "with_mask"] == 1.0  # every drawn tumour has its mask
+    assert added["told_apart"].isna().all()  # 4 tumours per arm: too few to tell apart
+    assert "told_apart" in record["added"][1]
     with Image.open(out / "added.png") as picture:  # a row per set of examples, SHOWN of each
         assert picture.size == (SHOWN * 256, 6 * 256)
     assert added.loc[1, "with_mask"] == 1.0  # the oracle's slices all hold a tumour

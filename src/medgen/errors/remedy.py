@@ -48,6 +48,7 @@ from medgen.data.synth import DataConfig, make_dataset
 from medgen.data.synth.config import LOCATIONS, ScenarioConfig
 from medgen.detect import Detector, DetectorConfig, load_detector, train_detector
 from medgen.detect.extract import FEATURES, region_features
+from medgen.errors.tell import told_apart
 from medgen.errors.web.images import draw_truth, encode_png
 from medgen.exceptions import InputError
 from medgen.fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
@@ -504,7 +505,8 @@ def remedy_experiment(
 ) -> pd.DataFrame:
     """Run the chosen arms (generator arms need their run); write remedy.csv/.json (errors
     averaged over plan.detector_seeds detectors per arm), remedy_seeds.csv (each detector's),
-    added.csv/.png (what each arm added), found.csv (`found_row`) and each arm's detectors
+    added.csv/.png (what each arm added; `told_apart`: how well a classifier tells its tumours
+    from the slice's training tumours), found.csv (`found_row`) and each arm's detectors
     (ARM/, then ARM-seed1/, ...). `baseline_run`: an already trained
     detector with the same config to measure as the baseline's first seed instead of training
     it again."""
@@ -520,7 +522,8 @@ def remedy_experiment(
         added = 0 if source is None else plan.n
         extra = None if source is None else source()
         if extra is not None:
-            audit.append(describe_examples(f"{arm} arm", extra[0], extra[1]))
+            row = describe_examples(f"{arm} arm", extra[0], extra[1])
+            audit.append({**row, "told_apart": told_apart(reference[:2], extra[:2], plan.seed)})
             shown.append((extra[0], extra[1]))
         for k in range(plan.detector_seeds):
             run = detector_folder(out, arm, k)
