@@ -14,7 +14,9 @@ arms' examples for --slice exactly as `medgen errors remedy` does, at each guida
 The peers, in the same run: the slice's real training tumours and the real-data arm (new slices
 from the data generator, the oracle). On the built-in data the brainstem's tumours are mostly
 non-enhancing and T1-dark (contrast against their ring about -0.02); a generator arm helps the
-detector only if what it draws looks like them.
+detector only if what it draws looks like them. `told_apart` is how well a linear classifier
+tells an arm's tumours from the slice's training tumours (0.5: it cannot; `medgen.errors.tell`),
+then on a patch's intensities alone and on its fine detail alone (`by_...`): where a tell lies.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
-from medgen.data.store import open_dataset
+from medgen.data.store import StoredDataset, open_dataset
 from medgen.errors.remedy import (
     RemedyPlan,
     describe_examples,
@@ -37,6 +40,7 @@ from medgen.errors.remedy import (
     real_examples,
     slice_train_ids,
 )
+from medgen.errors.tell import PARTS, told_apart
 from medgen.exceptions import InputError
 from medgen.tasks.augment import train_joint_generator
 from medgen.train.recipe import read_run_config
@@ -74,14 +78,31 @@ def audit_variant(data: Path, run: Path, plan: RemedyPlan, guidances: list[float
     """The diffusion and inpaint arms' examples of one run, described, at each guidance."""
     torch.set_num_threads(threads)
     store = open_dataset(data)
+    real = slice_tumours(store, plan.slice)
     rows = []
     for guidance in guidances:
         guided = replace(plan, guidance=guidance)
         for arm, make in (("diffusion", generated_examples), ("inpaint", inpainted_examples)):
             images, masks, _ = make(run, store, guided)
             row = describe_examples(f"{arm} arm", images, masks)
-            rows.append({"variant": run.name, "guidance": guidance, **row})
+            tells = told_apart_by_part(real, (images, masks), plan.seed)
+            rows.append({"variant": run.name, "guidance": guidance, **row, **tells})
     return rows
+
+
+def told_apart_by_part(real: tuple[np.ndarray, np.ndarray], added: tuple[np.ndarray, np.ndarray],
+                       seed: int) -> dict[str, float]:  # fmt: skip
+    """`told_apart` on the whole patch, then on each of its parts alone: where a tell lies."""
+    tells = {"told_apart": told_apart(real, added, seed)}
+    for part in PARTS:
+        tells[f"by_{part}"] = told_apart(real, added, seed, parts=[part])
+    return tells
+
+
+def slice_tumours(store: StoredDataset, values: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+    """The slice's training tumours: images and masks."""
+    ids = slice_train_ids(store, values)
+    return store.array("images")[ids], store.array("tumour_mask")[ids].astype(bool)
 
 
 def main() -> None:
@@ -117,14 +138,14 @@ def main() -> None:
         audits = [pool.submit(audit_variant, args.data, run, plan, guidances, args.threads)
                   for run in runs]  # fmt: skip
         rows = [row for future in audits for row in future.result()]
-    ids = slice_train_ids(store, values)
-    real = store.array("images")[ids], store.array("tumour_mask")[ids].astype(bool)
+    real = slice_tumours(store, values)
     oracle = real_examples(store, values, args.n, plan.seed)
     peers = [
         {"variant": "peer", "guidance": float("nan"),
          **describe_examples("the slice's training tumours", *real)},
         {"variant": "peer", "guidance": float("nan"),
-         **describe_examples("real arm (the oracle)", oracle[0], oracle[1])},
+         **describe_examples("real arm (the oracle)", oracle[0], oracle[1]),
+         **told_apart_by_part(real, oracle[:2], plan.seed)},
     ]  # fmt: skip
     table = pd.DataFrame(peers + rows).drop(columns=["centroid_row", "centroid_col"])
     print(f"\nwhat each arm draws for {args.slice}: medians over {args.n} examples "

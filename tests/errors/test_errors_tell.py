@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from medgen.errors.tell import FOLDS, PATCH_PX, told_apart, tumour_patches
+from medgen.errors.tell import FOLDS, PATCH_PX, patch_features, told_apart, tumour_patches
 
 
 def lesions(
@@ -52,3 +52,13 @@ def test_patches_are_centred_on_the_tumour_and_zero_past_the_edge() -> None:
     assert patch[half, half] == image[1, 1]
     assert (patch[: half - 1] == 0).all() and (patch[:, : half - 1] == 0).all()
     assert np.array_equal(patch[half - 1 :, half - 1 :], image[: half + 1, : half + 1])
+
+
+def test_one_part_alone_says_where_the_tell_lies() -> None:
+    real, speckled = lesions(150, 0), lesions(150, 1, speckle=0.05)
+    assert told_apart(real, speckled, parts=["detail"]) > 0.85  # grain: in the fine detail
+    real, brighter = lesions(150, 0), lesions(150, 1, brighter=0.03)
+    assert told_apart(real, brighter, parts=["intensity"]) > 0.85
+    assert told_apart(real, brighter, parts=["detail"]) < 0.65  # brightness leaves no grain
+    with pytest.raises(ValueError, match="colour"):
+        patch_features(np.zeros((2, PATCH_PX, PATCH_PX), np.float32), ["colour"])

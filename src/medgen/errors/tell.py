@@ -15,6 +15,8 @@ position out of it; the audit's columns already say where the tumours sit.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 from scipy import ndimage
 from sklearn.linear_model import LogisticRegression
@@ -26,6 +28,7 @@ PATCH_PX = 16  # side of the square around each tumour the classifier sees
 DETAIL_PX = 1.0  # Gaussian blur whose residual is the fine detail
 FOLDS = 5
 STRENGTH = 0.05  # inverse L2 strength of the logistic regression: few examples, many pixels
+PARTS = ("intensity", "detail")  # what of each patch the classifier sees (`patch_features`)
 
 
 def tumour_patches(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
@@ -40,26 +43,33 @@ def tumour_patches(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
     return out
 
 
-def patch_features(patches: np.ndarray) -> np.ndarray:
-    """(N, 2 PATCH_PX^2): each patch's intensities, then the size of its fine detail."""
+def patch_features(patches: np.ndarray, parts: Sequence[str] = PARTS) -> np.ndarray:
+    """(N, len(parts) PATCH_PX^2): each patch's "intensity", then the size of its fine "detail"
+    (the residual of a DETAIL_PX blur), as `parts` asks."""
     blurred = ndimage.gaussian_filter(patches, sigma=(0, DETAIL_PX, DETAIL_PX))
-    detail = np.abs(patches - blurred)
-    return np.concatenate([patches.reshape(len(patches), -1), detail.reshape(len(patches), -1)], 1)
+    views = {"intensity": patches, "detail": np.abs(patches - blurred)}
+    unknown = set(parts) - set(views)
+    if unknown or not parts:
+        raise ValueError(f"parts {list(parts)}: choose among {list(PARTS)}")
+    return np.concatenate([views[p].reshape(len(patches), -1) for p in parts], axis=1)
 
 
 def told_apart(
     real: tuple[np.ndarray, np.ndarray],
     added: tuple[np.ndarray, np.ndarray],
     seed: int = 0,
+    parts: Sequence[str] = PARTS,
 ) -> float:
     """Held-out accuracy (FOLDS-fold, mean) of a linear classifier telling `added` (images,
-    masks) from `real` tumours; the larger set is subsampled to the smaller one's size, so
+    masks) from `real` tumours, on the patch features `parts` (`patch_features`; one part
+    alone says where a tell lies); the larger set is subsampled to the smaller one's size, so
     chance is 0.5. Examples without a tumour are left out; NaN when either set has fewer than
     FOLDS tumours."""
     sets = []
     for images, masks in (real, added):
         has = np.asarray(masks, dtype=bool).any(axis=(1, 2))
-        sets.append(patch_features(tumour_patches(np.asarray(images)[has], np.asarray(masks)[has])))
+        patches = tumour_patches(np.asarray(images)[has], np.asarray(masks)[has])
+        sets.append(patch_features(patches, parts))
     size = min(len(s) for s in sets)
     if size < FOLDS:
         return float("nan")
