@@ -16,7 +16,9 @@ from the data generator, the oracle). On the built-in data the brainstem's tumou
 non-enhancing and T1-dark (contrast against their ring about -0.02); a generator arm helps the
 detector only if what it draws looks like them. `told_apart` is how well a linear classifier
 tells an arm's tumours from the slice's training tumours (0.5: it cannot; `medgen.errors.tell`),
-then on a patch's intensities alone and on its fine detail alone (`by_...`): where a tell lies.
+and against the oracle's tumours (`vs_oracle`: more examples, so more power), also on a patch's
+intensities alone and on its fine detail alone: where a tell lies. The oracle's row is the
+control (its second half against its first): what an arm with no tell would score.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from medgen.errors.tell import PARTS, told_apart
 from medgen.exceptions import InputError
 from medgen.tasks.augment import train_joint_generator
 from medgen.train.recipe import read_run_config
+
+Pair = tuple[np.ndarray, np.ndarray]  # images, masks
 
 
 def parse_variants(text: str) -> list[tuple[float, float]]:
@@ -79,27 +83,37 @@ def audit_variant(data: Path, run: Path, plan: RemedyPlan, guidances: list[float
     torch.set_num_threads(threads)
     store = open_dataset(data)
     real = slice_tumours(store, plan.slice)
+    oracle = real_examples(store, plan.slice, plan.n, plan.seed)[:2]
     rows = []
     for guidance in guidances:
         guided = replace(plan, guidance=guidance)
         for arm, make in (("diffusion", generated_examples), ("inpaint", inpainted_examples)):
             images, masks, _ = make(run, store, guided)
             row = describe_examples(f"{arm} arm", images, masks)
-            tells = told_apart_by_part(real, (images, masks), plan.seed)
-            rows.append({"variant": run.name, "guidance": guidance, **row, **tells})
+            found = tells(real, oracle, (images, masks), plan.seed)
+            rows.append({"variant": run.name, "guidance": guidance, **row, **found})
     return rows
 
 
-def told_apart_by_part(real: tuple[np.ndarray, np.ndarray], added: tuple[np.ndarray, np.ndarray],
-                       seed: int) -> dict[str, float]:  # fmt: skip
-    """`told_apart` on the whole patch, then on each of its parts alone: where a tell lies."""
-    tells = {"told_apart": told_apart(real, added, seed)}
+def tells(real: Pair, oracle: Pair, added: Pair, seed: int) -> dict[str, float]:
+    """`told_apart` against the slice's training tumours (as added.csv has it), then against
+    the oracle's (more examples: more power), on the whole patch and on each part alone."""
+    found = {"told_apart": told_apart(real, added, seed),
+             "vs_oracle": told_apart(oracle, added, seed)}  # fmt: skip
     for part in PARTS:
-        tells[f"by_{part}"] = told_apart(real, added, seed, parts=[part])
-    return tells
+        found[f"vs_oracle_{part}"] = told_apart(oracle, added, seed, parts=[part])
+    return found
 
 
-def slice_tumours(store: StoredDataset, values: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
+def oracle_control(real: Pair, oracle: Pair, seed: int) -> dict[str, float]:
+    """`tells` for the oracle itself, its first half standing for the oracle: chance, 0.5, is
+    what an arm with no tell would score."""
+    half = len(oracle[0]) // 2
+    first, second = (oracle[0][:half], oracle[1][:half]), (oracle[0][half:], oracle[1][half:])
+    return {**tells(real, first, second, seed), "told_apart": told_apart(real, oracle, seed)}
+
+
+def slice_tumours(store: StoredDataset, values: dict[str, str]) -> Pair:
     """The slice's training tumours: images and masks."""
     ids = slice_train_ids(store, values)
     return store.array("images")[ids], store.array("tumour_mask")[ids].astype(bool)
@@ -145,7 +159,7 @@ def main() -> None:
          **describe_examples("the slice's training tumours", *real)},
         {"variant": "peer", "guidance": float("nan"),
          **describe_examples("real arm (the oracle)", oracle[0], oracle[1]),
-         **told_apart_by_part(real, oracle[:2], plan.seed)},
+         **oracle_control(real, oracle[:2], plan.seed)},
     ]  # fmt: skip
     table = pd.DataFrame(peers + rows).drop(columns=["centroid_row", "centroid_col"])
     print(f"\nwhat each arm draws for {args.slice}: medians over {args.n} examples "
