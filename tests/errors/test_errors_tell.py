@@ -32,7 +32,7 @@ def test_chance_stays_one_half_when_one_set_is_much_larger() -> None:
 
 
 @pytest.mark.parametrize("tell", [{"brighter": 0.03}, {"speckle": 0.05}])
-def test_a_tell_the_audits_medians_could_miss_is_found(tell: dict[str, float]) -> None:
+def test_a_tell_in_brightness_or_grain_is_found(tell: dict[str, float]) -> None:
     assert told_apart(lesions(150, 0), lesions(150, 1, **tell)) > 0.85
 
 

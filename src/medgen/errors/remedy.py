@@ -506,7 +506,8 @@ def remedy_experiment(
     """Run the chosen arms (generator arms need their run); write remedy.csv/.json (errors
     averaged over plan.detector_seeds detectors per arm), remedy_seeds.csv (each detector's),
     added.csv/.png (what each arm added; `told_apart`: how well a classifier tells its tumours
-    from the slice's training tumours), found.csv (`found_row`) and each arm's detectors
+    from the slice's training tumours, which, few as they are on a failing slice, show only a
+    strong tell), found.csv (`found_row`) and each arm's detectors
     (ARM/, then ARM-seed1/, ...). `baseline_run`: an already trained
     detector with the same config to measure as the baseline's first seed instead of training
     it again."""
