@@ -41,6 +41,10 @@ def test_examples_without_a_tumour_are_left_out_and_too_few_give_nan() -> None:
     masks[FOLDS - 1 :] = False  # only FOLDS - 1 tumours left in the added set
     assert np.isnan(told_apart(lesions(20, 1), (images, masks)))
     assert not np.isnan(told_apart(lesions(20, 1), lesions(FOLDS, 2)))
+    none = np.zeros((0, 48, 48), np.float32), np.zeros((0, 48, 48), bool)  # a slice with no tumour
+    assert np.isnan(told_apart(none, lesions(20, 1))) and np.isnan(told_apart(lesions(20, 1), none))
+    empty = np.zeros((0, PATCH_PX, PATCH_PX), np.float32)
+    assert patch_features(empty).shape == (0, 2 * PATCH_PX**2)
 
 
 def test_patches_are_centred_on_the_tumour_and_zero_past_the_edge() -> None:

@@ -51,7 +51,7 @@ def patch_features(patches: np.ndarray, parts: Sequence[str] = PARTS) -> np.ndar
     unknown = set(parts) - set(views)
     if unknown or not parts:
         raise ValueError(f"parts {list(parts)}: choose among {list(PARTS)}")
-    return np.concatenate([views[p].reshape(len(patches), -1) for p in parts], axis=1)
+    return np.concatenate([views[p].reshape(len(patches), PATCH_PX**2) for p in parts], axis=1)
 
 
 def told_apart(
@@ -65,14 +65,14 @@ def told_apart(
     alone says where a tell lies); the larger set is subsampled to the smaller one's size, so
     chance is 0.5. Examples without a tumour are left out; NaN when either set has fewer than
     FOLDS tumours."""
-    sets = []
-    for images, masks in (real, added):
-        has = np.asarray(masks, dtype=bool).any(axis=(1, 2))
-        patches = tumour_patches(np.asarray(images)[has], np.asarray(masks)[has])
-        sets.append(patch_features(patches, parts))
-    size = min(len(s) for s in sets)
+    kept = [np.asarray(masks, dtype=bool).any(axis=(1, 2)) for _, masks in (real, added)]
+    size = min(int(has.sum()) for has in kept)
     if size < FOLDS:
         return float("nan")
+    sets = []
+    for (images, masks), has in zip((real, added), kept, strict=True):
+        patches = tumour_patches(np.asarray(images)[has], np.asarray(masks)[has])
+        sets.append(patch_features(patches, parts))
     rng = np.random.default_rng(seed)
     sets = [s[np.sort(rng.choice(len(s), size, replace=False))] for s in sets]
     features = np.concatenate(sets)
