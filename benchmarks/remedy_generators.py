@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from medgen.data.store import StoredDataset, open_dataset
+from medgen.data.store import open_dataset
 from medgen.errors.remedy import (
     RemedyPlan,
     describe_examples,
@@ -40,7 +40,7 @@ from medgen.errors.remedy import (
     inpainted_examples,
     parse_slice,
     real_examples,
-    slice_train_ids,
+    slice_tumours,
 )
 from medgen.errors.tell import PARTS, told_apart
 from medgen.exceptions import InputError
@@ -82,7 +82,7 @@ def audit_variant(data: Path, run: Path, plan: RemedyPlan, guidances: list[float
     """The diffusion and inpaint arms' examples of one run, described, at each guidance."""
     torch.set_num_threads(threads)
     store = open_dataset(data)
-    real = slice_tumours(store, plan.slice)
+    real = slice_tumours(store, plan.slice)[:2]
     oracle = real_examples(store, plan.slice, plan.n, plan.seed)[:2]
     rows = []
     for guidance in guidances:
@@ -90,33 +90,28 @@ def audit_variant(data: Path, run: Path, plan: RemedyPlan, guidances: list[float
         for arm, make in (("diffusion", generated_examples), ("inpaint", inpainted_examples)):
             images, masks, _ = make(run, store, guided)
             row = describe_examples(f"{arm} arm", images, masks)
-            found = tells(real, oracle, (images, masks), plan.seed)
-            rows.append({"variant": run.name, "guidance": guidance, **row, **found})
+            told = told_apart(real, (images, masks), plan.seed)  # as added.csv has it
+            found = against_oracle(oracle, (images, masks), plan.seed)
+            rows.append({"variant": run.name, "guidance": guidance, **row,
+                         "told_apart": told, **found})  # fmt: skip
     return rows
 
 
-def tells(real: Pair, oracle: Pair, added: Pair, seed: int) -> dict[str, float]:
-    """`told_apart` against the slice's training tumours (as added.csv has it), then against
-    the oracle's (more examples: more power), on the whole patch and on each part alone."""
-    found = {"told_apart": told_apart(real, added, seed),
-             "vs_oracle": told_apart(oracle, added, seed)}  # fmt: skip
+def against_oracle(oracle: Pair, added: Pair, seed: int) -> dict[str, float]:
+    """`told_apart` against the oracle's tumours (more examples than the slice's training ones:
+    more power), on the whole patch and on each part alone."""
+    found = {"vs_oracle": told_apart(oracle, added, seed)}
     for part in PARTS:
         found[f"vs_oracle_{part}"] = told_apart(oracle, added, seed, parts=[part])
     return found
 
 
 def oracle_control(real: Pair, oracle: Pair, seed: int) -> dict[str, float]:
-    """`tells` for the oracle itself, its first half standing for the oracle: chance, 0.5, is
-    what an arm with no tell would score."""
+    """The oracle's own row: `told_apart` against the slice's training tumours, and its second
+    half against its first in place of the oracle: what an arm with no tell would score."""
     half = len(oracle[0]) // 2
     first, second = (oracle[0][:half], oracle[1][:half]), (oracle[0][half:], oracle[1][half:])
-    return {**tells(real, first, second, seed), "told_apart": told_apart(real, oracle, seed)}
-
-
-def slice_tumours(store: StoredDataset, values: dict[str, str]) -> Pair:
-    """The slice's training tumours: images and masks."""
-    ids = slice_train_ids(store, values)
-    return store.array("images")[ids], store.array("tumour_mask")[ids].astype(bool)
+    return {"told_apart": told_apart(real, oracle, seed), **against_oracle(first, second, seed)}
 
 
 def main() -> None:
@@ -152,7 +147,7 @@ def main() -> None:
         audits = [pool.submit(audit_variant, args.data, run, plan, guidances, args.threads)
                   for run in runs]  # fmt: skip
         rows = [row for future in audits for row in future.result()]
-    real = slice_tumours(store, values)
+    real = slice_tumours(store, values)[:2]
     oracle = real_examples(store, values, args.n, plan.seed)
     peers = [
         {"variant": "peer", "guidance": float("nan"),

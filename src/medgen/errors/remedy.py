@@ -198,7 +198,7 @@ def inpainted_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Ext
         raise InputError(
             "--slice", "the train split has no tumour in this slice to take masks from"
         )
-    images, masks, kinds = _slice_tumours(store, plan.slice)
+    images, masks, kinds = slice_tumours(store, plan.slice)
     wanted = plan.n * plan.oversample
     picks = np.random.default_rng(plan.seed).integers(0, len(images), wanted)  # as classic_augment
     _, moved = classic_augment(images, masks, wanted, plan.seed)
@@ -299,7 +299,7 @@ def _most_like_the_slice(store: StoredDataset, plan: RemedyPlan, candidates: Ext
     """The plan.n candidates closest to the slice's training tumours (all if not oversampled)."""
     if plan.oversample == 1:
         return candidates
-    reference = _slice_tumours(store, plan.slice)
+    reference = slice_tumours(store, plan.slice)
     if len(reference[0]) == 0:  # nothing to match: the first plan.n
         return candidates[0][: plan.n], candidates[1][: plan.n], candidates[2][: plan.n]
     keep = closest_to_reference(lesion_features(*candidates[:2]),
@@ -309,7 +309,7 @@ def _most_like_the_slice(store: StoredDataset, plan: RemedyPlan, candidates: Ext
 
 def augmented_examples(store: StoredDataset, plan: RemedyPlan) -> Extra:
     """n classic augmentations of the slice's training tumours."""
-    images, masks, kinds = _slice_tumours(store, plan.slice)
+    images, masks, kinds = slice_tumours(store, plan.slice)
     if len(images) == 0:
         raise InputError("--slice", "the train split has no tumour in this slice to augment")
     new_images, new_masks = classic_augment(images, masks, plan.n, plan.seed)
@@ -352,7 +352,7 @@ def examples_picture(rows: Sequence[tuple[np.ndarray, np.ndarray]]) -> bytes:
     return encode_png(np.concatenate(pictures, axis=0))
 
 
-def _slice_tumours(store: StoredDataset, values: dict[str, str]) -> Extra:
+def slice_tumours(store: StoredDataset, values: dict[str, str]) -> Extra:
     """The slice's training tumours as (images, masks, class names)."""
     ids = slice_train_ids(store, values)
     return (np.asarray(store.array("images")[ids], dtype=np.float32),
@@ -516,7 +516,7 @@ def remedy_experiment(
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     found: list[dict[str, Any]] = []
-    reference = _slice_tumours(store, plan.slice)
+    reference = slice_tumours(store, plan.slice)
     audit = [describe_examples("the slice's training tumours", reference[0], reference[1])]
     shown = [(reference[0], reference[1])]
     for arm, source in sources.items():
