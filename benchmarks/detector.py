@@ -28,6 +28,7 @@ from medgen.devices import default_device
 from medgen.errors import attribute_errors
 from medgen.errors.remedy import (
     ARMS,
+    INPAINT_CONTRASTS,
     INPAINT_SHAPES,
     RemedyPlan,
     recovered,
@@ -73,6 +74,12 @@ def main() -> None:
         choices=INPAINT_SHAPES,
         default="slice",
         help="inpaint arm's masks: the slice's own tumours, or any training tumour's shape",
+    )
+    parser.add_argument(
+        "--inpaint-contrast",
+        choices=INPAINT_CONTRASTS,
+        default="drawn",
+        help="inpaint arm's lesion contrast: the model's, or each reference tumour's",
     )
     parser.add_argument("--work", type=Path, help="folder for the detectors (default: temporary)")
     parser.add_argument("--channels", default="16,32,64", help="segmentation U-Net channels")
@@ -129,7 +136,8 @@ def main() -> None:
     measure = {name: store.split(name).index.to_numpy() for name in ("dev", "test")}
     plan = RemedyPlan({"location": "brainstem"}, args.n, measure, oversample=args.oversample,
                       guidance=args.guidance, detector_seeds=args.detector_seeds,
-                      inpaint_shapes=args.inpaint_shapes)  # fmt: skip
+                      inpaint_shapes=args.inpaint_shapes,
+                      inpaint_contrast=args.inpaint_contrast)  # fmt: skip
     table = remedy_experiment(data, work / "remedy", plan, config, arms=arms,
                               diffusion_run=args.diffusion, gan_run=args.gan,
                               baseline_run=baseline)  # fmt: skip

@@ -3,7 +3,7 @@ was trained: issue 6's audit (`added.csv`) without the detectors, so it runs on 
 
     python benchmarks/remedy_generators.py --data DIR --work W [--steps 2500]
         [--variants 0:0,0.5:0,0:20,0.5:20] [--n 200] [--guidance 1,3] [--oversample 1]
-        [--jobs 2 --threads 1]
+        [--inpaint-contrast drawn,slice] [--jobs 2 --threads 1]
 
 A variant is BALANCE:MASK_WEIGHT: `condition_repeats`' exponent for the training rows, and the
 extra loss weight near the mask (`mask_loss_weights`). Every variant trains the same joint model
@@ -34,6 +34,7 @@ import torch
 
 from medgen.data.store import open_dataset
 from medgen.errors.remedy import (
+    INPAINT_CONTRASTS,
     RemedyPlan,
     describe_examples,
     generated_examples,
@@ -78,8 +79,9 @@ def train_variant(data: Path, run: Path, steps: int, balance: float, weight: flo
 
 
 def audit_variant(data: Path, run: Path, plan: RemedyPlan, guidances: list[float],
-                  threads: int) -> list[dict]:  # fmt: skip
-    """The diffusion and inpaint arms' examples of one run, described, at each guidance."""
+                  contrasts: list[str], threads: int) -> list[dict]:  # fmt: skip
+    """The diffusion and inpaint arms' examples of one run, described, at each guidance (the
+    inpaint arm at each of its `contrasts`: `RemedyPlan.inpaint_contrast`)."""
     torch.set_num_threads(threads)
     store = open_dataset(data)
     real = slice_tumours(store, plan.slice)[:2]
@@ -87,9 +89,14 @@ def audit_variant(data: Path, run: Path, plan: RemedyPlan, guidances: list[float
     rows = []
     for guidance in guidances:
         guided = replace(plan, guidance=guidance)
-        for arm, make in (("diffusion", generated_examples), ("inpaint", inpainted_examples)):
-            images, masks, _ = make(run, store, guided)
-            row = describe_examples(f"{arm} arm", images, masks)
+        arms = [("diffusion arm", generated_examples, guided)] + [
+            (f"inpaint arm{'' if c == 'drawn' else ', at ' + c + ' contrast'}",
+             inpainted_examples, replace(guided, inpaint_contrast=c))
+            for c in contrasts
+        ]  # fmt: skip
+        for name, make, arm_plan in arms:
+            images, masks, _ = make(run, store, arm_plan)
+            row = describe_examples(name, images, masks)
             told = told_apart(real, (images, masks), plan.seed)  # as added.csv has it
             found = against_oracle(oracle, (images, masks), plan.seed)
             rows.append({"variant": run.name, "guidance": guidance, **row,
@@ -124,6 +131,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=200, help="examples per arm")
     parser.add_argument("--guidance", default="1,3", help="guidance scales (comma-separated)")
     parser.add_argument("--oversample", type=int, default=1, help="candidates per example kept")
+    choices = ", ".join(INPAINT_CONTRASTS)
+    parser.add_argument("--inpaint-contrast", default="drawn",
+                        help=f"inpaint arm's contrasts, comma-separated ({choices})")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=2, help="variants trained at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
     args = parser.parse_args()
@@ -134,6 +144,10 @@ def main() -> None:
         parser.error(str(err))
     plan = RemedyPlan(values, args.n, {}, seed=0, oversample=args.oversample)
     guidances = [float(g) for g in args.guidance.split(",")]
+    contrasts = args.inpaint_contrast.split(",")
+    if not set(contrasts) <= set(INPAINT_CONTRASTS):
+        parser.error(f"--inpaint-contrast {args.inpaint_contrast!r}: choose among "
+                     f"{', '.join(INPAINT_CONTRASTS)}")  # fmt: skip
     try:
         variants = parse_variants(args.variants)
     except ValueError:
@@ -144,8 +158,8 @@ def main() -> None:
                    for run, v in zip(runs, variants, strict=True)]  # fmt: skip
         for future in trained:
             print(future.result(), flush=True)
-        audits = [pool.submit(audit_variant, args.data, run, plan, guidances, args.threads)
-                  for run in runs]  # fmt: skip
+        audits = [pool.submit(audit_variant, args.data, run, plan, guidances, contrasts,
+                              args.threads) for run in runs]  # fmt: skip
         rows = [row for future in audits for row in future.result()]
     real = slice_tumours(store, values)[:2]
     oracle = real_examples(store, values, args.n, plan.seed)

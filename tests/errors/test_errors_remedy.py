@@ -16,10 +16,12 @@ from scipy import ndimage
 from cli_support import assert_one_line_error, run_cli
 from medgen.data.store import open_dataset
 from medgen.detect import DetectorConfig
+from medgen.errors import remedy
 from medgen.errors.remedy import (
     NEAREST_LEVELS,
     SHOWN,
     RemedyPlan,
+    at_contrast,
     borrowed_shapes,
     closest_to_reference,
     describe_examples,
@@ -35,8 +37,10 @@ from medgen.errors.remedy import (
     real_examples,
     recovered,
     remedy_experiment,
+    ring_contrasts,
     seeded,
     slice_train_ids,
+    slice_tumours,
 )
 from medgen.exceptions import InputError
 from medgen.tasks.augment import (
@@ -186,6 +190,76 @@ def test_the_inpaint_arm_draws_under_borrowed_shapes(
         assert np.linalg.norm(slice_centres - ndimage.center_of_mass(m), axis=1).min() < 8
     with pytest.raises(ValueError, match="inpaint_shapes"):
         replace(plan, inpaint_shapes="blobs")
+
+
+def _drawn_lesions(n: int, depth: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Noisy bases, disc masks, and the bases with a soft dark lesion of `depth` drawn under
+    each mask and 2 px around it (what inpainting changes), the rest untouched."""
+    rng = np.random.default_rng(0)
+    rows, cols = np.indices((32, 32))
+    bases = np.clip(0.5 + 0.05 * rng.standard_normal((n, 32, 32)), 0, 1).astype(np.float32)
+    distance = np.hypot(rows - 16, cols - 15)
+    masks = np.broadcast_to(distance <= 3, (n, 32, 32)).copy()
+    lesion = depth * np.exp(-((distance / 3.5) ** 2)) * (distance <= 5)
+    return bases, masks, np.clip(bases - lesion, 0, 1).astype(np.float32)
+
+
+def test_at_contrast_brings_each_lesion_to_its_target_and_keeps_the_rest() -> None:
+    bases, masks, drawn = _drawn_lesions(3, 0.1)
+    depth = ring_contrasts(drawn, masks) - ring_contrasts(bases, masks)
+    assert (depth < -0.02).all()  # a dark lesion to scale
+    targets = ring_contrasts(bases, masks) + np.array([0.3, 1.7, 10.0]) * depth
+    out = at_contrast(drawn, bases, masks, targets)
+    np.testing.assert_allclose(ring_contrasts(out, masks)[:2], targets[:2], atol=1e-5)
+    capped = ring_contrasts(bases, masks)[2] + 4.0 * depth[2]  # at most 4 times as deep
+    assert abs(ring_contrasts(out, masks)[2] - capped) < 1e-5
+    for x, base, d, gain in zip(out, bases, drawn, (0.3, 1.7, 4.0), strict=True):
+        np.testing.assert_allclose(x - base, gain * (d - base), atol=1e-5)  # the lesion, scaled
+    assert out.dtype == np.float32 and np.array_equal(drawn, _drawn_lesions(3, 0.1)[2])
+
+
+def test_at_contrast_leaves_lesions_it_cannot_scale_as_drawn() -> None:
+    bases, masks, drawn = _drawn_lesions(4, 0.1)
+    masks[3] = False  # no tumour
+    around = ring_contrasts(bases, masks)
+    targets = np.array([around[0] + 0.05, np.nan, around[2] - 0.05, -0.05])  # bright, none
+    out = at_contrast(drawn, bases, masks, targets)
+    assert np.array_equal(out[[0, 1, 3]], drawn[[0, 1, 3]])  # wrong sign, no target, no mask
+    assert not np.array_equal(out[2], drawn[2])
+    flat = at_contrast(bases, bases, masks, targets)  # nothing drawn: nothing to scale
+    assert np.array_equal(flat, bases)
+
+
+def test_the_inpaint_arm_can_draw_at_the_slices_own_contrasts(
+    monkeypatch: pytest.MonkeyPatch, builtin_dataset: Path
+) -> None:
+    seen = []
+
+    def bright_lesions(run, bases, masks, conditions, **options):  # a known drawing
+        around = np.stack([ndimage.binary_dilation(m, iterations=2) for m in masks])
+        seen.append(bases)
+        return np.clip(bases + 0.02 * around + 0.1 * masks, 0, 1).astype(np.float32)
+
+    monkeypatch.setattr(remedy, "inpaint_with_masks", bright_lesions)
+    monkeypatch.setattr(remedy, "joint_condition_names", lambda run: ("location",))
+    store = open_dataset(builtin_dataset)
+    plan = RemedyPlan({"location": "cerebellum"}, 12, {}, seed=1)
+    drawn, masks, _ = inpainted_examples(Path("run"), store, plan)
+    images, own, _ = inpainted_examples(Path("run"), store,
+                                        replace(plan, inpaint_contrast="slice"))  # fmt: skip
+    assert np.array_equal(own, masks)  # the same masks and bases; only the depth moves
+    reference = ring_contrasts(*slice_tumours(store, plan.slice)[:2])
+    picks = np.random.default_rng(plan.seed).integers(0, len(reference), plan.n)  # each mask's
+    wanted, got = reference[picks], ring_contrasts(images, masks)
+    bright = wanted > ring_contrasts(seen[0], masks)  # brighter than the base: scaled
+    clipped = [(x[ndimage.binary_dilation(m, iterations=2)] >= 1).any()
+               for x, m in zip(images, masks, strict=True)]  # fmt: skip
+    exact = bright & ~np.array(clipped)  # (a lesion scaled past white stops there)
+    assert exact.sum() >= 5 and bright.sum() < plan.n
+    np.testing.assert_allclose(got[exact], wanted[exact], atol=1e-4)
+    assert np.array_equal(images[~bright], drawn[~bright])  # dark targets: left as drawn
+    with pytest.raises(ValueError, match="inpaint_contrast"):
+        replace(plan, inpaint_contrast="bright")
 
 
 def test_generated_tumours_take_their_attributes_from_the_slices_own(
@@ -453,4 +527,7 @@ def test_remedy_command_end_to_end(
     bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
                   "--inpaint-shapes", "blobs")  # fmt: skip
     assert_one_line_error(bad, "--inpaint-shapes", "blobs")
+    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
+                  "--inpaint-contrast", "bright")  # fmt: skip
+    assert_one_line_error(bad, "--inpaint-contrast", "bright")
     assert not (tmp_path / "x").exists()

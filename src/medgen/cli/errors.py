@@ -337,6 +337,11 @@ def remedy_command(
         help="Masks the inpaint arm draws under: 'slice' (the slice's own training tumours, "
         "moved) or 'train' (any training tumour's shape, placed where those lie).",
     ),
+    inpaint_contrast: str = typer.Option(
+        "drawn",
+        help="Contrast of the inpaint arm's lesions: 'drawn' (as the model draws them) or "
+        "'slice' (each deepened or faded to the contrast of the tumour whose mask it took).",
+    ),
 ) -> None:
     """The remedy loop: add N examples of the failing slice five ways, retrain, re-measure.
 
@@ -356,6 +361,7 @@ def remedy_command(
     from medgen.errors.remedy import (
         ARMS,
         GENERATOR_OF,
+        INPAINT_CONTRASTS,
         INPAINT_SHAPES,
         RemedyPlan,
         parse_slice,
@@ -376,9 +382,12 @@ def remedy_command(
             raise InputError(name, f"must be at least 1, got {value}")
     if guidance is not None and not guidance >= 0:
         raise InputError("--guidance", f"must be a number >= 0, got {guidance}")
-    if inpaint_shapes not in INPAINT_SHAPES:
-        raise InputError("--inpaint-shapes", f"must be one of {', '.join(INPAINT_SHAPES)}, "
-                                             f"got {inpaint_shapes!r}")  # fmt: skip
+    for option, choice, allowed in (
+        ("--inpaint-shapes", inpaint_shapes, INPAINT_SHAPES),
+        ("--inpaint-contrast", inpaint_contrast, INPAINT_CONTRASTS),
+    ):
+        if choice not in allowed:
+            raise InputError(option, f"must be one of {', '.join(allowed)}, got {choice!r}")
     if balance is not None:
         check_balance(balance, "--balance")
     store = open_dataset(data)
@@ -409,7 +418,8 @@ def remedy_command(
     detector = DetectorConfig(seed=seed)
     detector.extract = replace(detector.extract, steps=steps, seed=seed)
     plan = RemedyPlan(values, n, measure_sets, seed, oversample=oversample, guidance=guidance,
-                      detector_seeds=detector_seeds, inpaint_shapes=inpaint_shapes)  # fmt: skip
+                      detector_seeds=detector_seeds, inpaint_shapes=inpaint_shapes,
+                      inpaint_contrast=inpaint_contrast)  # fmt: skip
     table = remedy_experiment(
         data, out, plan, detector, arms=chosen,
         diffusion_run=runs["diffusion"] if "diffusion" in needed else None,

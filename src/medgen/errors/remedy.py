@@ -14,7 +14,8 @@ remedy adds N training examples of that slice and retrains the detector, once pe
   level, under masks of the slice's training tumours moved by a random affine (the anatomy and
   the noise's grain are real, the lesion is the model's, and the mask is exactly where the
   lesion is drawn); with `inpaint_shapes` "train", under any training tumour's shape placed
-  where such a moved mask lies (`borrowed_shapes`);
+  where such a moved mask lies (`borrowed_shapes`); with `inpaint_contrast` "slice", each
+  lesion deepened or faded to the contrast of the tumour whose mask it took (`at_contrast`);
 - augment: N classic augmentations of the slice's own training examples.
 
 Each arm's detector is measured on the same held-out examples: the slice's error and the
@@ -69,6 +70,8 @@ TISSUE = 0.05  # intensity above which a pixel counts as tissue for the grain's 
 NEAREST_LEVELS = 10  # a drawn tumour's base: one of the healthy slices nearest the mask's level
 Extra = tuple[np.ndarray, np.ndarray, np.ndarray]  # images, masks, class names
 INPAINT_SHAPES = ("slice", "train")  # inpaint's masks: the slice's own, or borrowed_shapes
+INPAINT_CONTRASTS = ("drawn", "slice")  # inpaint's lesion contrast: the model's, or at_contrast
+MAX_CONTRAST_GAIN = 4.0  # at_contrast deepens a drawn lesion at most this many times
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,14 @@ class RemedyPlan:
     guidance: float | None = None  # diffusion arms' classifier-free guidance (None: the run's)
     detector_seeds: int = 1  # detectors trained per arm, their errors averaged
     inpaint_shapes: str = "slice"  # inpaint's mask shapes: INPAINT_SHAPES
+    inpaint_contrast: str = "drawn"  # inpaint's lesion contrast: INPAINT_CONTRASTS
 
     def __post_init__(self) -> None:
-        if self.inpaint_shapes not in INPAINT_SHAPES:
-            raise ValueError(f"inpaint_shapes must be one of {INPAINT_SHAPES}, "
-                             f"not {self.inpaint_shapes!r}")  # fmt: skip
+        for name, allowed in (("inpaint_shapes", INPAINT_SHAPES),
+                              ("inpaint_contrast", INPAINT_CONTRASTS)):  # fmt: skip
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, "
+                                 f"not {getattr(self, name)!r}")  # fmt: skip
 
 
 def parse_slice(text: str, store: StoredDataset) -> dict[str, str]:
@@ -214,7 +220,51 @@ def inpainted_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Ext
     drawn = inpaint_with_masks(
         run, base_images, moved, conditions, seed=plan.seed, guidance=plan.guidance
     )
+    if plan.inpaint_contrast == "slice":  # each lesion at its reference tumour's contrast
+        drawn = at_contrast(drawn, base_images, moved, ring_contrasts(images, masks)[picks])
     return _most_like_the_slice(store, plan, (drawn, moved, kinds[picks]))
+
+
+def ring_contrasts(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """(N,) each tumour's contrast as the detector's region features measure it: its mean
+    intensity minus that of a 2 px ring around it (NaN where the mask is empty)."""
+    column = FEATURES.index("contrast")
+    return np.array([region_features(x, m.astype(np.float32), m)[column] if m.any() else np.nan
+                     for x, m in zip(images, masks, strict=True)])  # fmt: skip
+
+
+def at_contrast(
+    drawn: np.ndarray,
+    bases: np.ndarray,
+    masks: np.ndarray,
+    targets: np.ndarray,
+    max_gain: float = MAX_CONTRAST_GAIN,
+) -> np.ndarray:
+    """Each drawn lesion deepened or faded to the contrast targets[i] (`ring_contrasts`).
+
+    The lesion is what inpainting changed, drawn - base (zero outside the redrawn pixels); it is
+    scaled by the gain g that brings the tumour's contrast to its target, so the slice becomes
+    base + g (drawn - base): the base's anatomy and grain stay, the model's lesion keeps its
+    shape and texture, and only its depth changes. Contrast is linear in the image, so g =
+    (target - contrast(base)) / (contrast(drawn) - contrast(base)), capped at `max_gain`. A
+    lesion whose sign is wrong for its target (a bright one drawn where the target is dark),
+    flat, or with no target is left as drawn: the likeness filter judges it.
+
+    Why: on the built-in data the model draws the brainstem's faint tumours about twice as dark
+    as the slice's own (contrast -0.05 against -0.02), an easier cue than the real tumours
+    carry; a detector that learns it finds its added tumours and misses the faint real ones.
+    """
+    out = np.array(drawn, dtype=np.float32, copy=True)
+    for i, (x, base, mask, target) in enumerate(zip(drawn, bases, masks, targets, strict=True)):
+        if not mask.any() or not np.isfinite(target):
+            continue
+        lesion = ring_contrasts(np.stack([x, base]), np.stack([mask, mask]))
+        depth, wanted = lesion[0] - lesion[1], target - lesion[1]
+        if abs(depth) < 1e-6 or depth * wanted < 0:
+            continue
+        gain = min(wanted / depth, max_gain)
+        out[i] = np.clip(base + gain * (x - base), 0.0, 1.0)
+    return out
 
 
 def borrowed_shapes(store: StoredDataset, masks: np.ndarray, seed: int) -> np.ndarray:
@@ -556,6 +606,7 @@ def remedy_experiment(
     write_json_atomic(out / "remedy.json", {
         "slice": plan.slice, "n": plan.n, "seed": plan.seed,
         "detector_seeds": plan.detector_seeds, "inpaint_shapes": plan.inpaint_shapes,
+        "inpaint_contrast": plan.inpaint_contrast,
         "measured": {k: int(v.size) for k, v in plan.measure.items()},
         "recovered_share_of_real_gain": recovered(table),
         "added": _records(added_table),
