@@ -34,6 +34,8 @@ from typing import Any
 
 import pandas as pd
 
+from medgen.errors.remedy import INPAINT_CONTRASTS
+
 HERE = Path(__file__).resolve().parent
 ARMS = ("baseline", "real", "augment", "diffusion", "inpaint", "gan")
 GENERATOR_OF = {"diffusion": "diffusion", "inpaint": "diffusion", "gan": "gan"}  # arm -> stage
@@ -244,7 +246,8 @@ def orchestrate(args: argparse.Namespace) -> None:
                                     else [])])  # fmt: skip
         detector = [str(HERE / "detector.py"), "--data", str(data), *scale.detector]
         remedy = [*detector, "--remedy", "--n", str(scale.remedy_n),
-                  "--oversample", str(args.oversample)]  # fmt: skip
+                  "--oversample", str(args.oversample),
+                  "--inpaint-contrast", args.inpaint_contrast]  # fmt: skip
         if args.guidance is not None:
             remedy += ["--guidance", str(args.guidance)]
         if args.analysis:
@@ -333,6 +336,12 @@ def main() -> None:
         "--oversample", type=int, default=1, help="generator candidates per example kept"
     )
     parser.add_argument("--guidance", type=float, help="diffusion arms' guidance scale")
+    parser.add_argument(
+        "--inpaint-contrast",
+        choices=INPAINT_CONTRASTS,
+        default="drawn",
+        help="inpaint arm's lesion contrast: the model's, or each reference tumour's",
+    )
     parser.add_argument(
         "--balance",
         type=float,
