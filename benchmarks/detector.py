@@ -35,6 +35,7 @@ from medgen.errors.remedy import (
     remedy_experiment,
     seeded,
 )
+from medgen.tasks.augment import INPAINT_MARGIN
 
 
 def accuracy_by_location(
@@ -80,6 +81,12 @@ def main() -> None:
         choices=INPAINT_CONTRASTS,
         default="drawn",
         help="inpaint arm's lesion contrast: the model's, or each reference tumour's",
+    )
+    parser.add_argument(
+        "--inpaint-margin",
+        type=int,
+        default=INPAINT_MARGIN,
+        help="pixels around each mask that inpainting redraws",
     )
     parser.add_argument("--work", type=Path, help="folder for the detectors (default: temporary)")
     parser.add_argument("--channels", default="16,32,64", help="segmentation U-Net channels")
@@ -137,7 +144,8 @@ def main() -> None:
     plan = RemedyPlan({"location": "brainstem"}, args.n, measure, oversample=args.oversample,
                       guidance=args.guidance, detector_seeds=args.detector_seeds,
                       inpaint_shapes=args.inpaint_shapes,
-                      inpaint_contrast=args.inpaint_contrast)  # fmt: skip
+                      inpaint_contrast=args.inpaint_contrast,
+                      inpaint_margin=args.inpaint_margin)  # fmt: skip
     table = remedy_experiment(data, work / "remedy", plan, config, arms=arms,
                               diffusion_run=args.diffusion, gan_run=args.gan,
                               baseline_run=baseline)  # fmt: skip

@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from medgen.errors.remedy import INPAINT_CONTRASTS
+from medgen.tasks.augment import INPAINT_MARGIN
 
 HERE = Path(__file__).resolve().parent
 ARMS = ("baseline", "real", "augment", "diffusion", "inpaint", "gan")
@@ -247,7 +248,8 @@ def orchestrate(args: argparse.Namespace) -> None:
         detector = [str(HERE / "detector.py"), "--data", str(data), *scale.detector]
         remedy = [*detector, "--remedy", "--n", str(scale.remedy_n),
                   "--oversample", str(args.oversample),
-                  "--inpaint-contrast", args.inpaint_contrast]  # fmt: skip
+                  "--inpaint-contrast", args.inpaint_contrast,
+                  "--inpaint-margin", str(args.inpaint_margin)]  # fmt: skip
         if args.guidance is not None:
             remedy += ["--guidance", str(args.guidance)]
         if args.analysis:
@@ -341,6 +343,12 @@ def main() -> None:
         choices=INPAINT_CONTRASTS,
         default="drawn",
         help="inpaint arm's lesion contrast: the model's, or each reference tumour's",
+    )
+    parser.add_argument(
+        "--inpaint-margin",
+        type=int,
+        default=INPAINT_MARGIN,
+        help="pixels around each mask that inpainting redraws",
     )
     parser.add_argument(
         "--balance",

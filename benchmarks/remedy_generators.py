@@ -3,7 +3,7 @@ was trained: issue 6's audit (`added.csv`) without the detectors, so it runs on 
 
     python benchmarks/remedy_generators.py --data DIR --work W [--steps 2500]
         [--variants 0:0,0.5:0,0:20,0.5:20] [--n 200] [--guidance 1,3] [--oversample 1]
-        [--inpaint-contrast drawn,slice] [--jobs 2 --threads 1]
+        [--inpaint-contrast drawn,slice] [--inpaint-margin 2,6] [--jobs 2 --threads 1]
 
 A variant is BALANCE:MASK_WEIGHT: `condition_repeats`' exponent for the training rows, and the
 extra loss weight near the mask (`mask_loss_weights`). Every variant trains the same joint model
@@ -45,7 +45,7 @@ from medgen.errors.remedy import (
 )
 from medgen.errors.tell import PARTS, told_apart
 from medgen.exceptions import InputError
-from medgen.tasks.augment import train_joint_generator
+from medgen.tasks.augment import INPAINT_MARGIN, train_joint_generator
 from medgen.train.recipe import read_run_config
 
 Pair = tuple[np.ndarray, np.ndarray]  # images, masks
@@ -78,10 +78,22 @@ def train_variant(data: Path, run: Path, steps: int, balance: float, weight: flo
     return f"{run.name}: {summary['steps']} steps in {summary['seconds']:.0f} s"
 
 
+def inpaint_row_name(contrast: str, margin: int) -> str:
+    """The inpaint arm's row name, with what differs from the remedy's defaults."""
+    name = "inpaint arm"
+    if contrast != "drawn":
+        name += f", at {contrast} contrast"
+    if margin != INPAINT_MARGIN:
+        name += f", margin {margin}"
+    return name
+
+
 def audit_variant(data: Path, run: Path, plan: RemedyPlan, guidances: list[float],
-                  contrasts: list[str], threads: int) -> list[dict]:  # fmt: skip
+                  contrasts: list[str], margins: list[int],
+                  threads: int) -> list[dict]:  # fmt: skip
     """The diffusion and inpaint arms' examples of one run, described, at each guidance (the
-    inpaint arm at each of its `contrasts`: `RemedyPlan.inpaint_contrast`)."""
+    inpaint arm at each of its `contrasts` and `margins`: `RemedyPlan.inpaint_contrast`,
+    `RemedyPlan.inpaint_margin`)."""
     torch.set_num_threads(threads)
     store = open_dataset(data)
     real = slice_tumours(store, plan.slice)[:2]
@@ -90,9 +102,9 @@ def audit_variant(data: Path, run: Path, plan: RemedyPlan, guidances: list[float
     for guidance in guidances:
         guided = replace(plan, guidance=guidance)
         arms = [("diffusion arm", generated_examples, guided)] + [
-            (f"inpaint arm{'' if c == 'drawn' else ', at ' + c + ' contrast'}",
-             inpainted_examples, replace(guided, inpaint_contrast=c))
-            for c in contrasts
+            (inpaint_row_name(c, m), inpainted_examples,
+             replace(guided, inpaint_contrast=c, inpaint_margin=m))
+            for c in contrasts for m in margins
         ]  # fmt: skip
         for name, make, arm_plan in arms:
             images, masks, _ = make(run, store, arm_plan)
@@ -134,6 +146,8 @@ def main() -> None:
     choices = ", ".join(INPAINT_CONTRASTS)
     parser.add_argument("--inpaint-contrast", default="drawn",
                         help=f"inpaint arm's contrasts, comma-separated ({choices})")  # fmt: skip
+    parser.add_argument("--inpaint-margin", default=str(INPAINT_MARGIN),
+                        help="inpaint arm's redrawn margins (px), comma-separated")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=2, help="variants trained at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
     args = parser.parse_args()
@@ -149,6 +163,12 @@ def main() -> None:
         parser.error(f"--inpaint-contrast {args.inpaint_contrast!r}: choose among "
                      f"{', '.join(INPAINT_CONTRASTS)}")  # fmt: skip
     try:
+        margins = [int(m) for m in args.inpaint_margin.split(",")]
+    except ValueError:
+        margins = [-1]
+    if min(margins) < 0:
+        parser.error(f"--inpaint-margin {args.inpaint_margin!r}: want whole numbers >= 0, e.g. 2,6")
+    try:
         variants = parse_variants(args.variants)
     except ValueError:
         parser.error(f"--variants {args.variants!r}: want BALANCE:WEIGHT pairs, e.g. 0:0,0.5:20")
@@ -159,7 +179,7 @@ def main() -> None:
         for future in trained:
             print(future.result(), flush=True)
         audits = [pool.submit(audit_variant, args.data, run, plan, guidances, contrasts,
-                              args.threads) for run in runs]  # fmt: skip
+                              margins, args.threads) for run in runs]  # fmt: skip
         rows = [row for future in audits for row in future.result()]
     real = slice_tumours(store, values)[:2]
     oracle = real_examples(store, values, args.n, plan.seed)

@@ -144,6 +144,26 @@ def test_the_inpaint_arm_keeps_masks_inside_the_brain(
         inpainted_examples(joint_runs["diffusion"], store, RemedyPlan({"location": "none"}, 2, {}))
 
 
+def test_the_inpaint_arm_redraws_as_far_around_each_mask_as_its_margin(
+    joint_runs: dict[str, Path], builtin_dataset: Path
+) -> None:
+    store = open_dataset(builtin_dataset)
+    plan = RemedyPlan({"location": "cerebellum"}, 4, {}, seed=1, inpaint_margin=2)
+    narrow, masks, _ = inpainted_examples(joint_runs["diffusion"], store, plan)
+    wide, same, _ = inpainted_examples(joint_runs["diffusion"], store,
+                                       replace(plan, inpaint_margin=5))  # fmt: skip
+    assert np.array_equal(same, masks)  # the same masks and bases: only the margin moves
+    square = np.ones((3, 3), bool)  # inpainting's dilation is a square one
+    for a, b, m in zip(narrow, wide, masks, strict=True):
+        within2 = ndimage.binary_dilation(m, square, iterations=2)
+        within5 = ndimage.binary_dilation(m, square, iterations=5)
+        assert np.array_equal(a[~within5], b[~within5])  # both the base's own out there
+        ring = within5 & ~within2  # the base's in the narrow one, the model's in the wide one
+        assert (a[ring] != b[ring]).mean() > 0.9
+    with pytest.raises(ValueError, match="inpaint_margin"):
+        replace(plan, inpaint_margin=-1)
+
+
 def test_borrowed_shapes_are_training_tumours_centred_on_the_given_masks(
     builtin_dataset: Path,
 ) -> None:
@@ -530,4 +550,7 @@ def test_remedy_command_end_to_end(
     bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
                   "--inpaint-contrast", "bright")  # fmt: skip
     assert_one_line_error(bad, "--inpaint-contrast", "bright")
+    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
+                  "--inpaint-margin", "-1")  # fmt: skip
+    assert_one_line_error(bad, "--inpaint-margin", "at least 0")
     assert not (tmp_path / "x").exists()

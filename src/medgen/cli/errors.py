@@ -342,6 +342,11 @@ def remedy_command(
         help="Contrast of the inpaint arm's lesions: 'drawn' (as the model draws them) or "
         "'slice' (each deepened or faded to the contrast of the tumour whose mask it took).",
     ),
+    inpaint_margin: int = typer.Option(
+        2,
+        help="Pixels around each mask that the inpaint arm redraws (room for the lesion's soft "
+        "margin and a malignant tumour's oedema).",
+    ),
 ) -> None:
     """The remedy loop: add N examples of the failing slice five ways, retrain, re-measure.
 
@@ -380,6 +385,8 @@ def remedy_command(
                         ("--detector-seeds", detector_seeds)):  # fmt: skip
         if value < 1:
             raise InputError(name, f"must be at least 1, got {value}")
+    if inpaint_margin < 0:
+        raise InputError("--inpaint-margin", f"must be at least 0, got {inpaint_margin}")
     if guidance is not None and not guidance >= 0:
         raise InputError("--guidance", f"must be a number >= 0, got {guidance}")
     for option, choice, allowed in (
@@ -419,7 +426,8 @@ def remedy_command(
     detector.extract = replace(detector.extract, steps=steps, seed=seed)
     plan = RemedyPlan(values, n, measure_sets, seed, oversample=oversample, guidance=guidance,
                       detector_seeds=detector_seeds, inpaint_shapes=inpaint_shapes,
-                      inpaint_contrast=inpaint_contrast)  # fmt: skip
+                      inpaint_contrast=inpaint_contrast,
+                      inpaint_margin=inpaint_margin)  # fmt: skip
     table = remedy_experiment(
         data, out, plan, detector, arms=chosen,
         diffusion_run=runs["diffusion"] if "diffusion" in needed else None,

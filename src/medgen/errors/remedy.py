@@ -16,6 +16,8 @@ remedy adds N training examples of that slice and retrains the detector, once pe
   lesion is drawn); with `inpaint_shapes` "train", under any training tumour's shape placed
   where such a moved mask lies (`borrowed_shapes`); with `inpaint_contrast` "slice", each
   lesion deepened or faded to the contrast of the tumour whose mask it took (`at_contrast`);
+  `inpaint_margin` is how far around the mask the model redraws (room for a soft margin and
+  for the oedema that reaches past a malignant tumour's mask);
 - augment: N classic augmentations of the slice's own training examples.
 
 Each arm's detector is measured on the same held-out examples: the slice's error and the
@@ -55,6 +57,7 @@ from medgen.exceptions import InputError
 from medgen.fileio import write_bytes_atomic, write_json_atomic, write_text_atomic
 from medgen.tasks.augment import (
     GRAIN_SCALE_PX,
+    INPAINT_MARGIN,
     classic_augment,
     generate_with_masks,
     inpaint_with_masks,
@@ -87,8 +90,11 @@ class RemedyPlan:
     detector_seeds: int = 1  # detectors trained per arm, their errors averaged
     inpaint_shapes: str = "slice"  # inpaint's mask shapes: INPAINT_SHAPES
     inpaint_contrast: str = "drawn"  # inpaint's lesion contrast: INPAINT_CONTRASTS
+    inpaint_margin: int = INPAINT_MARGIN  # pixels around each mask that inpainting redraws
 
     def __post_init__(self) -> None:
+        if self.inpaint_margin < 0:
+            raise ValueError(f"inpaint_margin must be >= 0, not {self.inpaint_margin}")
         for name, allowed in (("inpaint_shapes", INPAINT_SHAPES),
                               ("inpaint_contrast", INPAINT_CONTRASTS)):  # fmt: skip
             if getattr(self, name) not in allowed:
@@ -217,9 +223,8 @@ def inpainted_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Ext
     names = joint_condition_names(run)  # the reference tumour's own type and appearance
     conditions = attribute_conditions(store, plan.slice, names, ids[picks])
     base_images = np.asarray(store.array("images")[bases], dtype=np.float32)
-    drawn = inpaint_with_masks(
-        run, base_images, moved, conditions, seed=plan.seed, guidance=plan.guidance
-    )
+    drawn = inpaint_with_masks(run, base_images, moved, conditions, seed=plan.seed,
+                               guidance=plan.guidance, margin=plan.inpaint_margin)  # fmt: skip
     if plan.inpaint_contrast == "slice":  # each lesion at its reference tumour's contrast
         drawn = at_contrast(drawn, base_images, moved, ring_contrasts(images, masks)[picks])
     return _most_like_the_slice(store, plan, (drawn, moved, kinds[picks]))
@@ -606,7 +611,7 @@ def remedy_experiment(
     write_json_atomic(out / "remedy.json", {
         "slice": plan.slice, "n": plan.n, "seed": plan.seed,
         "detector_seeds": plan.detector_seeds, "inpaint_shapes": plan.inpaint_shapes,
-        "inpaint_contrast": plan.inpaint_contrast,
+        "inpaint_contrast": plan.inpaint_contrast, "inpaint_margin": plan.inpaint_margin,
         "measured": {k: int(v.size) for k, v in plan.measure.items()},
         "recovered_share_of_real_gain": recovered(table),
         "added": _records(added_table),
