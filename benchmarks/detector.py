@@ -38,6 +38,22 @@ from medgen.errors.remedy import (
 from medgen.tasks.augment import INPAINT_MARGIN
 
 
+def add_inpaint_look_options(parser: argparse.ArgumentParser) -> None:
+    """--inpaint-contrast and --inpaint-margin (gpu_issues.py passes them on to this script)."""
+    parser.add_argument(
+        "--inpaint-contrast",
+        choices=INPAINT_CONTRASTS,
+        default="drawn",
+        help="inpaint arm's lesion contrast: the model's, or each reference tumour's",
+    )
+    parser.add_argument(
+        "--inpaint-margin",
+        type=int,
+        default=INPAINT_MARGIN,
+        help="pixels around each mask that inpainting redraws",
+    )
+
+
 def accuracy_by_location(
     store: StoredDataset, ids: np.ndarray, prediction: np.ndarray
 ) -> pd.DataFrame:
@@ -76,18 +92,7 @@ def main() -> None:
         default="slice",
         help="inpaint arm's masks: the slice's own tumours, or any training tumour's shape",
     )
-    parser.add_argument(
-        "--inpaint-contrast",
-        choices=INPAINT_CONTRASTS,
-        default="drawn",
-        help="inpaint arm's lesion contrast: the model's, or each reference tumour's",
-    )
-    parser.add_argument(
-        "--inpaint-margin",
-        type=int,
-        default=INPAINT_MARGIN,
-        help="pixels around each mask that inpainting redraws",
-    )
+    add_inpaint_look_options(parser)
     parser.add_argument("--work", type=Path, help="folder for the detectors (default: temporary)")
     parser.add_argument("--channels", default="16,32,64", help="segmentation U-Net channels")
     parser.add_argument("--batch-size", type=int, default=32, help="segmentation batch size")

@@ -34,8 +34,7 @@ from typing import Any
 
 import pandas as pd
 
-from medgen.errors.remedy import INPAINT_CONTRASTS
-from medgen.tasks.augment import INPAINT_MARGIN
+from detector import add_inpaint_look_options  # this folder's detector.py
 
 HERE = Path(__file__).resolve().parent
 ARMS = ("baseline", "real", "augment", "diffusion", "inpaint", "gan")
@@ -338,18 +337,7 @@ def main() -> None:
         "--oversample", type=int, default=1, help="generator candidates per example kept"
     )
     parser.add_argument("--guidance", type=float, help="diffusion arms' guidance scale")
-    parser.add_argument(
-        "--inpaint-contrast",
-        choices=INPAINT_CONTRASTS,
-        default="drawn",
-        help="inpaint arm's lesion contrast: the model's, or each reference tumour's",
-    )
-    parser.add_argument(
-        "--inpaint-margin",
-        type=int,
-        default=INPAINT_MARGIN,
-        help="pixels around each mask that inpainting redraws",
-    )
+    add_inpaint_look_options(parser)
     parser.add_argument(
         "--balance",
         type=float,

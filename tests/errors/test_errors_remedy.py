@@ -529,28 +529,17 @@ def test_remedy_command_end_to_end(
     with Image.open(out / "added.png") as picture:  # a row per set of examples, SHOWN of each
         assert picture.size == (SHOWN * 256, 6 * 256)
     assert added.loc[1, "with_mask"] == 1.0  # the oracle's slices all hold a tumour
-    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
-                  "--slice", "location=liver")  # fmt: skip
-    assert_one_line_error(bad, "--slice", "liver")
-    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
-                  "--arms", "baseline,prayer")  # fmt: skip
-    assert_one_line_error(bad, "--arms", "prayer")
-    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
-                  "--oversample", "0")  # fmt: skip
-    assert_one_line_error(bad, "--oversample", "at least 1")
-    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
-                  "--detector-seeds", "0")  # fmt: skip
-    assert_one_line_error(bad, "--detector-seeds", "at least 1")
-    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
-                  "--balance", "2")  # fmt: skip
-    assert_one_line_error(bad, "--balance", "[0, 1]")
-    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
-                  "--inpaint-shapes", "blobs")  # fmt: skip
-    assert_one_line_error(bad, "--inpaint-shapes", "blobs")
-    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
-                  "--inpaint-contrast", "bright")  # fmt: skip
-    assert_one_line_error(bad, "--inpaint-contrast", "bright")
-    bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
-                  "--inpaint-margin", "-1")  # fmt: skip
-    assert_one_line_error(bad, "--inpaint-margin", "at least 0")
+    for option, value, said in (
+        ("--slice", "location=liver", "liver"),
+        ("--arms", "baseline,prayer", "prayer"),
+        ("--oversample", "0", "at least 1"),
+        ("--detector-seeds", "0", "at least 1"),
+        ("--balance", "2", "[0, 1]"),
+        ("--inpaint-shapes", "blobs", "blobs"),
+        ("--inpaint-contrast", "bright", "bright"),
+        ("--inpaint-margin", "-1", "at least 0"),
+    ):
+        bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
+                      option, value)  # fmt: skip
+        assert_one_line_error(bad, option, said)
     assert not (tmp_path / "x").exists()
