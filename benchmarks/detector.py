@@ -29,6 +29,7 @@ from medgen.errors import attribute_errors
 from medgen.errors.remedy import (
     ARMS,
     INPAINT_CONTRASTS,
+    INPAINT_PLACEMENTS,
     INPAINT_SHAPES,
     RemedyPlan,
     recovered,
@@ -39,7 +40,8 @@ from medgen.tasks.augment import INPAINT_MARGIN
 
 
 def add_inpaint_look_options(parser: argparse.ArgumentParser) -> None:
-    """--inpaint-contrast and --inpaint-margin (gpu_issues.py passes them on to this script)."""
+    """--inpaint-contrast, --inpaint-margin and --inpaint-placement (gpu_issues.py passes them
+    on to this script)."""
     parser.add_argument(
         "--inpaint-contrast",
         choices=INPAINT_CONTRASTS,
@@ -51,6 +53,12 @@ def add_inpaint_look_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=INPAINT_MARGIN,
         help="pixels around each mask that inpainting redraws",
+    )
+    parser.add_argument(
+        "--inpaint-placement",
+        choices=INPAINT_PLACEMENTS,
+        default="copied",
+        help="inpaint arm's masks: at their own coordinates, or moved onto their anatomy",
     )
 
 
@@ -150,7 +158,8 @@ def main() -> None:
                       guidance=args.guidance, detector_seeds=args.detector_seeds,
                       inpaint_shapes=args.inpaint_shapes,
                       inpaint_contrast=args.inpaint_contrast,
-                      inpaint_margin=args.inpaint_margin)  # fmt: skip
+                      inpaint_margin=args.inpaint_margin,
+                      inpaint_placement=args.inpaint_placement)  # fmt: skip
     table = remedy_experiment(data, work / "remedy", plan, config, arms=arms,
                               diffusion_run=args.diffusion, gan_run=args.gan,
                               baseline_run=baseline)  # fmt: skip

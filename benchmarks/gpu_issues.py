@@ -248,7 +248,8 @@ def orchestrate(args: argparse.Namespace) -> None:
         remedy = [*detector, "--remedy", "--n", str(scale.remedy_n),
                   "--oversample", str(args.oversample),
                   "--inpaint-contrast", args.inpaint_contrast,
-                  "--inpaint-margin", str(args.inpaint_margin)]  # fmt: skip
+                  "--inpaint-margin", str(args.inpaint_margin),
+                  "--inpaint-placement", args.inpaint_placement]  # fmt: skip
         if args.guidance is not None:
             remedy += ["--guidance", str(args.guidance)]
         if args.analysis:

@@ -164,6 +164,22 @@ def test_the_inpaint_arm_redraws_as_far_around_each_mask_as_its_margin(
         replace(plan, inpaint_margin=-1)
 
 
+def test_the_inpaint_arm_matched_places_its_masks_on_their_anatomy_in_each_base(
+    joint_runs: dict[str, Path], builtin_dataset: Path
+) -> None:
+    store = open_dataset(builtin_dataset)
+    plan = RemedyPlan({"location": "cerebellum"}, 4, {}, seed=1)
+    _, copied, _ = inpainted_examples(joint_runs["diffusion"], store, plan)
+    _, matched, _ = inpainted_examples(joint_runs["diffusion"], store,
+                                       replace(plan, inpaint_placement="matched"))  # fmt: skip
+    areas = [m.sum() for m in matched]
+    assert all(a > 0 for a in areas)
+    moved = [not np.array_equal(a, b) for a, b in zip(copied, matched, strict=True)]
+    assert any(moved)  # real slices' brains differ: some masks must move to meet their anatomy
+    with pytest.raises(ValueError, match="inpaint_placement"):
+        replace(plan, inpaint_placement="anywhere")
+
+
 def test_borrowed_shapes_are_training_tumours_centred_on_the_given_masks(
     builtin_dataset: Path,
 ) -> None:
@@ -538,6 +554,7 @@ def test_remedy_command_end_to_end(
         ("--inpaint-shapes", "blobs", "blobs"),
         ("--inpaint-contrast", "bright", "bright"),
         ("--inpaint-margin", "-1", "at least 0"),
+        ("--inpaint-placement", "anywhere", "anywhere"),
     ):
         bad = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", tmp_path / "x",
                       option, value)  # fmt: skip

@@ -347,6 +347,11 @@ def remedy_command(
         help="Pixels around each mask that the inpaint arm redraws (room for the lesion's soft "
         "margin and a malignant tumour's oedema).",
     ),
+    inpaint_placement: str = typer.Option(
+        "copied",
+        help="Where the inpaint arm's masks go in each healthy slice: 'copied' (at their own "
+        "coordinates) or 'matched' (moved to where their surroundings lie in that slice).",
+    ),
 ) -> None:
     """The remedy loop: add N examples of the failing slice five ways, retrain, re-measure.
 
@@ -367,6 +372,7 @@ def remedy_command(
         ARMS,
         GENERATOR_OF,
         INPAINT_CONTRASTS,
+        INPAINT_PLACEMENTS,
         INPAINT_SHAPES,
         RemedyPlan,
         parse_slice,
@@ -392,6 +398,7 @@ def remedy_command(
     for option, choice, allowed in (
         ("--inpaint-shapes", inpaint_shapes, INPAINT_SHAPES),
         ("--inpaint-contrast", inpaint_contrast, INPAINT_CONTRASTS),
+        ("--inpaint-placement", inpaint_placement, INPAINT_PLACEMENTS),
     ):
         if choice not in allowed:
             raise InputError(option, f"must be one of {', '.join(allowed)}, got {choice!r}")
@@ -427,7 +434,8 @@ def remedy_command(
     plan = RemedyPlan(values, n, measure_sets, seed, oversample=oversample, guidance=guidance,
                       detector_seeds=detector_seeds, inpaint_shapes=inpaint_shapes,
                       inpaint_contrast=inpaint_contrast,
-                      inpaint_margin=inpaint_margin)  # fmt: skip
+                      inpaint_margin=inpaint_margin,
+                      inpaint_placement=inpaint_placement)  # fmt: skip
     table = remedy_experiment(
         data, out, plan, detector, arms=chosen,
         diffusion_run=runs["diffusion"] if "diffusion" in needed else None,

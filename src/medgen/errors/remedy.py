@@ -17,7 +17,9 @@ remedy adds N training examples of that slice and retrains the detector, once pe
   where such a moved mask lies (`borrowed_shapes`); with `inpaint_contrast` "slice", each
   lesion deepened or faded to the contrast of the tumour whose mask it took (`at_contrast`);
   `inpaint_margin` is how far around the mask the model redraws (room for a soft margin and
-  for the oedema that reaches past a malignant tumour's mask);
+  for the oedema that reaches past a malignant tumour's mask); with `inpaint_placement`
+  "matched", each mask moved to where its tumour's surroundings lie in the healthy slice
+  (`medgen.errors.placement`: two brains never line up pixel for pixel);
 - augment: N classic augmentations of the slice's own training examples.
 
 Each arm's detector is measured on the same held-out examples: the slice's error and the
@@ -51,6 +53,7 @@ from medgen.data.synth import DataConfig, make_dataset
 from medgen.data.synth.config import LOCATIONS, ScenarioConfig
 from medgen.detect import Detector, DetectorConfig, load_detector, train_detector
 from medgen.detect.extract import FEATURES, region_features
+from medgen.errors.placement import placed_on_bases
 from medgen.errors.tell import told_apart
 from medgen.errors.web.images import draw_truth, encode_png
 from medgen.exceptions import InputError
@@ -74,6 +77,8 @@ NEAREST_LEVELS = 10  # a drawn tumour's base: one of the healthy slices nearest 
 Extra = tuple[np.ndarray, np.ndarray, np.ndarray]  # images, masks, class names
 INPAINT_SHAPES = ("slice", "train")  # inpaint's masks: the slice's own, or borrowed_shapes
 INPAINT_CONTRASTS = ("drawn", "slice")  # inpaint's lesion contrast: the model's, or at_contrast
+INPAINT_PLACEMENTS = ("copied", "matched")  # inpaint's masks: at their own coordinates, or
+# moved to where their anatomy lies in the base (`placed_on_bases`)
 MAX_CONTRAST_GAIN = 4.0  # at_contrast deepens a drawn lesion at most this many times
 
 
@@ -91,12 +96,14 @@ class RemedyPlan:
     inpaint_shapes: str = "slice"  # inpaint's mask shapes: INPAINT_SHAPES
     inpaint_contrast: str = "drawn"  # inpaint's lesion contrast: INPAINT_CONTRASTS
     inpaint_margin: int = INPAINT_MARGIN  # pixels around each mask that inpainting redraws
+    inpaint_placement: str = "copied"  # where inpaint's masks go in the base: INPAINT_PLACEMENTS
 
     def __post_init__(self) -> None:
         if self.inpaint_margin < 0:
             raise ValueError(f"inpaint_margin must be >= 0, not {self.inpaint_margin}")
         for name, allowed in (("inpaint_shapes", INPAINT_SHAPES),
-                              ("inpaint_contrast", INPAINT_CONTRASTS)):  # fmt: skip
+                              ("inpaint_contrast", INPAINT_CONTRASTS),
+                              ("inpaint_placement", INPAINT_PLACEMENTS)):  # fmt: skip
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, "
                                  f"not {getattr(self, name)!r}")  # fmt: skip
@@ -213,16 +220,18 @@ def inpainted_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Ext
     images, masks, kinds = slice_tumours(store, plan.slice)
     wanted = plan.n * plan.oversample
     picks = np.random.default_rng(plan.seed).integers(0, len(images), wanted)  # as classic_augment
-    _, moved = classic_augment(images, masks, wanted, plan.seed)
+    references, moved = classic_augment(images, masks, wanted, plan.seed)
     if plan.inpaint_shapes == "train":
         moved = borrowed_shapes(store, moved, plan.seed)
     bases = inpainting_bases(store, ids[picks], wanted, plan.seed)
+    base_images = np.asarray(store.array("images")[bases], dtype=np.float32)
+    if plan.inpaint_placement == "matched":
+        moved, _ = placed_on_bases(references, moved, base_images)
     if "brain_mask" in store.arrays:  # a moved mask stays inside the base's brain
         inside = moved & np.asarray(store.array("brain_mask")[bases]).astype(bool)
         moved = np.where(inside.any(axis=(1, 2))[:, None, None], inside, moved)
     names = joint_condition_names(run)  # the reference tumour's own type and appearance
     conditions = attribute_conditions(store, plan.slice, names, ids[picks])
-    base_images = np.asarray(store.array("images")[bases], dtype=np.float32)
     drawn = inpaint_with_masks(run, base_images, moved, conditions, seed=plan.seed,
                                guidance=plan.guidance, margin=plan.inpaint_margin)  # fmt: skip
     if plan.inpaint_contrast == "slice":  # each lesion at its reference tumour's contrast
@@ -612,6 +621,7 @@ def remedy_experiment(
         "slice": plan.slice, "n": plan.n, "seed": plan.seed,
         "detector_seeds": plan.detector_seeds, "inpaint_shapes": plan.inpaint_shapes,
         "inpaint_contrast": plan.inpaint_contrast, "inpaint_margin": plan.inpaint_margin,
+        "inpaint_placement": plan.inpaint_placement,
         "measured": {k: int(v.size) for k, v in plan.measure.items()},
         "recovered_share_of_real_gain": recovered(table),
         "added": _records(added_table),
