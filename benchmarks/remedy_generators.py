@@ -3,7 +3,8 @@ was trained: issue 6's audit (`added.csv`) without the detectors, so it runs on 
 
     python benchmarks/remedy_generators.py --data DIR --work W [--steps 2500]
         [--variants 0:0,0.5:0,0:20,0.5:20] [--n 200] [--guidance 1,3] [--oversample 1]
-        [--inpaint-contrast drawn,slice] [--inpaint-margin 2,6] [--jobs 2 --threads 1]
+        [--inpaint-contrast drawn,slice] [--inpaint-margin 2,6]
+        [--inpaint-placement copied,matched] [--jobs 2 --threads 1]
 
 A variant is BALANCE:MASK_WEIGHT: `condition_repeats`' exponent for the training rows, and the
 extra loss weight near the mask (`mask_loss_weights`). Every variant trains the same joint model
@@ -25,8 +26,10 @@ from __future__ import annotations
 
 import argparse
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import replace
+from dataclasses import fields, replace
+from itertools import product
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +38,7 @@ import torch
 from medgen.data.store import open_dataset
 from medgen.errors.remedy import (
     INPAINT_CONTRASTS,
+    INPAINT_PLACEMENTS,
     RemedyPlan,
     describe_examples,
     generated_examples,
@@ -78,22 +82,28 @@ def train_variant(data: Path, run: Path, steps: int, balance: float, weight: flo
     return f"{run.name}: {summary['steps']} steps in {summary['seconds']:.0f} s"
 
 
-def inpaint_row_name(contrast: str, margin: int) -> str:
+LOOK_WORDS = {"inpaint_contrast": "at {} contrast", "inpaint_margin": "margin {}",
+              "inpaint_placement": "{} placement"}  # fmt: skip
+LOOK_DEFAULTS = {f.name: f.default for f in fields(RemedyPlan) if f.name in LOOK_WORDS}
+
+
+def inpaint_row_name(look: dict[str, Any]) -> str:
     """The inpaint arm's row name, with what differs from the remedy's defaults."""
-    name = "inpaint arm"
-    if contrast != "drawn":
-        name += f", at {contrast} contrast"
-    if margin != INPAINT_MARGIN:
-        name += f", margin {margin}"
-    return name
+    changed = [LOOK_WORDS[k].format(v) for k, v in look.items() if v != LOOK_DEFAULTS[k]]
+    return ", ".join(["inpaint arm", *changed])
+
+
+def inpaint_looks(contrasts: list[str], margins: list[int],
+                  placements: list[str]) -> list[dict[str, Any]]:  # fmt: skip
+    """Every combination of the inpaint arm's options, as RemedyPlan fields."""
+    return [{"inpaint_contrast": c, "inpaint_margin": m, "inpaint_placement": p}
+            for c, m, p in product(contrasts, margins, placements)]  # fmt: skip
 
 
 def audit_variant(data: Path, run: Path, plan: RemedyPlan, guidances: list[float],
-                  contrasts: list[str], margins: list[int],
-                  threads: int) -> list[dict]:  # fmt: skip
+                  looks: list[dict[str, Any]], threads: int) -> list[dict]:  # fmt: skip
     """The diffusion and inpaint arms' examples of one run, described, at each guidance (the
-    inpaint arm at each of its `contrasts` and `margins`: `RemedyPlan.inpaint_contrast`,
-    `RemedyPlan.inpaint_margin`)."""
+    inpaint arm in each of its `looks`: `inpaint_looks`)."""
     torch.set_num_threads(threads)
     store = open_dataset(data)
     real = slice_tumours(store, plan.slice)[:2]
@@ -102,10 +112,8 @@ def audit_variant(data: Path, run: Path, plan: RemedyPlan, guidances: list[float
     for guidance in guidances:
         guided = replace(plan, guidance=guidance)
         arms = [("diffusion arm", generated_examples, guided)] + [
-            (inpaint_row_name(c, m), inpainted_examples,
-             replace(guided, inpaint_contrast=c, inpaint_margin=m))
-            for c in contrasts for m in margins
-        ]  # fmt: skip
+            (inpaint_row_name(look), inpainted_examples, replace(guided, **look)) for look in looks
+        ]
         for name, make, arm_plan in arms:
             images, masks, _ = make(run, store, arm_plan)
             row = describe_examples(name, images, masks)
@@ -148,6 +156,9 @@ def main() -> None:
                         help=f"inpaint arm's contrasts, comma-separated ({choices})")  # fmt: skip
     parser.add_argument("--inpaint-margin", default=str(INPAINT_MARGIN),
                         help="inpaint arm's redrawn margins (px), comma-separated")  # fmt: skip
+    parser.add_argument("--inpaint-placement", default="copied",
+                        help="inpaint arm's placements, comma-separated "
+                             f"({', '.join(INPAINT_PLACEMENTS)})")  # fmt: skip
     parser.add_argument("--jobs", type=int, default=2, help="variants trained at once")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per job")
     args = parser.parse_args()
@@ -168,6 +179,11 @@ def main() -> None:
         margins = [-1]
     if min(margins) < 0:
         parser.error(f"--inpaint-margin {args.inpaint_margin!r}: want whole numbers >= 0, e.g. 2,6")
+    placements = args.inpaint_placement.split(",")
+    if not set(placements) <= set(INPAINT_PLACEMENTS):
+        parser.error(f"--inpaint-placement {args.inpaint_placement!r}: choose among "
+                     f"{', '.join(INPAINT_PLACEMENTS)}")  # fmt: skip
+    looks = inpaint_looks(contrasts, margins, placements)
     try:
         variants = parse_variants(args.variants)
     except ValueError:
@@ -178,8 +194,8 @@ def main() -> None:
                    for run, v in zip(runs, variants, strict=True)]  # fmt: skip
         for future in trained:
             print(future.result(), flush=True)
-        audits = [pool.submit(audit_variant, args.data, run, plan, guidances, contrasts,
-                              margins, args.threads) for run in runs]  # fmt: skip
+        audits = [pool.submit(audit_variant, args.data, run, plan, guidances, looks,
+                              args.threads) for run in runs]  # fmt: skip
         rows = [row for future in audits for row in future.result()]
     real = slice_tumours(store, values)[:2]
     oracle = real_examples(store, values, args.n, plan.seed)
