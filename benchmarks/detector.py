@@ -107,7 +107,13 @@ def main() -> None:
     parser.add_argument(
         "--baseline", type=Path, help="a trained detector: measure it, skip training"
     )
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch CPU threads (detectors trained with another count, or on another "
+        "machine, can differ as much as two seeds: compare arms trained alike)",
+    )
     parser.add_argument(
         "--seed", type=int, default=0, help="first detector seed (the added data keep seed 0)"
     )
@@ -164,7 +170,8 @@ def main() -> None:
                               diffusion_run=args.diffusion, gan_run=args.gan,
                               baseline_run=baseline)  # fmt: skip
     seeds = f", mean of {args.detector_seeds} detectors" if args.detector_seeds > 1 else ""
-    print(f"\nremedy: {args.n} brainstem tumours added per arm; errors (Wilson 95%{seeds})")
+    print(f"\nremedy: {args.n} brainstem tumours added per arm; errors (Wilson 95%{seeds}; "
+          f"{args.threads} torch threads)")  # fmt: skip
     print(table.to_string(index=False, float_format="{:.3f}".format))
     for name in ("dev", "test"):
         for arm, share in recovered(table, name).items():
