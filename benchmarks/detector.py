@@ -46,7 +46,8 @@ def add_inpaint_look_options(parser: argparse.ArgumentParser) -> None:
         "--inpaint-contrast",
         choices=INPAINT_CONTRASTS,
         default="drawn",
-        help="inpaint arm's lesion contrast: the model's, or each reference tumour's",
+        help="inpaint arm's lesion contrast: the model's, or each reference tumour's (slice: "
+        "against its 2 px ring; depth: against the tissue 8-11 px away)",
     )
     parser.add_argument(
         "--inpaint-margin",
@@ -115,6 +116,13 @@ def main() -> None:
         "machine, can differ as much as two seeds: compare arms trained alike)",
     )
     parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="remedy detectors trained at once, one process each with --threads threads "
+        "(each comes out as when trained alone, so every arm can run in one call)",
+    )
+    parser.add_argument(
         "--seed", type=int, default=0, help="first detector seed (the added data keep seed 0)"
     )
     parser.add_argument(
@@ -168,10 +176,10 @@ def main() -> None:
                       inpaint_placement=args.inpaint_placement)  # fmt: skip
     table = remedy_experiment(data, work / "remedy", plan, config, arms=arms,
                               diffusion_run=args.diffusion, gan_run=args.gan,
-                              baseline_run=baseline)  # fmt: skip
+                              baseline_run=baseline, jobs=args.jobs)  # fmt: skip
     seeds = f", mean of {args.detector_seeds} detectors" if args.detector_seeds > 1 else ""
     print(f"\nremedy: {args.n} brainstem tumours added per arm; errors (Wilson 95%{seeds}; "
-          f"{args.threads} torch threads)")  # fmt: skip
+          f"{args.threads} torch threads per detector, {args.jobs} at once)")  # fmt: skip
     print(table.to_string(index=False, float_format="{:.3f}".format))
     for name in ("dev", "test"):
         for arm, share in recovered(table, name).items():

@@ -12,3 +12,8 @@ class InputError(Exception):
         self.what = str(what)
         self.problem = problem
         super().__init__(f"{self.what}: {problem}")
+
+    def __reduce__(self) -> tuple[type[InputError], tuple[str, str]]:
+        # Rebuilt from both fields, so it crosses a process pool (the remedy's detector workers)
+        # as itself, not as a broken pool.
+        return InputError, (self.what, self.problem)

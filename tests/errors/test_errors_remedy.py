@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from medgen.errors.placement import SEARCH_PX
 from medgen.errors.remedy import (
     NEAREST_LEVELS,
     SHOWN,
+    DetectorTrainer,
     RemedyPlan,
     at_contrast,
     borrowed_shapes,
@@ -32,6 +34,7 @@ from medgen.errors.remedy import (
     generation_conditions,
     inpainted_examples,
     inpainting_bases,
+    lesion_depths,
     lesion_grain,
     over_seeds,
     parse_slice,
@@ -268,8 +271,37 @@ def test_at_contrast_leaves_lesions_it_cannot_scale_as_drawn() -> None:
     assert np.array_equal(flat, bases)
 
 
+def test_lesion_depth_is_the_lesion_against_the_tissue_past_its_margin() -> None:
+    rows, cols = np.indices((32, 32))
+    distance = np.hypot(rows - 16, cols - 15)
+    mask = distance <= 3
+    image = np.full((32, 32), 0.6, np.float32)
+    image[(distance > 3) & (distance <= 6)] = 0.45  # a dark margin and oedema around it
+    image[mask] = 0.3
+    images, masks = np.stack([image, image, image]), np.stack([mask, mask, np.zeros_like(mask)])
+    images[1][distance > 7] = 0.0  # no tissue where the reference should lie
+    depths = lesion_depths(images, masks)
+    assert depths[0] == pytest.approx(-0.3)  # against the tissue, not the darkened ring
+    assert ring_contrasts(images[:1], masks[:1])[0] == pytest.approx(-0.15)
+    assert np.isnan(depths[1]) and np.isnan(depths[2])
+
+
+def test_at_contrast_can_bring_each_lesion_to_a_target_depth() -> None:
+    bases, masks, drawn = _drawn_lesions(2, 0.1)
+    gained = lesion_depths(drawn, masks) - lesion_depths(bases, masks)
+    targets = lesion_depths(bases, masks) + np.array([0.4, 2.5]) * gained
+    out = at_contrast(drawn, bases, masks, targets, gauge=lesion_depths)
+    np.testing.assert_allclose(lesion_depths(out, masks), targets, atol=1e-5)
+    np.testing.assert_allclose(out[1] - bases[1], 2.5 * (drawn[1] - bases[1]), atol=1e-5)
+
+
+@pytest.mark.parametrize(("contrast", "gauge"),
+                         [("slice", ring_contrasts), ("depth", lesion_depths)])  # fmt: skip
 def test_the_inpaint_arm_can_draw_at_the_slices_own_contrasts(
-    monkeypatch: pytest.MonkeyPatch, builtin_dataset: Path
+    monkeypatch: pytest.MonkeyPatch,
+    builtin_dataset: Path,
+    contrast: str,
+    gauge: Callable[[np.ndarray, np.ndarray], np.ndarray],
 ) -> None:
     seen = []
 
@@ -284,15 +316,17 @@ def test_the_inpaint_arm_can_draw_at_the_slices_own_contrasts(
     plan = RemedyPlan({"location": "cerebellum"}, 12, {}, seed=1)
     drawn, masks, _ = inpainted_examples(Path("run"), store, plan)
     images, own, _ = inpainted_examples(Path("run"), store,
-                                        replace(plan, inpaint_contrast="slice"))  # fmt: skip
+                                        replace(plan, inpaint_contrast=contrast))  # fmt: skip
     assert np.array_equal(own, masks)  # the same masks and bases; only the depth moves
-    reference = ring_contrasts(*slice_tumours(store, plan.slice)[:2])
+    reference = gauge(*slice_tumours(store, plan.slice)[:2])
     picks = np.random.default_rng(plan.seed).integers(0, len(reference), plan.n)  # each mask's
-    wanted, got = reference[picks], ring_contrasts(images, masks)
-    bright = wanted > ring_contrasts(seen[0], masks)  # brighter than the base: scaled
+    wanted, got = reference[picks], gauge(images, masks)
+    bright = wanted > gauge(seen[0], masks)  # brighter than the base: scaled
     clipped = [(x[ndimage.binary_dilation(m, iterations=2)] >= 1).any()
                for x, m in zip(images, masks, strict=True)]  # fmt: skip
-    exact = bright & ~np.array(clipped)  # (a lesion scaled past white stops there)
+    base, made = gauge(seen[0], masks), gauge(drawn, masks)
+    capped = wanted - base > remedy.MAX_CONTRAST_GAIN * (made - base)  # deepened at most so far
+    exact = bright & ~np.array(clipped) & ~capped  # (a lesion scaled past white stops there)
     assert exact.sum() >= 5 and bright.sum() < plan.n
     np.testing.assert_allclose(got[exact], wanted[exact], atol=1e-4)
     assert np.array_equal(images[~bright], drawn[~bright])  # dark targets: left as drawn
@@ -478,6 +512,37 @@ def test_every_arm_trains_one_detector_per_seed(builtin_dataset: Path, tmp_path:
     assert list(found.columns) == ["arm", "found_added", "found_test"]
 
 
+def test_detectors_trained_at_once_come_out_as_when_trained_in_turn(
+    builtin_dataset: Path, tmp_path: Path
+) -> None:
+    store = open_dataset(builtin_dataset)
+    measure = {"test": store.split("test").index.to_numpy()[:40]}
+    plan = RemedyPlan({"location": "cerebellum"}, 3, measure, seed=0, detector_seeds=2)
+    config = DetectorConfig()
+    config.extract = replace(config.extract, steps=3)
+    for jobs in (1, 2):
+        remedy_experiment(builtin_dataset, tmp_path / f"jobs{jobs}", plan, config,
+                          arms=("baseline", "augment"), jobs=jobs, log=lambda _: None)  # fmt: skip
+    in_turn, at_once = (pd.read_csv(tmp_path / f"jobs{j}" / "remedy_seeds.csv") for j in (1, 2))
+    pd.testing.assert_frame_equal(in_turn, at_once)
+    for run in ("baseline", "baseline-seed1", "augment", "augment-seed1"):
+        weights = [(tmp_path / f"jobs{j}" / run / "segmentation.safetensors").read_bytes()
+                   for j in (1, 2)]  # fmt: skip
+        assert weights[0] == weights[1], run
+    seeds = {json.loads((tmp_path / "jobs2" / r / "detector.json").read_text())["config"]["seed"]
+             for r in ("augment", "augment-seed1")}  # fmt: skip
+    assert seeds == {0, 1}
+
+
+def test_a_detector_that_fails_in_a_worker_fails_the_experiment(tmp_path: Path) -> None:
+    missing = tmp_path / "no-data"
+    with pytest.raises(InputError, match="no-data"), DetectorTrainer(missing, jobs=2) as trainer:
+        trainer.submit(tmp_path / "run", DetectorConfig(), None)
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(ValueError, match="jobs"):
+        DetectorTrainer(missing, jobs=0)
+
+
 class RegionsAbove:
     """A stand-in detector whose extracted region is every pixel brighter than `level`."""
 
@@ -525,7 +590,7 @@ def test_remedy_command_end_to_end(
     out = tmp_path / "remedy"
     result = run_cli("errors", "remedy", "--data", builtin_dataset, "--out", out, "--n", "4",
                      "--steps", "3", "--diffusion", joint_runs["diffusion"],
-                     "--gan", joint_runs["gan"])  # fmt: skip
+                     "--gan", joint_runs["gan"], "--jobs", "2")  # fmt: skip
     assert result.returncode == 0, result.stderr
     table = pd.read_csv(out / "remedy.csv")
     arms = ["baseline", "real", "diffusion", "inpaint", "gan", "augment"]
@@ -552,6 +617,7 @@ def test_remedy_command_end_to_end(
         ("--arms", "baseline,prayer", "prayer"),
         ("--oversample", "0", "at least 1"),
         ("--detector-seeds", "0", "at least 1"),
+        ("--jobs", "0", "at least 1"),
         ("--balance", "2", "[0, 1]"),
         ("--inpaint-shapes", "blobs", "blobs"),
         ("--inpaint-contrast", "bright", "bright"),

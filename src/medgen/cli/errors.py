@@ -339,8 +339,9 @@ def remedy_command(
     ),
     inpaint_contrast: str = typer.Option(
         "drawn",
-        help="Contrast of the inpaint arm's lesions: 'drawn' (as the model draws them) or "
-        "'slice' (each deepened or faded to the contrast of the tumour whose mask it took).",
+        help="Contrast of the inpaint arm's lesions: 'drawn' (as the model draws them), "
+        "'slice' (each deepened or faded to the contrast against its 2 px ring of the tumour "
+        "whose mask it took) or 'depth' (to that tumour's depth below the tissue 8-11 px away).",
     ),
     inpaint_margin: int = typer.Option(
         2,
@@ -351,6 +352,11 @@ def remedy_command(
         "copied",
         help="Where the inpaint arm's masks go in each healthy slice: 'copied' (at their own "
         "coordinates) or 'matched' (moved to where their surroundings lie in that slice).",
+    ),
+    jobs: int = typer.Option(
+        1,
+        help="Detectors trained at once, each in its own process with this one's torch threads "
+        "(results as when trained in turn; the next arm's examples are made meanwhile).",
     ),
 ) -> None:
     """The remedy loop: add N examples of the failing slice five ways, retrain, re-measure.
@@ -388,7 +394,7 @@ def remedy_command(
         raise InputError("--arms", f"unknown arm {unknown[0] if unknown else '(none)'!r} "
                                    f"(choose from {', '.join(ARMS)})")  # fmt: skip
     for name, value in (("--n", n), ("--steps", steps), ("--oversample", oversample),
-                        ("--detector-seeds", detector_seeds)):  # fmt: skip
+                        ("--detector-seeds", detector_seeds), ("--jobs", jobs)):  # fmt: skip
         if value < 1:
             raise InputError(name, f"must be at least 1, got {value}")
     if inpaint_margin < 0:
@@ -439,7 +445,7 @@ def remedy_command(
     table = remedy_experiment(
         data, out, plan, detector, arms=chosen,
         diffusion_run=runs["diffusion"] if "diffusion" in needed else None,
-        gan_run=runs["gan"] if "gan" in needed else None,
+        gan_run=runs["gan"] if "gan" in needed else None, jobs=jobs,
     )  # fmt: skip
     rows = [(r.arm, r.added, r.set, r.scope, _pct(r.error), f"{_pct(r.low)}–{_pct(r.high)}", r.n,
              "–" if r.seeds == 1 else _pct(r.seed_std)) for r in table.itertuples()]  # fmt: skip

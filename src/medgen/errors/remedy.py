@@ -15,7 +15,8 @@ remedy adds N training examples of that slice and retrains the detector, once pe
   the noise's grain are real, the lesion is the model's, and the mask is exactly where the
   lesion is drawn); with `inpaint_shapes` "train", under any training tumour's shape placed
   where such a moved mask lies (`borrowed_shapes`); with `inpaint_contrast` "slice", each
-  lesion deepened or faded to the contrast of the tumour whose mask it took (`at_contrast`);
+  lesion deepened or faded to the contrast of the tumour whose mask it took (`at_contrast`),
+  with "depth" to that tumour's depth below the tissue around it (`lesion_depths`);
   `inpaint_margin` is how far around the mask the model redraws (room for a soft margin and
   for the oedema that reaches past a malignant tumour's mask); with `inpaint_placement`
   "matched", each mask moved to where its tumour's surroundings lie in the healthy slice
@@ -35,14 +36,17 @@ the seeds' spread beside the examples' Wilson interval; the shares are of the me
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import tempfile
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import ndimage
 from scipy.stats import binomtest
 
@@ -76,7 +80,10 @@ TISSUE = 0.05  # intensity above which a pixel counts as tissue for the grain's 
 NEAREST_LEVELS = 10  # a drawn tumour's base: one of the healthy slices nearest the mask's level
 Extra = tuple[np.ndarray, np.ndarray, np.ndarray]  # images, masks, class names
 INPAINT_SHAPES = ("slice", "train")  # inpaint's masks: the slice's own, or borrowed_shapes
-INPAINT_CONTRASTS = ("drawn", "slice")  # inpaint's lesion contrast: the model's, or at_contrast
+INPAINT_CONTRASTS = ("drawn", "slice", "depth")  # inpaint's lesion contrast: the model's, or
+# at_contrast with the reference tumour's ring contrast ("slice") or its depth (`lesion_depths`)
+DEPTH_RING_PX = (8, 11)  # lesion_depths' reference tissue: this far from the mask, past margin
+# and oedema (the built-in malignant tumours' oedema reaches a median 3 px past the mask)
 INPAINT_PLACEMENTS = ("copied", "matched")  # inpaint's masks: at their own coordinates, or
 # moved to where their anatomy lies in the base (`placed_on_bases`)
 MAX_CONTRAST_GAIN = 4.0  # at_contrast deepens a drawn lesion at most this many times
@@ -234,8 +241,10 @@ def inpainted_examples(run: Path, store: StoredDataset, plan: RemedyPlan) -> Ext
     conditions = attribute_conditions(store, plan.slice, names, ids[picks])
     drawn = inpaint_with_masks(run, base_images, moved, conditions, seed=plan.seed,
                                guidance=plan.guidance, margin=plan.inpaint_margin)  # fmt: skip
-    if plan.inpaint_contrast == "slice":  # each lesion at its reference tumour's contrast
-        drawn = at_contrast(drawn, base_images, moved, ring_contrasts(images, masks)[picks])
+    if plan.inpaint_contrast != "drawn":  # each lesion as deep as its reference tumour
+        gauge = ring_contrasts if plan.inpaint_contrast == "slice" else lesion_depths
+        targets = gauge(images, masks)[picks]
+        drawn = at_contrast(drawn, base_images, moved, targets, gauge=gauge)
     return _most_like_the_slice(store, plan, (drawn, moved, kinds[picks]))
 
 
@@ -247,14 +256,40 @@ def ring_contrasts(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
                      for x, m in zip(images, masks, strict=True)])  # fmt: skip
 
 
+def lesion_depths(images: np.ndarray, masks: np.ndarray) -> np.ndarray:
+    """(N,) how far each lesion stands from the tissue it replaced: its mean intensity minus
+    that of the tissue (pixels above TISSUE) DEPTH_RING_PX from its mask (NaN where the mask is
+    empty or no tissue lies there).
+
+    Why not `ring_contrasts`: a soft margin and a malignant tumour's oedema darken the 2 px
+    ring with the tumour, so the ring contrast of the built-in brainstem tumours is small
+    (median -0.02) while their cores lie well below the tissue around them (mean -0.14 against
+    tissue 8-11 px away; the inpaint arm's drawn lesions: -0.21). Matching ring contrast faded
+    the drawn lesions far below the real ones' depth (benchmarks/results/detector.txt,
+    session 27)."""
+    near, far = DEPTH_RING_PX
+    out = np.full(len(images), np.nan)
+    for i, (x, mask) in enumerate(zip(images, masks, strict=True)):
+        if not mask.any():
+            continue
+        distance = ndimage.distance_transform_edt(~mask)
+        ring = (distance >= near) & (distance <= far) & (x > TISSUE)
+        if ring.any():
+            out[i] = float(x[mask].mean() - x[ring].mean())
+    return out
+
+
 def at_contrast(
     drawn: np.ndarray,
     bases: np.ndarray,
     masks: np.ndarray,
     targets: np.ndarray,
     max_gain: float = MAX_CONTRAST_GAIN,
+    gauge: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Each drawn lesion deepened or faded to the contrast targets[i] (`ring_contrasts`).
+    """Each drawn lesion deepened or faded to the contrast targets[i] as `gauge` measures it
+    (`ring_contrasts`, the default, or `lesion_depths`, linear in the image while the redrawn
+    margin stays inside DEPTH_RING_PX).
 
     The lesion is what inpainting changed, drawn - base (zero outside the redrawn pixels); it is
     scaled by the gain g that brings the tumour's contrast to its target, so the slice becomes
@@ -268,11 +303,12 @@ def at_contrast(
     as the slice's own (contrast -0.05 against -0.02), an easier cue than the real tumours
     carry; a detector that learns it finds its added tumours and misses the faint real ones.
     """
+    gauge = gauge or ring_contrasts
     out = np.array(drawn, dtype=np.float32, copy=True)
     for i, (x, base, mask, target) in enumerate(zip(drawn, bases, masks, targets, strict=True)):
         if not mask.any() or not np.isfinite(target):
             continue
-        lesion = ring_contrasts(np.stack([x, base]), np.stack([mask, mask]))
+        lesion = gauge(np.stack([x, base]), np.stack([mask, mask]))
         depth, wanted = lesion[0] - lesion[1], target - lesion[1]
         if abs(depth) < 1e-6 or depth * wanted < 0:
             continue
@@ -528,6 +564,54 @@ def _constant(extra: Extra | None) -> Callable[[], Extra] | None:
     return None if extra is None else lambda: extra
 
 
+def _train_alone(
+    data: Path, run: Path, config: DetectorConfig, extra: Extra | None, threads: int
+) -> None:
+    """One remedy detector, trained in a worker process with the parent's torch threads."""
+    torch.set_num_threads(threads)
+    train_detector(data, run, config, extra=_constant(extra), overwrite=True, log=lambda _: None)
+
+
+class DetectorTrainer:
+    """Trains the remedy's detectors in turn (`jobs` 1) or `jobs` at once in fresh processes.
+
+    Every worker uses the parent's torch thread count, the one thing besides the seed that
+    moves a trained detector on a CPU (benchmarks/results/detector.txt, session 29), so a
+    detector comes out as it would alone and arms trained at once stay comparable. Submitting
+    returns at once: the caller makes the next arm's examples while the workers train. Leaving
+    the `with` block waits for every detector and raises the first failure; leaving it on an
+    error drops the detectors not yet started (each detector is written whole or not at all)."""
+
+    def __init__(self, data: str | Path, jobs: int = 1) -> None:
+        if jobs < 1:
+            raise ValueError(f"jobs must be >= 1, not {jobs}")
+        self.data, self.jobs, self.threads = Path(data), jobs, torch.get_num_threads()
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: list[Future[None]] = []
+
+    def __enter__(self) -> DetectorTrainer:
+        if self.jobs > 1:  # spawn: torch's threads do not survive a fork
+            self.pool = ProcessPoolExecutor(self.jobs, mp_context=mp.get_context("spawn"))
+        return self
+
+    def submit(self, run: Path, config: DetectorConfig, extra: Extra | None) -> None:
+        if self.pool is None:
+            train_detector(self.data, run, config, extra=_constant(extra), overwrite=True,
+                           log=lambda _: None)  # fmt: skip
+            return
+        args = (self.data, run, config, extra, self.threads)
+        self.pending.append(self.pool.submit(_train_alone, *args))
+
+    def __exit__(self, failure: type[BaseException] | None, *_: object) -> None:
+        if self.pool is None:
+            return
+        try:  # after a failure here, only the detectors already in training are finished
+            for future in self.pending if failure is None else ():
+                future.result()
+        finally:
+            self.pool.shutdown(cancel_futures=True)
+
+
 def detector_folder(out: Path, arm: str, k: int) -> Path:
     """Where the arm's detector of seed k (0, 1, ...) lives: ARM/, then ARM-seed1/, ..."""
     return out / (arm if k == 0 else f"{arm}-seed{k}")
@@ -565,6 +649,7 @@ def remedy_experiment(
     diffusion_run: str | Path | None = None,
     gan_run: str | Path | None = None,
     baseline_run: str | Path | None = None,
+    jobs: int = 1,
     log: Callable[[str], None] = print,
 ) -> pd.DataFrame:
     """Run the chosen arms (generator arms need their run); write remedy.csv/.json (errors
@@ -574,7 +659,8 @@ def remedy_experiment(
     strong tell), found.csv (`found_row`) and each arm's detectors
     (ARM/, then ARM-seed1/, ...). `baseline_run`: an already trained
     detector with the same config to measure as the baseline's first seed instead of training
-    it again."""
+    it again. `jobs` > 1 trains that many detectors at once (`DetectorTrainer`), each as it
+    would be trained alone."""
     out, store = Path(out), open_dataset(data)
     sources = arm_sources(store, plan, arms, diffusion_run, gan_run)
     out.mkdir(parents=True, exist_ok=True)
@@ -583,25 +669,29 @@ def remedy_experiment(
     reference = slice_tumours(store, plan.slice)
     audit = [describe_examples("the slice's training tumours", reference[0], reference[1])]
     shown = [(reference[0], reference[1])]
-    for arm, source in sources.items():
-        added = 0 if source is None else plan.n
-        extra = None if source is None else source()
-        if extra is not None:
-            row = describe_examples(f"{arm} arm", extra[0], extra[1])
-            audit.append({**row, "told_apart": told_apart(reference[:2], extra[:2], plan.seed)})
-            shown.append((extra[0], extra[1]))
-        for k in range(plan.detector_seeds):
-            run = detector_folder(out, arm, k)
-            if arm == "baseline" and baseline_run is not None and k == 0:
-                run = Path(baseline_run)
-            else:
-                seeds = f" (detector seed {k + 1} of {plan.detector_seeds})"
-                log(f"arm {arm}: retraining the detector with {added} examples added"
-                    + (seeds if plan.detector_seeds > 1 else ""))  # fmt: skip
-                train_detector(data, run, seeded(config, k), extra=_constant(extra),
-                               overwrite=True, log=lambda _: None)  # fmt: skip
-            rows += measure(run, store, plan, arm, added, config.seed + k)
-            found.append(found_row(run, store, plan, arm, extra))
+    trained: list[tuple[str, int, Path, Extra | None]] = []  # measured in this order
+    with DetectorTrainer(data, jobs) as trainer:
+        for arm, source in sources.items():
+            added = 0 if source is None else plan.n
+            extra = None if source is None else source()  # made here while workers train
+            if extra is not None:
+                row = describe_examples(f"{arm} arm", extra[0], extra[1])
+                audit.append({**row, "told_apart": told_apart(reference[:2], extra[:2], plan.seed)})
+                shown.append((extra[0], extra[1]))
+            for k in range(plan.detector_seeds):
+                run = detector_folder(out, arm, k)
+                if arm == "baseline" and baseline_run is not None and k == 0:
+                    run = Path(baseline_run)
+                else:
+                    seeds = f" (detector seed {k + 1} of {plan.detector_seeds})"
+                    log(f"arm {arm}: retraining the detector with {added} examples added"
+                        + (seeds if plan.detector_seeds > 1 else ""))  # fmt: skip
+                    trainer.submit(run, seeded(config, k), extra)
+                trained.append((arm, k, run, extra))
+    for arm, k, run, extra in trained:
+        added = 0 if extra is None else plan.n
+        rows += measure(run, store, plan, arm, added, config.seed + k)
+        found.append(found_row(run, store, plan, arm, extra))
     per_seed = pd.DataFrame(rows)
     table = over_seeds(per_seed)
     found_table = pd.DataFrame(found).groupby("arm", sort=False).mean().reset_index()
