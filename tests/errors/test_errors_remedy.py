@@ -45,6 +45,7 @@ from medgen.errors.remedy import (
     seeded,
     slice_train_ids,
     slice_tumours,
+    stream,
 )
 from medgen.exceptions import InputError
 from medgen.tasks.augment import (
@@ -129,6 +130,42 @@ def test_inpainted_tumours_sit_in_healthy_slices_of_the_masks_level(builtin_data
     assert (np.abs(store.meta.loc[bases, "source_z"] - store.meta.loc[reference[0], "source_z"])
             <= allowed).all()  # fmt: skip
     assert len(set(bases)) > 1  # a choice among the nearest, not always the same slice
+
+
+class _Levels:
+    """What `inpainting_bases` reads of a store: the metadata and its splits."""
+
+    def __init__(self, meta: pd.DataFrame) -> None:
+        self.meta = meta
+
+    def split(self, name: str) -> pd.DataFrame:
+        return self.meta[self.meta["split"] == name]
+
+
+def test_inpainting_bases_spread_over_every_tied_slice_whatever_the_reference() -> None:
+    # 10 levels, one tumour slice and 30 healthy ones at each, as the built-in data hold about
+    # 34 healthy slices per level; references drawn the way inpainted_examples draws them.
+    levels, per_level, n = 10, 30, 3000
+    z = np.concatenate([np.arange(levels), np.repeat(np.arange(levels), per_level)])
+    meta = pd.DataFrame({"split": "train", "label": [1] * levels + [0] * (levels * per_level),
+                         "source_z": z.astype(float)})  # fmt: skip
+    references = np.random.default_rng(0).integers(0, levels, n)  # ids 0..9: the tumours
+    bases = inpainting_bases(_Levels(meta), references, n, seed=0)  # type: ignore[arg-type]
+    assert (meta.loc[bases, "label"] == 0).all()
+    assert np.array_equal(meta.loc[bases, "source_z"].to_numpy(), z[references])  # its own level
+    for level in range(levels):  # each reference meets all its level's slices, not a few
+        assert len(set(bases[references == level])) == per_level
+
+
+def test_a_purposes_stream_does_not_follow_the_seeds_own() -> None:
+    picks = np.random.default_rng(0).integers(0, 40, 4000)
+    alike = np.random.default_rng(0).integers(0, 10, 4000)  # the failure the streams avoid
+    assert max(len(set(alike[picks == k])) for k in range(40)) == 1
+    drawn = stream(0, "inpainting bases").integers(0, 10, 4000)
+    assert min(len(set(drawn[picks == k])) for k in range(40)) == 10
+    other = stream(0, "borrowed shapes").integers(0, 10, 4000)
+    assert not np.array_equal(drawn, other)
+    assert np.array_equal(drawn, stream(0, "inpainting bases").integers(0, 10, 4000))
 
 
 def test_the_inpaint_arm_keeps_masks_inside_the_brain(
