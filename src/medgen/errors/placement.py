@@ -9,7 +9,8 @@ tumours learns the wrong surroundings. Lesion-insertion studies register the don
 recipient for this reason; here a local registration is enough: the shift that best carries the
 tumour's neighbourhood in its own slice onto the base slice (`anatomical_shift`). On the
 built-in data the tumours then sit better (half as many mask pixels on CSF), yet the remedy's
-detectors learned no more from them (benchmarks/results/detector.txt, 2026-12-05).
+detectors learned no more from them (benchmarks/results/detector.txt, 2026-12-05, session 29;
+measured while the arm drew into 39 base slices in all, before the fix of session 31).
 """
 
 from __future__ import annotations

@@ -350,7 +350,8 @@ def borrowed_shapes(store: StoredDataset, masks: np.ndarray, seed: int) -> np.nd
     40 training brainstem tumours' median area is 10 px, the dev set's 15 px). Shapes of the
     other locations' tumours keep the slice's positions and add that variety; an oversample
     filter, which matches area to the slice's own tumours, takes back part of it (measured in
-    benchmarks/results/detector.txt, 2026-12-04: no gain on the built-in data)."""
+    benchmarks/results/detector.txt, 2026-12-04: no gain on the built-in data, but then each
+    reference tumour borrowed one shape and met one base slice every time; see `stream`)."""
     train = store.split("train")
     tumours = np.sort(train.index.to_numpy()[train["label"].to_numpy() == 1])
     shapes = np.asarray(store.array("tumour_mask")[tumours]).astype(bool)
