@@ -144,13 +144,17 @@ def main() -> None:
     baseline = args.baseline
     if args.remedy_only:
         args.remedy = True
-    elif baseline is None:
-        baseline = work / "detector"
-        start = time.perf_counter()
-        train_detector(data, baseline, config, overwrite=True, log=lambda _: None)
-        print(f"detector: U-Net {channels}, {args.steps} segmentation steps of "
-              f"{args.batch_size} on {default_device().type}, trained in "
-              f"{time.perf_counter() - start:.0f} s")  # fmt: skip
+    else:
+        if baseline is None:
+            baseline = work / "detector"
+            start = time.perf_counter()
+            train_detector(data, baseline, config, overwrite=True, log=lambda _: None)
+            print(f"detector: U-Net {channels}, {args.steps} segmentation steps of "
+                  f"{args.batch_size} on {default_device().type}, trained in "
+                  f"{time.perf_counter() - start:.0f} s")  # fmt: skip
+        else:
+            config = load_detector_config(baseline)
+            print(f"detector: {baseline}")
         detector = load_detector(baseline)
         dev = store.split("dev").index.to_numpy()
         prediction = detector.run(store, dev).prediction
@@ -160,8 +164,6 @@ def main() -> None:
         report = attribute_errors(BoundDetector(detector, store), dev, truth)
         print(f"\nerror analysis by parts ({report.n_errors} dev errors)")
         print(report.table().to_string(index=False, float_format="{:.3f}".format))
-    else:
-        config = load_detector_config(baseline)
     if args.remedy_only:
         baseline = None  # every arm named, the baseline too, is trained
     if not args.remedy:
