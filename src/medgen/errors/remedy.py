@@ -219,10 +219,9 @@ def inpainting_bases(store: StoredDataset, reference: np.ndarray, n: int, seed: 
     nearest, ties all included (any healthy slice without that column).
 
     Why the ties: the built-in data hold about 34 healthy slices per level, each posed, biased
-    and noised on its own; the NEAREST_LEVELS first of a tie in index order left the rest
-    unused. With that, and the draw sharing the reference picks' stream (`stream`), the brainstem
-    remedy's 1,600 candidates went into 39 slices in all (722 now): a detector learns those few
-    backgrounds with their lesions, as the real arm's 400 fresh slices never let it."""
+    and noised on its own; taking the NEAREST_LEVELS first of a tie in index order left the rest
+    unused, and a detector learns few backgrounds with their lesions (the draw's own stream:
+    `stream`)."""
     train = store.split("train")
     healthy = train.index.to_numpy()[train["label"].to_numpy() == 0]
     if healthy.size == 0:
