@@ -17,3 +17,15 @@ class InputError(Exception):
         # Rebuilt from both fields, so it crosses a process pool (the remedy's detector workers)
         # as itself, not as a broken pool.
         return InputError, (self.what, self.problem)
+
+
+class SettingError(InputError):
+    """A library setting with a bad value, named as the library names it (a config field or a
+    keyword argument, e.g. "slice"); the command line shows it under the flag that sets it."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(setting, problem)
+        self.setting = setting
+
+    def __reduce__(self) -> tuple[type[SettingError], tuple[str, str]]:  # type: ignore[override]
+        return SettingError, (self.setting, self.problem)
