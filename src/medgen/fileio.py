@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
+from PIL import Image
 
 from medgen.exceptions import InputError
 
@@ -42,6 +46,25 @@ def write_text_atomic(path: str | Path, text: str) -> None:
 def write_json_atomic(path: str | Path, data: Any) -> None:
     """Write `data` as stable, indented JSON to `path` atomically."""
     write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """An (H, W, 3) uint8 picture as PNG bytes."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def write_png_atomic(path: str | Path, rgb: np.ndarray) -> None:
+    """Write an (H, W, 3) uint8 picture to `path` as PNG, atomically."""
+    write_bytes_atomic(path, encode_png(rgb))
+
+
+def write_arrays_atomic(path: str | Path, **arrays: np.ndarray) -> None:
+    """Write named arrays to `path` as a compressed .npz (no pickled objects), atomically."""
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # names, not allow_pickle
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 @contextlib.contextmanager

@@ -20,10 +20,11 @@ from web_support import SECRET, WebProject, build_web_project
 from cli_support import assert_one_line_error, run_cli
 from medgen.cli.errors import errors_app
 from medgen.detect.predictions import read_predictions
+from medgen.errors.pictures import outline
 from medgen.errors.split import split_project
 from medgen.errors.store import ErrorStore
 from medgen.errors.web import allowed_hosts_for, create_app, is_loopback
-from medgen.errors.web.images import KINDS, outline
+from medgen.errors.web.images import KINDS
 
 BASE = "http://127.0.0.1"
 

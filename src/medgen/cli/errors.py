@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from medgen.errors.remedy.plan import Generators, RemedyPlan
 from medgen.exceptions import InputError
 
 errors_app = typer.Typer(
@@ -18,6 +19,7 @@ errors_app = typer.Typer(
 
 PROJECT_HELP = "Project folder holding errors.sqlite."
 PREDICTIONS_HELP = "Predictions folder (predictions.csv + predictions.json)."
+GENERATORS = Generators({})  # the defaults of generators the remedy trains
 
 
 def _pct(x: float) -> str:
@@ -287,16 +289,23 @@ def serve_command(
     uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
 
 
+REMEDY = RemedyPlan()  # the remedy's defaults, shown by --help
+
+
 @errors_app.command("remedy")
 def remedy_command(
     data: Path = typer.Option(..., help="The dataset the detector trains on."),
     out: Path = typer.Option(..., help="Folder for each arm's detector and remedy.csv/.json."),
     slice_: str = typer.Option(
-        "location=brainstem", "--slice", help="The failing slice, e.g. location=brainstem."
+        ",".join(f"{k}={v}" for k, v in REMEDY.slice.items()),
+        "--slice",
+        help="The failing slice, e.g. location=brainstem.",
     ),
-    n: int = typer.Option(400, help="Examples each arm adds to training."),
-    arms: str = typer.Option(
-        "baseline,real,diffusion,inpaint,gan,augment", help="Arms to run (comma-separated)."
+    n: int = typer.Option(REMEDY.n, min=1, help="Examples each arm adds to training."),
+    arms: str | None = typer.Option(
+        None,
+        help="Arms to run, comma-separated: baseline, real, diffusion, inpaint, gan, augment. "
+        "[default: every arm]",
     ),
     diffusion: Path | None = typer.Option(
         None,
@@ -306,60 +315,48 @@ def remedy_command(
     gan: Path | None = typer.Option(
         None, help="A joint (image, mask) GAN run. [default: train one into OUT]"
     ),
-    train_budget: str = typer.Option("10m", help="Budget of each generator trained here."),
+    train_budget: str = typer.Option(
+        GENERATORS.budget, help="Budget of each generator trained here."
+    ),
     balance: float | None = typer.Option(
-        None,
+        GENERATORS.balance,
+        min=0.0,
+        max=1.0,
         help="Generators trained here show each row of a condition cell of n_c rows "
         "(n_max / n_c) ** BALANCE times: 0 the data as they are, 1 every cell equally often. "
-        "[default: medgen.tasks.augment.DEFAULT_BALANCE, square-root sampling]",
+        "[default: square-root sampling, medgen.tasks.augment.DEFAULT_BALANCE]",
     ),
-    steps: int = typer.Option(3000, help="Segmentation steps of every detector."),
+    steps: int = typer.Option(3000, min=1, help="Segmentation steps of every detector."),
     predictions: Path | None = typer.Option(
         None, "--predictions", help="With --project: measure on the dev blackbox set."
     ),
     project: Path | None = typer.Option(None, "--project", help=PROJECT_HELP),
-    seed: int = typer.Option(0, help="Seed of the added data and the detectors."),
+    seed: int = typer.Option(REMEDY.seed, help="Seed of the added data and the detectors."),
     oversample: int = typer.Option(
-        1,
+        REMEDY.oversample,
+        min=1,
         help="Generator arms make this many candidates per example and keep those most like "
         "the slice's own tumours (area, contrast, rim, texture).",
     ),
     guidance: float | None = typer.Option(
-        None, help="Classifier-free guidance of the diffusion arms. [default: the run's]"
+        REMEDY.guidance,
+        min=0.0,
+        help="Classifier-free guidance of the diffusion arms. [default: the run's]",
     ),
     detector_seeds: int = typer.Option(
-        1,
+        REMEDY.detector_seeds,
+        min=1,
         help="Detectors trained per arm (seeds SEED, SEED + 1, ...); the table gives their "
         "mean error and spread, remedy_seeds.csv each one's.",
     ),
-    inpaint_shapes: str = typer.Option(
-        "slice",
-        help="Masks the inpaint arm draws under: 'slice' (the slice's own training tumours, "
-        "moved) or 'train' (any training tumour's shape, placed where those lie).",
-    ),
-    inpaint_contrast: str = typer.Option(
-        "drawn",
-        help="Contrast of the inpaint arm's lesions: 'drawn' (as the model draws them), "
-        "'slice' (each deepened or faded to the contrast against its 2 px ring of the tumour "
-        "whose mask it took) or 'depth' (to that tumour's depth below the tissue 8-11 px away).",
-    ),
-    inpaint_margin: int = typer.Option(
-        2,
-        help="Pixels around each mask that the inpaint arm redraws (room for the lesion's soft "
-        "margin and a malignant tumour's oedema).",
-    ),
-    inpaint_placement: str = typer.Option(
-        "copied",
-        help="Where the inpaint arm's masks go in each healthy slice: 'copied' (at their own "
-        "coordinates) or 'matched' (moved to where their surroundings lie in that slice).",
-    ),
     jobs: int = typer.Option(
         1,
+        min=1,
         help="Detectors trained at once, each in its own process with this one's torch threads "
         "(results as when trained in turn; the next arm's examples are made meanwhile).",
     ),
 ) -> None:
-    """The remedy loop: add N examples of the failing slice five ways, retrain, re-measure.
+    """The remedy loop: add N examples of the failing slice in several ways, retrain, re-measure.
 
     Arms: baseline (nothing added), real (new slices from the data generator: the "more data"
     oracle), diffusion and gan (conditional joint image-and-mask generators), inpaint (the
@@ -370,88 +367,30 @@ def remedy_command(
 
     Example: medgen errors remedy --data data --out remedy --slice location=brainstem --n 400
     """
-    from dataclasses import replace
-
     from medgen.data.store import open_dataset
-    from medgen.detect import DetectorConfig
-    from medgen.errors.remedy import (
-        ARMS,
-        GENERATOR_OF,
-        INPAINT_CONTRASTS,
-        INPAINT_PLACEMENTS,
-        INPAINT_SHAPES,
-        RemedyPlan,
-        parse_slice,
-        recovered,
-        remedy_experiment,
-    )
-    from medgen.tasks.augment import DEFAULT_BALANCE, check_balance, train_joint_generator
-    from medgen.train.recipe import read_run_config
+    from medgen.detect import detector_config
+    from medgen.errors.remedy import measured_sets, parse_slice, run_remedy
 
-    chosen = [a.strip() for a in arms.split(",") if a.strip()]
-    unknown = sorted(set(chosen) - set(ARMS))
-    if unknown or not chosen:
-        raise InputError("--arms", f"unknown arm {unknown[0] if unknown else '(none)'!r} "
-                                   f"(choose from {', '.join(ARMS)})")  # fmt: skip
-    for name, value in (("--n", n), ("--steps", steps), ("--oversample", oversample),
-                        ("--detector-seeds", detector_seeds), ("--jobs", jobs)):  # fmt: skip
-        if value < 1:
-            raise InputError(name, f"must be at least 1, got {value}")
-    if inpaint_margin < 0:
-        raise InputError("--inpaint-margin", f"must be at least 0, got {inpaint_margin}")
-    if guidance is not None and not guidance >= 0:
-        raise InputError("--guidance", f"must be a number >= 0, got {guidance}")
-    for option, choice, allowed in (
-        ("--inpaint-shapes", inpaint_shapes, INPAINT_SHAPES),
-        ("--inpaint-contrast", inpaint_contrast, INPAINT_CONTRASTS),
-        ("--inpaint-placement", inpaint_placement, INPAINT_PLACEMENTS),
-    ):
-        if choice not in allowed:
-            raise InputError(option, f"must be one of {', '.join(allowed)}, got {choice!r}")
-    if balance is not None:
-        check_balance(balance, "--balance")
     store = open_dataset(data)
-    values = parse_slice(slice_, store)
-    measure_sets = {"test": store.split("test").index.to_numpy()}
-    if project is not None and predictions is not None:
-        from medgen.errors import ErrorStore, read_predictions
-        from medgen.errors.split import split_tables
-
-        preds = read_predictions(predictions)
-        with ErrorStore(project, create=False) as errors_store:
-            split = errors_store.current_split(preds.content_hash, preds.split)
-        if split is None:
-            raise InputError(project, "has no split yet: run medgen errors split")
-        measure_sets["dev blackbox"] = split_tables(preds, split)[1]["id"].to_numpy()
-    else:
-        measure_sets["dev"] = store.split("dev").index.to_numpy()
-    runs: dict[str, Path | None] = {"diffusion": diffusion, "gan": gan}
-    needed = {GENERATOR_OF[arm] for arm in chosen if arm in GENERATOR_OF}
-    for family in ("diffusion", "gan"):
-        if family in needed and runs[family] is None:
-            target = out / "generators" / family
-            print(f"training a joint (image, mask) {family} for {train_budget}")
-            run_config = read_run_config(None, family, budget=train_budget, seed=seed)
-            repeats = DEFAULT_BALANCE if balance is None else balance
-            train_joint_generator(family, data, target, run_config, balance=repeats)
-            runs[family] = target
-    detector = DetectorConfig(seed=seed)
-    detector.extract = replace(detector.extract, steps=steps, seed=seed)
-    plan = RemedyPlan(values, n, measure_sets, seed, oversample=oversample, guidance=guidance,
-                      detector_seeds=detector_seeds, inpaint_shapes=inpaint_shapes,
-                      inpaint_contrast=inpaint_contrast,
-                      inpaint_margin=inpaint_margin,
-                      inpaint_placement=inpaint_placement)  # fmt: skip
-    table = remedy_experiment(
-        data, out, plan, detector, arms=chosen,
-        diffusion_run=runs["diffusion"] if "diffusion" in needed else None,
-        gan_run=runs["gan"] if "gan" in needed else None, jobs=jobs,
-    )  # fmt: skip
-    rows = [(r.arm, r.added, r.set, r.scope, _pct(r.error), f"{_pct(r.low)}–{_pct(r.high)}", r.n,
-             "–" if r.seeds == 1 else _pct(r.seed_std)) for r in table.itertuples()]  # fmt: skip
-    title = f"remedy for {slice_}" + (f" (mean of {detector_seeds} detectors per arm)"
-                                      if detector_seeds > 1 else "")  # fmt: skip
-    _print_table(title, ("arm", "added", "set", "scope", "error", "95% CI", "n", "seed std"),
-                 rows)  # fmt: skip
-    for arm, share in recovered(table).items():
+    plan = RemedyPlan(parse_slice(slice_, store), n, seed, oversample, guidance, detector_seeds)
+    generators = Generators({"diffusion": diffusion, "gan": gan}, train_budget, balance, seed)
+    result = run_remedy(
+        data,
+        out,
+        plan,
+        measured_sets(store, predictions, project),
+        detector_config(steps, seed),
+        arms=None if arms is None else [a.strip() for a in arms.split(",") if a.strip()],
+        generators=generators,
+        jobs=jobs,
+    )
+    rows = [
+        (r.arm, r.added, r.set, r.scope, _pct(r.error), f"{_pct(r.low)}–{_pct(r.high)}", r.n,
+         "–" if r.seeds == 1 else _pct(r.seed_std))
+        for r in result.table.itertuples()
+    ]  # fmt: skip
+    means = f" (mean of {detector_seeds} detectors per arm)" if detector_seeds > 1 else ""
+    columns = ("arm", "added", "set", "scope", "error", "95% CI", "n", "seed std")
+    _print_table(f"remedy for {slice_}{means}", columns, rows)
+    for arm, share in result.recovered.items():
         print(f"{arm}: recovers {100 * share:.0f}% of the real-data arm's gain on the slice (test)")

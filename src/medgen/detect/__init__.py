@@ -9,6 +9,7 @@ from medgen.detect.pipeline import (
     Detector,
     DetectorConfig,
     Outputs,
+    detector_config,
     load_detector,
     train_detector,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "Detector",
     "DetectorConfig",
     "Outputs",
+    "detector_config",
     "load_detector",
     "train_detector",
 ]

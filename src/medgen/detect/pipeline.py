@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable, Collection
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +285,10 @@ class BoundDetector:
     def predict(self, ids: np.ndarray, perfect: Collection[str] = ()) -> np.ndarray:
         """Predicted class names of rows `ids`, with the `perfect` parts substituted."""
         return self.detector.run(self.store, ids, perfect).prediction
+
+
+def detector_config(steps: int, seed: int = 0) -> DetectorConfig:
+    """The default detector with `steps` segmentation steps, every part seeded with `seed`."""
+    config = DetectorConfig(seed=seed)
+    config.extract = replace(config.extract, steps=steps, seed=seed)
+    return config

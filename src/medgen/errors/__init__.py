@@ -1,15 +1,54 @@
 """The error-analysis workbench (Ng, *Machine Learning Yearning*): eyeball/blackbox split,
 error tallies with ceilings, the overfitting watch and error analysis by parts, over one
-SQLite store per project folder."""
+SQLite store per project folder.
+
+Names are imported on first use (PEP 562), so that reading a light submodule, such as the
+remedy's plan for the command line's defaults, does not load the detector and torch."""
 
 from __future__ import annotations
 
-from medgen.detect.predictions import Predictions, read_predictions, write_predictions
-from medgen.errors.parts import AnalysablePipeline, CeilingRow, PartsReport, attribute_errors
-from medgen.errors.split import EyeballSplit, SplitOutcome, SplitSize, eyeball_size, split_project
-from medgen.errors.store import ErrorStore, EvaluationRecord, StoredSplit, Tag
-from medgen.errors.tally import ErrorTally, TagOutcome, tag_example, tally_project
-from medgen.errors.watch import EvaluateOutcome, OverfitWatch, evaluate_project, watch_project
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from medgen.detect.predictions import Predictions, read_predictions, write_predictions
+    from medgen.errors.parts import (
+        AnalysablePipeline,
+        CeilingRow,
+        PartsReport,
+        attribute_errors,
+    )
+    from medgen.errors.split import (
+        EyeballSplit,
+        SplitOutcome,
+        SplitSize,
+        eyeball_size,
+        split_project,
+    )
+    from medgen.errors.store import ErrorStore, EvaluationRecord, StoredSplit, Tag
+    from medgen.errors.tally import ErrorTally, TagOutcome, tag_example, tally_project
+    from medgen.errors.watch import (
+        EvaluateOutcome,
+        OverfitWatch,
+        evaluate_project,
+        watch_project,
+    )
+
+_HOMES = {
+    "medgen.detect.predictions": ("Predictions", "read_predictions", "write_predictions"),
+    "medgen.errors.parts": ("AnalysablePipeline", "CeilingRow", "PartsReport", "attribute_errors"),
+    "medgen.errors.split": (
+        "EyeballSplit",
+        "SplitOutcome",
+        "SplitSize",
+        "eyeball_size",
+        "split_project",
+    ),
+    "medgen.errors.store": ("ErrorStore", "EvaluationRecord", "StoredSplit", "Tag"),
+    "medgen.errors.tally": ("ErrorTally", "TagOutcome", "tag_example", "tally_project"),
+    "medgen.errors.watch": ("EvaluateOutcome", "OverfitWatch", "evaluate_project", "watch_project"),
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "AnalysablePipeline",
@@ -37,3 +76,9 @@ __all__ = [
     "watch_project",
     "write_predictions",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOME_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOME_OF[name]), name)

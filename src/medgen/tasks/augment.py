@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -300,9 +300,15 @@ def with_base_grain(
     return np.clip(smooth(drawn) + bases - smooth(bases), 0.0, 1.0).astype(np.float32)
 
 
-def classic_augment(
-    images: np.ndarray, masks: np.ndarray, n: int, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+class Augmented(NamedTuple):
+    """Classic augmentations and the originals they were made from."""
+
+    images: np.ndarray  # (n, H, W) float32
+    masks: np.ndarray  # (n, H, W) bool
+    picks: np.ndarray  # (n,) index of each one's original in the given examples
+
+
+def classic_augment(images: np.ndarray, masks: np.ndarray, n: int, seed: int = 0) -> Augmented:
     """n new (slice, mask) pairs: random originals under MONAI's affine, flip and gamma."""
     if len(images) == 0:
         raise ValueError("classic augmentation needs at least one example of the slice")
@@ -320,4 +326,4 @@ def classic_augment(
                           "mask": masks[i][None].astype(np.float32)})  # fmt: skip
         out_images.append(np.clip(np.asarray(item["image"])[0], 0.0, 1.0))
         out_masks.append(np.asarray(item["mask"])[0] > 0.5)
-    return np.stack(out_images).astype(np.float32), np.stack(out_masks)
+    return Augmented(np.stack(out_images).astype(np.float32), np.stack(out_masks), pick)

@@ -8,14 +8,13 @@ folder, so `medgen errors serve --project ...` opens the same state for eyeballi
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from medgen.data.store import open_dataset
-from medgen.detect import DetectorConfig, load_detector, train_detector
+from medgen.detect import DetectorConfig, detector_config, load_detector, train_detector
 from medgen.detect.pipeline import BoundDetector
 from medgen.detect.predict import predict_split
 from medgen.detect.predictions import Predictions, read_predictions
@@ -28,17 +27,15 @@ from medgen.errors import (
 )
 from medgen.errors.remedy import (
     ARMS,
-    GENERATOR_OF,
+    Generators,
     RemedyPlan,
-    recovered,
-    remedy_experiment,
-    slice_train_ids,
+    measured_sets,
+    possible_arms,
+    run_remedy,
 )
 from medgen.errors.split import split_tables
 from medgen.report.html import render_template, table_html
 from medgen.study.context import ChapterResult, StudyContext
-from medgen.tasks.augment import train_joint_generator
-from medgen.train.recipe import read_run_config
 
 TALLY_BY = ("location", "tumour_type", "size_bin", "enhancing", "error_kind")
 TALLY_ROWS = 12  # categories shown, the largest first
@@ -75,8 +72,7 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
     p = ctx.profile
     data = ctx.out / ctx.upstream["data"]["dataset"]
     run, project = ctx.workdir / "detector", ctx.workdir / "project"
-    config = DetectorConfig(seed=p.seed)
-    config.extract = replace(config.extract, steps=p.detector_steps, seed=p.seed)
+    config = detector_config(p.detector_steps, p.seed)
     ctx.log(f"training the detector ({p.detector_steps} segmentation steps)")
     summary = train_detector(data, run, config, log=ctx.log)
     ctx.log("predicting the dev split")
@@ -90,7 +86,7 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
     pipeline = BoundDetector(load_detector(run), open_dataset(data))
     parts = attribute_errors(pipeline, eyeball["id"].to_numpy(), eyeball["truth"].to_numpy())
     brainstem, rest = brainstem_gap(predictions)
-    remedy, shares = run_remedy(ctx, run, config, blackbox["id"].to_numpy())
+    remedy, shares = remedy_section(ctx, run, config, run / "predictions" / "dev", project)
     rows = [{"parts made perfect": ", ".join(r.perfect) or "none", "eyeball accuracy": r.accuracy}
             for r in parts.ceiling]  # fmt: skip
     ceiling = pd.DataFrame(rows).set_index("parts made perfect")
@@ -118,31 +114,32 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
     return ChapterResult("The detector and its errors", body, [], outputs, line)
 
 
-def run_remedy(
-    ctx: StudyContext, detector: Path, config: DetectorConfig, blackbox: np.ndarray
+def remedy_section(
+    ctx: StudyContext, detector: Path, config: DetectorConfig, predictions: Path, project: Path
 ) -> tuple[pd.DataFrame, dict[str, float]]:
-    """The remedy experiment on brainstem tumours: the chapter's detector is the baseline."""
+    """The remedy experiment on brainstem tumours: the chapter's detector is the baseline, and
+    the generator arms run when the profile gives their generators a training budget."""
     p = ctx.profile
     data = ctx.out / ctx.upstream["data"]["dataset"]
     store = open_dataset(data)
-    runs: dict[str, Path] = {}
-    if p.remedy_generators:
-        for family in ("diffusion", "gan"):
-            runs[family] = ctx.workdir / "remedy" / "generators" / family
-            ctx.log(f"training a joint (image, mask) {family} for {p.remedy_generators}")
-            train_config = read_run_config(None, family, budget=p.remedy_generators, seed=p.seed)
-            train_joint_generator(family, data, runs[family], train_config, progress=False)
-    arms = [a for a in ARMS if a not in GENERATOR_OF or GENERATOR_OF[a] in runs]
-    if slice_train_ids(store, {"location": "brainstem"}).size == 0:
-        # nothing to augment, and no mask to draw under: the train split has no brainstem tumour
-        arms = [a for a in arms if a not in ("augment", "inpaint")]
-    measure = {"dev blackbox": blackbox, "test": store.split("test").index.to_numpy()}
-    plan = RemedyPlan({"location": "brainstem"}, p.remedy_n, measure, p.seed)
-    table = remedy_experiment(data, ctx.workdir / "remedy", plan, config, arms=arms,
-                              diffusion_run=runs.get("diffusion"), gan_run=runs.get("gan"),
-                              baseline_run=detector, log=ctx.log)  # fmt: skip
+    plan = RemedyPlan({"location": "brainstem"}, p.remedy_n, p.seed)
+    arms = [name for name, arm in ARMS.items() if p.remedy_generators or arm.generator is None]
+    budget = p.remedy_generators or Generators({}).budget
+    result = run_remedy(
+        data,
+        ctx.workdir / "remedy",
+        plan,
+        measured_sets(store, predictions, project),
+        config,
+        arms=possible_arms(store, plan, arms),
+        generators=Generators({}, budget=budget, seed=p.seed),
+        baseline_run=detector,
+        progress=False,
+        log=ctx.log,
+    )
+    table = result.table
     bounds = zip(table["low"], table["high"], strict=True)
     shown = table.assign(interval=[f"{lo:.3f}–{hi:.3f}" for lo, hi in bounds])
     shown = shown.drop(columns=["low", "high", "seeds", "seed_std"])  # one detector per arm
     shown = shown.set_index(["arm", "set", "scope"])
-    return shown, recovered(table)
+    return shown, result.recovered
