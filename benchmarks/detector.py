@@ -1,5 +1,6 @@
 """The detector on the default scenario: accuracy by location, the brainstem gap, error analysis
-by parts, and (with --remedy) the remedy table. Issue 6's figures, measured in one run.
+by parts, and (with --remedy) the remedy table against its peers (the real-data oracle and
+classic augmentation), measured in one run.
 
     python benchmarks/detector.py --data DIR [--steps 3000] [--remedy --n 400 --arms ...]
 
@@ -11,6 +12,7 @@ report).
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -26,41 +28,10 @@ from medgen.detect import DetectorConfig, load_detector, train_detector
 from medgen.detect.pipeline import BoundDetector, load_detector_config
 from medgen.devices import default_device
 from medgen.errors import attribute_errors
-from medgen.errors.remedy import (
-    ARMS,
-    INPAINT_CONTRASTS,
-    INPAINT_PLACEMENTS,
-    INPAINT_SHAPES,
-    RemedyPlan,
-    recovered,
-    remedy_experiment,
-    seeded,
-)
-from medgen.tasks.augment import INPAINT_MARGIN
-
-
-def add_inpaint_look_options(parser: argparse.ArgumentParser) -> None:
-    """--inpaint-contrast, --inpaint-margin and --inpaint-placement (gpu_issues.py passes them
-    on to this script)."""
-    parser.add_argument(
-        "--inpaint-contrast",
-        choices=INPAINT_CONTRASTS,
-        default="drawn",
-        help="inpaint arm's lesion contrast: the model's, or each reference tumour's (slice: "
-        "against its 2 px ring; depth: against the tissue 8-11 px away)",
-    )
-    parser.add_argument(
-        "--inpaint-margin",
-        type=int,
-        default=INPAINT_MARGIN,
-        help="pixels around each mask that inpainting redraws",
-    )
-    parser.add_argument(
-        "--inpaint-placement",
-        choices=INPAINT_PLACEMENTS,
-        default="copied",
-        help="inpaint arm's masks: at their own coordinates, or moved onto their anatomy",
-    )
+from medgen.errors.remedy.detectors import seeded
+from medgen.errors.remedy.experiment import chosen_arms, recovered, remedy_experiment
+from medgen.errors.remedy.plan import RemedyPlan
+from medgen.exceptions import InputError
 
 
 def accuracy_by_location(
@@ -95,13 +66,6 @@ def main() -> None:
     parser.add_argument(
         "--detector-seeds", type=int, default=1, help="detectors per remedy arm, errors averaged"
     )
-    parser.add_argument(
-        "--inpaint-shapes",
-        choices=INPAINT_SHAPES,
-        default="slice",
-        help="inpaint arm's masks: the slice's own tumours, or any training tumour's shape",
-    )
-    add_inpaint_look_options(parser)
     parser.add_argument("--work", type=Path, help="folder for the detectors (default: temporary)")
     parser.add_argument("--channels", default="16,32,64", help="segmentation U-Net channels")
     parser.add_argument("--batch-size", type=int, default=32, help="segmentation batch size")
@@ -168,17 +132,20 @@ def main() -> None:
         baseline = None  # every arm named, the baseline too, is trained
     if not args.remedy:
         return
-    arms = [a for a in args.arms.split(",") if a in ARMS]
-    measure = {name: store.split(name).index.to_numpy() for name in ("dev", "test")}
-    plan = RemedyPlan({"location": "brainstem"}, args.n, measure, oversample=args.oversample,
-                      guidance=args.guidance, detector_seeds=args.detector_seeds,
-                      inpaint_shapes=args.inpaint_shapes,
-                      inpaint_contrast=args.inpaint_contrast,
-                      inpaint_margin=args.inpaint_margin,
-                      inpaint_placement=args.inpaint_placement)  # fmt: skip
-    table = remedy_experiment(data, work / "remedy", plan, config, arms=arms,
-                              diffusion_run=args.diffusion, gan_run=args.gan,
-                              baseline_run=baseline, jobs=args.jobs)  # fmt: skip
+    arms = chosen_arms([a for a in args.arms.split(",") if a])
+    sets = {name: store.split(name).index.to_numpy() for name in ("dev", "test")}
+    plan = RemedyPlan(
+        {"location": "brainstem"},
+        args.n,
+        oversample=args.oversample,
+        guidance=args.guidance,
+        detector_seeds=args.detector_seeds,
+    )
+    runs = {k: v for k, v in (("diffusion", args.diffusion), ("gan", args.gan)) if v is not None}
+    table = remedy_experiment(
+        data, work / "remedy", plan, sets, config, arms=arms, runs=runs, baseline_run=baseline,
+        jobs=args.jobs,
+    )
     seeds = f", mean of {args.detector_seeds} detectors" if args.detector_seeds > 1 else ""
     print(f"\nremedy: {args.n} brainstem tumours added per arm; errors (Wilson 95%{seeds}; "
           f"{args.threads} torch threads per detector, {args.jobs} at once)")  # fmt: skip
@@ -189,4 +156,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except InputError as err:  # bad input: one line, exit 2
+        print(f"detector.py: error: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -61,7 +61,11 @@ def write_png_atomic(path: str | Path, rgb: np.ndarray) -> None:
 
 
 def write_arrays_atomic(path: str | Path, **arrays: np.ndarray) -> None:
-    """Write named arrays to `path` as a compressed .npz (no pickled objects), atomically."""
+    """Write named arrays to `path` as a compressed .npz, atomically; object arrays (which numpy
+    would pickle) are refused, so the file loads with allow_pickle=False."""
+    pickled = [name for name, array in arrays.items() if np.asarray(array).dtype.hasobject]
+    if pickled:
+        raise ValueError(f"{path}: arrays {pickled} hold Python objects; give them a plain dtype")
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]  # names, not allow_pickle
     write_bytes_atomic(path, buffer.getvalue())

@@ -133,6 +133,9 @@ def remedy_experiment(
     baseline's first seed instead of training it again. `jobs` > 1 trains that many detectors
     at once (`DetectorTrainer`), each as it would be trained alone."""
     out, store, runs = Path(out), open_dataset(data), runs or {}
+    for name, arm in arms.items():
+        if arm.generator is not None and arm.generator not in runs:
+            raise SettingError("arms", f"arm {name!r} draws with a {arm.generator} run: give one")
     (out / "added").mkdir(parents=True, exist_ok=True)
     reference = slice_tumours(store, plan.slice)
     audit = [describe_examples("the slice's training tumours", reference.images, reference.masks)]
@@ -143,7 +146,8 @@ def remedy_experiment(
             run = None if arm.generator is None else runs[arm.generator]
             added = arm.make(store, plan, run)  # made here while workers train
             if added is not None:
-                write_arrays_atomic(out / "added" / f"{name}.npz", **added._asdict())
+                arrays = {**added._asdict(), "kinds": added.kinds.astype(str)}
+                write_arrays_atomic(out / "added" / f"{name}.npz", **arrays)
                 row = describe_examples(f"{name} arm", added.images, added.masks)
                 tell = told_apart(reference[:2], (added.images, added.masks), plan.seed)
                 audit.append({**row, "told_apart": tell})
