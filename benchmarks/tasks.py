@@ -22,7 +22,7 @@ Run (a real run; ~35 min on one CPU thread at --minutes 10 --n 100):
 
 Issue 7's anomaly verdict is read at the 140-minute plan on 4800 training slices (2,400 healthy):
 --minutes 140 --n-train 4800 --n-dev 200 --n-test 400 --tables anomaly; with 600 healthy
-slices the healthy prior overfits before it is good enough (results/tasks_anomaly_*.txt).
+slices the healthy prior overfits before it is good enough (experiments/anomaly/NOTES.md).
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ def mask_loss_weights(mask: Tensor, weight: float, margin: int = MASK_MARGIN) ->
     Why: a lesion covers ~0.3% of a slice, so under a plain mean its look (bright and enhancing,
     or dark and not) barely moves the loss, and a joint model learns only the majority look, the
     conditions that should set it notwithstanding (on the built-in data, brainstem tumours drawn
-    bright where the real ones are dark; `benchmarks/results/remedy_generators.txt`). The margin
+    bright where the real ones are dark; `experiments/remedy/remedy_generators.txt`). The margin
     takes in the lesion's ring, which is what its contrast is measured against."""
     near = nn.functional.max_pool2d(mask.float(), 2 * margin + 1, 1, margin)
     weights = 1.0 + weight * near

@@ -117,7 +117,7 @@ def condition_repeats(meta: pd.DataFrame, names: Sequence[str], balance: float) 
     Why: trained on the data as they are, a generator sees a rare look in few batches. On the
     built-in data 97% of tumours enhance. With the mask-weighted loss, square-root repeats turned
     the joint arm's brainstem tumours from bright to dark like the real ones; without that loss
-    they changed nothing (`benchmarks/results/remedy_generators.txt`)."""
+    they changed nothing (`experiments/remedy/remedy_generators.txt`)."""
     check_balance(balance)
     if not names:
         return np.ones(len(meta), dtype=np.int64)

@@ -1,4 +1,4 @@
-"""benchmarks/remedy_pool.py: pooling remedy calls' detectors, on hand-made tables."""
+"""experiments/remedy/remedy_pool.py: pooling remedy calls' detectors, on hand-made tables."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "remedy_pool.py"
+SCRIPT = Path(__file__).resolve().parent / "remedy_pool.py"
 N = {"dev": 300, "test": 100}
 
 
