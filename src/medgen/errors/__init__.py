@@ -7,8 +7,9 @@ remedy's plan for the command line's defaults, does not load the detector and to
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from medgen.lazy import lazy_names
 
 if TYPE_CHECKING:
     from medgen.detect.predictions import Predictions, read_predictions, write_predictions
@@ -48,7 +49,6 @@ _HOMES = {
     "medgen.errors.tally": ("ErrorTally", "TagOutcome", "tag_example", "tally_project"),
     "medgen.errors.watch": ("EvaluateOutcome", "OverfitWatch", "evaluate_project", "watch_project"),
 }
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "AnalysablePipeline",
@@ -78,7 +78,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOME_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOME_OF[name]), name)
+__getattr__ = lazy_names(__name__, _HOMES)

@@ -8,8 +8,9 @@ read."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from medgen.lazy import lazy_names
 
 if TYPE_CHECKING:
     from medgen.errors.remedy.arms import ARMS, Arm
@@ -37,7 +38,6 @@ _HOMES = {
     "medgen.errors.remedy.plan": ("Added", "Generators", "RemedyPlan"),
     "medgen.errors.remedy.slices": ("parse_slice",),
 }
-_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
     "ARMS",
@@ -55,7 +55,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOME_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOME_OF[name]), name)
+__getattr__ = lazy_names(__name__, _HOMES)
