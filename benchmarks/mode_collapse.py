@@ -33,8 +33,8 @@ from medgen.lab.mode_collapse import (
     summarise,
 )
 
-# (mixture, row name, modes, high-quality %, reverse KL or None): the papers' reported numbers,
-# as quoted in issue 5 (grid only).
+# (mixture, row name, modes, high-quality %, reverse KL or None): the numbers VEEGAN (Srivastava
+# et al. 2017, table 1) and PacGAN (Lin et al. 2018, table 1) report on the 2-D grid.
 PUBLISHED = [
     ("grid", "GAN (VEEGAN T1)", 3.3, 0.5, None),
     ("grid", "GAN (PacGAN T1)", 17.3, 94.8, None),
