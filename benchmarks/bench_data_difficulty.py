@@ -30,9 +30,13 @@ from medgen.data.synth import DataConfig, make_dataset
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
     """Two 3x3 conv + batch norm + ReLU layers."""
     return nn.Sequential(
-        nn.Conv2d(c_in, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
-        nn.Conv2d(c_out, c_out, 3, padding=1), nn.BatchNorm2d(c_out), nn.ReLU(),
-    )  # fmt: skip
+        nn.Conv2d(c_in, c_out, 3, padding=1),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+        nn.Conv2d(c_out, c_out, 3, padding=1),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(),
+    )
 
 
 class SmallUNet(nn.Module):

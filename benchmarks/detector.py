@@ -103,8 +103,13 @@ def main() -> None:
     store = open_dataset(data)
     config = seeded(DetectorConfig(), args.seed)  # every part's seed moved on by --seed
     channels = tuple(int(c) for c in args.channels.split(","))
-    config.extract = replace(config.extract, steps=args.steps, batch_size=args.batch_size,
-                             channels=channels, strides=(2,) * (len(channels) - 1))  # fmt: skip
+    config.extract = replace(
+        config.extract,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        channels=channels,
+        strides=(2,) * (len(channels) - 1),
+    )
     baseline = args.baseline
     if args.remedy_only:
         args.remedy = True
@@ -113,9 +118,11 @@ def main() -> None:
             baseline = work / "detector"
             start = time.perf_counter()
             train_detector(data, baseline, config, overwrite=True, log=lambda _: None)
-            print(f"detector: U-Net {channels}, {args.steps} segmentation steps of "
-                  f"{args.batch_size} on {default_device().type}, trained in "
-                  f"{time.perf_counter() - start:.0f} s")  # fmt: skip
+            print(
+                f"detector: U-Net {channels}, {args.steps} segmentation steps of "
+                f"{args.batch_size} on {default_device().type}, trained in "
+                f"{time.perf_counter() - start:.0f} s"
+            )
         else:
             config = load_detector_config(baseline)
             print(f"detector: {baseline}")
@@ -143,12 +150,21 @@ def main() -> None:
     )
     runs = {k: v for k, v in (("diffusion", args.diffusion), ("gan", args.gan)) if v is not None}
     table = remedy_experiment(
-        data, work / "remedy", plan, sets, config, arms=arms, runs=runs, baseline_run=baseline,
+        data,
+        work / "remedy",
+        plan,
+        sets,
+        config,
+        arms=arms,
+        runs=runs,
+        baseline_run=baseline,
         jobs=args.jobs,
     )
     seeds = f", mean of {args.detector_seeds} detectors" if args.detector_seeds > 1 else ""
-    print(f"\nremedy: {args.n} brainstem tumours added per arm; errors (Wilson 95%{seeds}; "
-          f"{args.threads} torch threads per detector, {args.jobs} at once)")  # fmt: skip
+    print(
+        f"\nremedy: {args.n} brainstem tumours added per arm; errors (Wilson 95%{seeds}; "
+        f"{args.threads} torch threads per detector, {args.jobs} at once)"
+    )
     print(table.to_string(index=False, float_format="{:.3f}".format))
     for name in ("dev", "test"):
         for arm, share in recovered(table, name).items():

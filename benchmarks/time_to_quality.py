@@ -195,8 +195,7 @@ def train_medgen(data: Path, run: Path, minutes: float, resume: bool) -> Snapsho
     from medgen.train.recipe import read_run_config, train_on_data
 
     config = read_run_config(None, "diffusion", budget=f"{minutes * 60:g}s")
-    summary = train_on_data("diffusion", data, run, config, resume=resume, cpu=True,
-                            progress=False)  # fmt: skip
+    summary = train_on_data("diffusion", data, run, config, resume=resume, cpu=True, progress=False)
     return Snapshot("medgen", minutes, summary["seconds"], summary["steps"], summary["images"])
 
 
@@ -320,8 +319,15 @@ def evaluate(
         from medgen.evaluate import frechet_distance
 
         small = frechet_distance(reference.test, fake[:n_small])
-    row = Row(snapshot, sampler, nfe, len(images), spent[0] / len(images),
-              score(reference.test, fake), small)  # fmt: skip
+    row = Row(
+        snapshot,
+        sampler,
+        nfe,
+        len(images),
+        spent[0] / len(images),
+        score(reference.test, fake),
+        small,
+    )
     log(f"{snapshot.recipe} {snapshot.minutes:g} min {sampler} NFE {nfe}: FD {row.scores.fd:.3f}")
     return row
 
@@ -484,8 +490,9 @@ def main(argv: list[str] | None = None) -> None:
     for i, m in enumerate(minutes):
         log(f"medgen: training to {m:g} min")
         snap = train_medgen(data, run, m, resume=i > 0)
-        row = evaluate(snap, "LMS", lambda: sample_medgen(run, n, None, args.seed), feats,
-                       reference, n_small)  # fmt: skip
+        row = evaluate(
+            snap, "LMS", lambda: sample_medgen(run, n, None, args.seed), feats, reference, n_small
+        )
         add("ttq", row)
     for target in NFE_TARGETS:
         steps = steps_for_nfe(DEFAULT_SAMPLER, target)
@@ -497,11 +504,26 @@ def main(argv: list[str] | None = None) -> None:
     for m in minutes:
         log(f"MONAI: training to {m:g} min")
         snap = train_monai(recipe, m)
-        add("ttq", evaluate(snap, "DDIM", lambda: sample_monai(recipe, n, "ddim", args.seed),
-                            feats, reference, n_small))  # fmt: skip
+        add(
+            "ttq",
+            evaluate(
+                snap,
+                "DDIM",
+                lambda: sample_monai(recipe, n, "ddim", args.seed),
+                feats,
+                reference,
+                n_small,
+            ),
+        )
     results["nfe"].append(results["ttq"][-1])
-    ddpm = evaluate(snap, "DDPM", lambda: sample_monai(recipe, n_small, "ddpm", args.seed),
-                    feats, reference, n_small)  # fmt: skip
+    ddpm = evaluate(
+        snap,
+        "DDPM",
+        lambda: sample_monai(recipe, n_small, "ddpm", args.seed),
+        feats,
+        reference,
+        n_small,
+    )
     add("ttq", ddpm)
     results["nfe"].append(ddpm)
     results["verdicts"] = verdicts(results["ttq"], results["nfe"], minutes, n_small)

@@ -27,16 +27,24 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 def _config(family: str) -> object:
-    return read_run_config(None, family, budget="3steps", batch_size=8, log_every=1,
-                           checkpoint_every=100, sample_count=2)  # fmt: skip
+    return read_run_config(
+        None,
+        family,
+        budget="3steps",
+        batch_size=8,
+        log_every=1,
+        checkpoint_every=100,
+        sample_count=2,
+    )
 
 
 @pytest.mark.parametrize("family", ["diffusion", "gan", "vae"])
 def test_each_family_trains_and_samples_on_the_gpu(
     family: str, builtin_dataset: Path, tmp_path: Path
 ) -> None:
-    summary = train_on_data(family, builtin_dataset, tmp_path / "run", _config(family),
-                            progress=False)  # fmt: skip
+    summary = train_on_data(
+        family, builtin_dataset, tmp_path / "run", _config(family), progress=False
+    )
     assert summary["steps"] == 3
     model = open_run(tmp_path / "run").eval().cuda()
     images = model.sample(4, generator=torch.Generator().manual_seed(0))
@@ -46,8 +54,9 @@ def test_each_family_trains_and_samples_on_the_gpu(
 def test_a_joint_generator_trains_and_generates_with_masks_on_the_gpu(
     builtin_dataset: Path, tmp_path: Path
 ) -> None:
-    train_joint_generator("diffusion", builtin_dataset, tmp_path / "joint", _config("diffusion"),
-                          progress=False)  # fmt: skip
+    train_joint_generator(
+        "diffusion", builtin_dataset, tmp_path / "joint", _config("diffusion"), progress=False
+    )
     conditions = [{"location": "brainstem", "tumour_type": "malignant"}] * 3
     images, masks = generate_with_masks(tmp_path / "joint", conditions, steps=4)
     assert images.shape == masks.shape == (3, 64, 64) and masks.dtype == np.bool_
@@ -56,8 +65,9 @@ def test_a_joint_generator_trains_and_generates_with_masks_on_the_gpu(
 def test_the_detector_trains_on_the_gpu_and_agrees_with_itself_on_the_cpu(
     builtin_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = DetectorConfig(extract=ExtractConfig(steps=15, batch_size=8),
-                            classify=ClassifyConfig(steps=30))  # fmt: skip
+    config = DetectorConfig(
+        extract=ExtractConfig(steps=15, batch_size=8), classify=ClassifyConfig(steps=30)
+    )
     train_detector(builtin_dataset, tmp_path / "det", config, log=lambda _: None)
     store, ids = open_dataset(builtin_dataset), np.arange(40)
     on_gpu = load_detector(tmp_path / "det")
@@ -71,8 +81,9 @@ def test_the_detector_trains_on_the_gpu_and_agrees_with_itself_on_the_cpu(
 def test_a_pixel_denoiser_gives_the_same_estimate_on_both(
     builtin_dataset: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    train_on_data("diffusion", builtin_dataset, tmp_path / "run", _config("diffusion"),
-                  progress=False)  # fmt: skip
+    train_on_data(
+        "diffusion", builtin_dataset, tmp_path / "run", _config("diffusion"), progress=False
+    )
     store = open_dataset(builtin_dataset)
     x = torch.rand(4, 1, 64, 64, generator=torch.Generator().manual_seed(1))
     sigma = torch.full((4,), 0.1)
@@ -90,8 +101,9 @@ def test_a_cpu_seed_gives_the_same_ancestral_noise_on_the_gpu() -> None:
     sigmas = torch.tensor([2.0, 1.0, 0.5, 0.0])
     x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(2))
     runs = [
-        SAMPLERS["euler_ancestral"](denoiser, x.to(device), sigmas.to(device),
-                                    generator=torch.Generator().manual_seed(3)).cpu()
+        SAMPLERS["euler_ancestral"](
+            denoiser, x.to(device), sigmas.to(device), generator=torch.Generator().manual_seed(3)
+        ).cpu()
         for device in ("cpu", "cuda")
-    ]  # fmt: skip
+    ]
     torch.testing.assert_close(runs[0], runs[1], atol=1e-5, rtol=1e-5)

@@ -30,8 +30,9 @@ def randn(
     dtype: torch.dtype | None = None,
 ) -> Tensor:
     """N(0, I) of `shape` from `generator`, on `device` (default: the CPU)."""
-    drawn = torch.randn(tuple(shape), generator=generator, device=_where(generator, device),
-                        dtype=dtype)  # fmt: skip
+    drawn = torch.randn(
+        tuple(shape), generator=generator, device=_where(generator, device), dtype=dtype
+    )
     return drawn.to(device) if device is not None else drawn.cpu()
 
 
@@ -43,6 +44,7 @@ def rand(
     dtype: torch.dtype | None = None,
 ) -> Tensor:
     """U[0, 1) of `shape` from `generator`, on `device` (default: the CPU)."""
-    drawn = torch.rand(tuple(shape), generator=generator, device=_where(generator, device),
-                       dtype=dtype)  # fmt: skip
+    drawn = torch.rand(
+        tuple(shape), generator=generator, device=_where(generator, device), dtype=dtype
+    )
     return drawn.to(device) if device is not None else drawn.cpu()

@@ -27,5 +27,5 @@ class SettingError(InputError):
         super().__init__(setting, problem)
         self.setting = setting
 
-    def __reduce__(self) -> tuple[type[SettingError], tuple[str, str]]:  # type: ignore[override]
+    def __reduce__(self) -> tuple[type[SettingError], tuple[str, str]]:
         return SettingError, (self.setting, self.problem)

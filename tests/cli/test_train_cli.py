@@ -37,8 +37,18 @@ def vae_run(builtin_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     root = tmp_path_factory.mktemp("runs")
     (root / "vae.toml").write_text(SMALL_VAE)
     out = root / "vae"
-    result = run_cli("train", "vae", "--data", builtin_dataset, "--out", out,
-                     "--config", root / "vae.toml", "--budget", "3steps")  # fmt: skip
+    result = run_cli(
+        "train",
+        "vae",
+        "--data",
+        builtin_dataset,
+        "--out",
+        out,
+        "--config",
+        root / "vae.toml",
+        "--budget",
+        "3steps",
+    )
     assert result.returncode == 0, result.stderr
     assert "finished: 3 steps" in result.stdout
     return out
@@ -60,9 +70,22 @@ def test_latent_conditional_diffusion_trains_and_samples(
 ) -> None:
     (tmp_path / "d.toml").write_text(SMALL_DIFFUSION)
     run = tmp_path / "ldm"
-    result = run_cli("train", "diffusion", "--data", builtin_dataset, "--out", run,
-                     "--config", tmp_path / "d.toml", "--budget", "2steps",
-                     "--latent", vae_run, "--cond", "type,location")  # fmt: skip
+    result = run_cli(
+        "train",
+        "diffusion",
+        "--data",
+        builtin_dataset,
+        "--out",
+        run,
+        "--config",
+        tmp_path / "d.toml",
+        "--budget",
+        "2steps",
+        "--latent",
+        vae_run,
+        "--cond",
+        "type,location",
+    )
     assert result.returncode == 0, result.stderr
     model = json.loads((run / "model" / "model.json").read_text())["config"]
     assert model["latent_vae"]["latent_channels"] == 2 and model["latent_scale"] > 0
@@ -71,8 +94,18 @@ def test_latent_conditional_diffusion_trains_and_samples(
     assert model["sigma_max"] > model["sigma_data"] > 0
 
     png = tmp_path / "s.png"
-    result = run_cli("sample", run, "--n", "4", "--out", png, "--guidance", "2",
-                     "--cond", "location=brainstem,type=malignant")  # fmt: skip
+    result = run_cli(
+        "sample",
+        run,
+        "--n",
+        "4",
+        "--out",
+        png,
+        "--guidance",
+        "2",
+        "--cond",
+        "location=brainstem,type=malignant",
+    )
     assert result.returncode == 0, result.stderr
     assert "3 NFE per image" in result.stdout
     assert Image.open(png).size[0] > 64
@@ -88,8 +121,18 @@ def test_latent_conditional_diffusion_trains_and_samples(
 
 def test_gan_trains(builtin_dataset: Path, tmp_path: Path) -> None:
     (tmp_path / "g.toml").write_text("[train]\nbatch_size = 4\n[model]\nwidth = 8\n")
-    result = run_cli("train", "gan", "--data", builtin_dataset, "--out", tmp_path / "gan",
-                     "--config", tmp_path / "g.toml", "--budget", "2steps")  # fmt: skip
+    result = run_cli(
+        "train",
+        "gan",
+        "--data",
+        builtin_dataset,
+        "--out",
+        tmp_path / "gan",
+        "--config",
+        tmp_path / "g.toml",
+        "--budget",
+        "2steps",
+    )
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "gan" / "metrics.jsonl").read_text().splitlines()[-1])
     assert {"d.loss", "g.loss"} <= set(metrics["metrics"])
@@ -106,15 +149,37 @@ def test_resume_continues_and_refusals(
 
     shutil.copytree(vae_run, copy)
     config = vae_run.parent / "vae.toml"
-    more = run_cli("train", "vae", "--data", builtin_dataset, "--out", copy, "--config", config,
-                   "--budget", "5steps", "--resume")  # fmt: skip
+    more = run_cli(
+        "train",
+        "vae",
+        "--data",
+        builtin_dataset,
+        "--out",
+        copy,
+        "--config",
+        config,
+        "--budget",
+        "5steps",
+        "--resume",
+    )
     assert more.returncode == 0, more.stderr
     assert json.loads((copy / "summary.json").read_text())["steps"] == 5
 
     newest = sorted((copy / "checkpoints").iterdir())[-1]
     (newest / "model.safetensors").write_bytes(b"\x80\x04not a checkpoint")
-    broken = run_cli("train", "vae", "--data", builtin_dataset, "--out", copy, "--config", config,
-                     "--budget", "6steps", "--resume")  # fmt: skip
+    broken = run_cli(
+        "train",
+        "vae",
+        "--data",
+        builtin_dataset,
+        "--out",
+        copy,
+        "--config",
+        config,
+        "--budget",
+        "6steps",
+        "--resume",
+    )
     assert_one_line_error(broken, "model.safetensors")
 
 
@@ -138,8 +203,16 @@ def test_bad_train_options_give_one_line(
 
 def test_bad_config_and_sample_input(tmp_path: Path, builtin_dataset: Path) -> None:
     (tmp_path / "c.toml").write_text("[model]\nwidht = 3\n")
-    result = run_cli("train", "gan", "--data", builtin_dataset, "--out", tmp_path / "r",
-                     "--config", tmp_path / "c.toml")  # fmt: skip
+    result = run_cli(
+        "train",
+        "gan",
+        "--data",
+        builtin_dataset,
+        "--out",
+        tmp_path / "r",
+        "--config",
+        tmp_path / "c.toml",
+    )
     assert_one_line_error(result, "widht")
     assert_one_line_error(run_cli("sample", tmp_path / "nothing"), "not a run folder")
     assert_one_line_error(run_cli("sample", tmp_path, "--out", tmp_path / "s.gif"), "s.gif")

@@ -42,11 +42,24 @@ def test_a_shifted_set_scores_worse_and_intervals_are_ordered() -> None:
 
 
 def row(run: str, family: str, fd: float, precision: float, recall: float) -> dict[str, object]:
-    r: dict[str, object] = {"run": run, "model": family, "family": family, "nfe": 1,
-                            "kid": 0.01, "kid_std": 0.001, "memorisation_ratio": 1.0,
-                            "fraction_closer": 0.05, "ms_per_image": 2.0}  # fmt: skip
-    for name, value in (("fd", fd), ("precision", precision), ("recall", recall),
-                        ("coverage", recall), ("density", precision)):  # fmt: skip
+    r: dict[str, object] = {
+        "run": run,
+        "model": family,
+        "family": family,
+        "nfe": 1,
+        "kid": 0.01,
+        "kid_std": 0.001,
+        "memorisation_ratio": 1.0,
+        "fraction_closer": 0.05,
+        "ms_per_image": 2.0,
+    }
+    for name, value in (
+        ("fd", fd),
+        ("precision", precision),
+        ("recall", recall),
+        ("coverage", recall),
+        ("density", precision),
+    ):
         r |= {name: value, f"{name}_low": value * 0.95, f"{name}_high": value * 1.05}
     return r
 
@@ -84,9 +97,15 @@ def quick_runs(builtin_dataset: Path, tmp_path_factory: pytest.TempPathFactory) 
         (root / f"{family}.toml").write_text(SMALL[family])
         config = read_run_config(root / f"{family}.toml", family, budget="2steps", batch_size=4)
         runs[family] = root / family
-        train_on_data(family, builtin_dataset, runs[family], config, progress=False,
-                      cond="type,location" if family == "diffusion" else None,
-                      latent=runs["vae"] if family == "diffusion" else None)  # fmt: skip
+        train_on_data(
+            family,
+            builtin_dataset,
+            runs[family],
+            config,
+            progress=False,
+            cond="type,location" if family == "diffusion" else None,
+            latent=runs["vae"] if family == "diffusion" else None,
+        )
     runs["features"] = root / "features"
     train_extractor(builtin_dataset, runs["features"], FeatureConfig(steps=5, batch_size=16))
     return runs
@@ -96,9 +115,24 @@ def test_compare_three_quick_runs(
     quick_runs: dict[str, Path], builtin_dataset: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "cmp"
-    result = run_cli("compare", quick_runs["diffusion"], quick_runs["gan"], quick_runs["vae"],
-                     "--data", builtin_dataset, "--out", out, "--features", quick_runs["features"],
-                     "--n", "30", "--n-real", "30", "--per-condition", "12")  # fmt: skip
+    result = run_cli(
+        "compare",
+        quick_runs["diffusion"],
+        quick_runs["gan"],
+        quick_runs["vae"],
+        "--data",
+        builtin_dataset,
+        "--out",
+        out,
+        "--features",
+        quick_runs["features"],
+        "--n",
+        "30",
+        "--n-real",
+        "30",
+        "--per-condition",
+        "12",
+    )
     assert result.returncode == 0, result.stderr
     assert "lowest Fréchet distance" in result.stdout
     record = json.loads((out / "metrics.json").read_text())
@@ -134,7 +168,15 @@ def test_compare_refuses_bad_input(
         "compare", quick_runs["gan"], quick_runs["gan"], *base, "--out", tmp_path / "o"
     )
     assert_one_line_error(result, "named twice")
-    result = run_cli("compare", quick_runs["gan"], "--data", builtin_dataset,
-                     "--features", tmp_path, "--out", tmp_path / "o")  # fmt: skip
+    result = run_cli(
+        "compare",
+        quick_runs["gan"],
+        "--data",
+        builtin_dataset,
+        "--features",
+        tmp_path,
+        "--out",
+        tmp_path / "o",
+    )
     assert_one_line_error(result, "not a feature extractor")
     assert not (tmp_path / "o").exists()

@@ -25,7 +25,7 @@ from pydicom.data import get_testdata_file
 from cli_support import assert_one_line_error, run_cli
 from medgen.data.importers import import_data
 from medgen.data.store import open_dataset
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 
 
 class Bad(NamedTuple):
@@ -163,17 +163,38 @@ def folder_image_outside_classes(src: Path) -> Bad:
 BAD: dict[str, Callable[[Path], Bad]] = {
     f.__name__: f
     for f in (
-        nifti_truncated_gz, nifti_truncated, nifti_not_nifti, nifti_nan, nifti_2d,
-        nifti_shape_mismatch, nifti_unreadable, nifti_orphan_segmentation, nifti_missing_modality,
-        dicom_truncated, dicom_cut, dicom_not_dicom, dicom_no_pixels, dicom_size_mismatch,
-        folder_not_image, folder_fake_png, folder_truncated_png, folder_3d_tiff, folder_inf_tiff,
+        nifti_truncated_gz,
+        nifti_truncated,
+        nifti_not_nifti,
+        nifti_nan,
+        nifti_2d,
+        nifti_shape_mismatch,
+        nifti_unreadable,
+        nifti_orphan_segmentation,
+        nifti_missing_modality,
+        dicom_truncated,
+        dicom_cut,
+        dicom_not_dicom,
+        dicom_no_pixels,
+        dicom_size_mismatch,
+        folder_not_image,
+        folder_fake_png,
+        folder_truncated_png,
+        folder_3d_tiff,
+        folder_inf_tiff,
         folder_image_outside_classes,
     )
-}  # fmt: skip
+}
 CLI_BAD = [
-    "nifti_truncated_gz", "nifti_nan", "nifti_2d", "nifti_shape_mismatch", "nifti_unreadable",
-    "dicom_truncated", "folder_not_image", "folder_3d_tiff",
-]  # fmt: skip
+    "nifti_truncated_gz",
+    "nifti_nan",
+    "nifti_2d",
+    "nifti_shape_mismatch",
+    "nifti_unreadable",
+    "dicom_truncated",
+    "folder_not_image",
+    "folder_3d_tiff",
+]
 
 
 def add_good(src: Path, kind: str) -> None:
@@ -248,20 +269,20 @@ def test_missing_or_unrecognised_source(tmp_path: Path, source: str, problem: st
 @pytest.mark.parametrize(
     ("options", "option", "problem"),
     [
-        ({"size": 48}, "--size", "48 is not allowed"),
-        ({"splits": (0.8, 0.1)}, "--splits", "three fractions"),
-        ({"splits": (0.5, 0.5, 0.5)}, "--splits", "sum to 1.5"),
-        ({"splits": (1.2, -0.1, -0.1)}, "--splits", "three fractions >= 0"),
-        ({"kind": "png"}, "--kind", "'png' is not one of"),
-        ({"axis": 3}, "--axis", "3 is not 0, 1 or 2"),
-        ({"modality": "t9"}, "--modality", "'t9' is not one of"),
+        ({"size": 48}, "size", "48 is not allowed"),
+        ({"splits": (0.8, 0.1)}, "splits", "three fractions"),
+        ({"splits": (0.5, 0.5, 0.5)}, "splits", "sum to 1.5"),
+        ({"splits": (1.2, -0.1, -0.1)}, "splits", "three fractions >= 0"),
+        ({"kind": "png"}, "kind", "'png' is not one of"),
+        ({"axis": 3}, "axis", "3 is not 0, 1 or 2"),
+        ({"modality": "t9"}, "modality", "'t9' is not one of"),
     ],
 )
 def test_bad_option(tmp_path: Path, options: dict, option: str, problem: str) -> None:
     make_class_folder(tmp_path / "src", {"glioma": 1})
-    with pytest.raises(InputError, match=problem) as error:
+    with pytest.raises(SettingError, match=problem) as error:
         import_data(tmp_path / "src", tmp_path / "out", **options)
-    assert error.value.what == option
+    assert error.value.setting == option
 
 
 def test_kind_that_finds_nothing(tmp_path: Path) -> None:

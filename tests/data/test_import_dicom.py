@@ -114,9 +114,11 @@ def test_patients_never_straddle_splits(tmp_path: Path) -> None:
         for s in range(2):
             patient = {"PatientID": f"P{p}", "PatientName": f"Name{p}"}
             dicom_slice(
-                tmp_path / f"src/case{p}{'ab'[s]}/x.dcm", blob((32, 32)), series_uid=f"1.2.{p}.{s}",
+                tmp_path / f"src/case{p}{'ab'[s]}/x.dcm",
+                blob((32, 32)),
+                series_uid=f"1.2.{p}.{s}",
                 patient=patient,
-            )  # fmt: skip
+            )
     import_data(tmp_path / "src", tmp_path / "out", size=32, splits=(0.5, 0.5, 0.0), seed=3)
     meta = open_dataset(tmp_path / "out").meta
     assert len(set(meta["source"])) == 12

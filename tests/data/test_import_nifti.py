@@ -146,9 +146,18 @@ def test_real_nibabel_files(tmp_path: Path) -> None:
 def test_cli_imports_nifti(tmp_path: Path) -> None:
     make_brats_case(tmp_path / "brats", "BraTS_001")
     result = run_cli(
-        "data", "import", tmp_path / "brats", "--out", tmp_path / "mydata",
-        "--kind", "nifti", "--axis", "2", "--size", "32",
-    )  # fmt: skip
+        "data",
+        "import",
+        tmp_path / "brats",
+        "--out",
+        tmp_path / "mydata",
+        "--kind",
+        "nifti",
+        "--axis",
+        "2",
+        "--size",
+        "32",
+    )
     assert result.returncode == 0, result.stderr
     assert "10 slices from 1 nifti sources" in result.stdout
     assert "tumour_mask" in open_dataset(tmp_path / "mydata").arrays

@@ -16,7 +16,7 @@ from medgen.data.synth.anatomy import load_anatomy, smoothed_t1
 from medgen.data.synth.fields import rician
 from medgen.data.synth.plan import plan_slices
 from medgen.data.synth.render import render_slice
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 
 TINY = DataConfig(n_train=40, n_dev=30, n_test=20, seed=3)
 
@@ -195,7 +195,7 @@ def test_every_allowed_size_builds(tmp_path: Path) -> None:
 
 
 def test_bad_size_and_bad_config_are_input_errors(tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="--size"):
+    with pytest.raises(SettingError, match="size"):
         DataConfig(size=100)
     bad = tmp_path / "bad.toml"
     bad.write_text("[tumour]\nradius = 3\n")

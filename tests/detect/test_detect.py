@@ -32,15 +32,18 @@ from medgen.detect.predictions import read_predictions
 from medgen.detect.preprocess import bias_correct, brain_mask, normalise
 from medgen.errors import AnalysablePipeline
 
-QUICK = DetectorConfig(extract=ExtractConfig(steps=15, batch_size=8),
-                       classify=ClassifyConfig(steps=30))  # fmt: skip
+QUICK = DetectorConfig(
+    extract=ExtractConfig(steps=15, batch_size=8), classify=ClassifyConfig(steps=30)
+)
 
 
 def test_brain_masks_match_the_truth(builtin_dataset: Path) -> None:
     store = open_dataset(builtin_dataset)
     images, truth = store.array("images")[:60], store.array("brain_mask")[:60].astype(bool)
-    iou = [((brain_mask(im) & t).sum() / max((brain_mask(im) | t).sum(), 1))
-           for im, t in zip(images, truth, strict=True)]  # fmt: skip
+    iou = [
+        ((brain_mask(im) & t).sum() / max((brain_mask(im) | t).sum(), 1))
+        for im, t in zip(images, truth, strict=True)
+    ]
     assert np.mean(iou) > 0.8
 
 
@@ -144,8 +147,9 @@ def test_detect_predict_and_errors_by_parts_from_the_command_line(
     assert predictions.model_version.startswith("detector:")
     assert np.load(pred / "intermediate" / "probability.npy").shape == (200, 64, 64)
     project = tmp_path / "project"
-    split = run_cli("errors", "split", "--predictions", pred, "--project", project,
-                    "--target-errors", "20")  # fmt: skip
+    split = run_cli(
+        "errors", "split", "--predictions", pred, "--project", project, "--target-errors", "20"
+    )
     assert split.returncode == 0, split.stderr
     parts = run_cli("errors", "parts", detector_run, "--predictions", pred, "--project", project)
     assert parts.returncode == 0, parts.stderr
@@ -157,11 +161,21 @@ def test_detector_commands_refuse_bad_input(
 ) -> None:
     result = run_cli("detect", "predict", tmp_path, "--data", builtin_dataset)
     assert_one_line_error(result, "not a detector run")
-    result = run_cli("detect", "train", "--data", builtin_dataset, "--out", tmp_path / "d",
-                     "--steps", "0")  # fmt: skip
+    result = run_cli(
+        "detect", "train", "--data", builtin_dataset, "--out", tmp_path / "d", "--steps", "0"
+    )
     assert_one_line_error(result, "--steps")
-    result = run_cli("detect", "predict", detector_run, "--data", builtin_dataset,
-                     "--split", "validation", "--out", tmp_path / "p")  # fmt: skip
+    result = run_cli(
+        "detect",
+        "predict",
+        detector_run,
+        "--data",
+        builtin_dataset,
+        "--split",
+        "validation",
+        "--out",
+        tmp_path / "p",
+    )
     assert_one_line_error(result, "--split", "validation")
     assert not (tmp_path / "p").exists()
     result = run_cli("detect", "train", "--data", builtin_dataset, "--out", detector_run)
@@ -193,8 +207,13 @@ def test_added_examples_train_both_learned_parts(
         return train_classifier(features, labels, config)
 
     monkeypatch.setattr("medgen.detect.pipeline.train_classifier", recording)
-    summary = train_detector(builtin_dataset, tmp_path / "d", replace(QUICK),
-                             extra=lambda: (images, masks, kinds), log=lambda _: None)  # fmt: skip
+    summary = train_detector(
+        builtin_dataset,
+        tmp_path / "d",
+        replace(QUICK),
+        extra=lambda: (images, masks, kinds),
+        log=lambda _: None,
+    )
     # 8 of the 10 join the segmentation net's 240 slices, 2 the classifier's 60 held-out ones
     assert summary["added_examples"] == 10
     assert (summary["segmentation_examples"], summary["classifier_examples"]) == (248, 62)
@@ -202,5 +221,10 @@ def test_added_examples_train_both_learned_parts(
     _, to_classifier = split_for_parts(np.arange(10), QUICK.seed)  # the added pair, by the rule
     assert np.array_equal(seen["labels"][-2:], class_indices(kinds[to_classifier]))
     with pytest.raises(ValueError, match="cyst"):
-        train_detector(builtin_dataset, tmp_path / "e", replace(QUICK), log=lambda _: None,
-                       extra=lambda: (images, masks, np.array(["cyst"] * 10)))  # fmt: skip
+        train_detector(
+            builtin_dataset,
+            tmp_path / "e",
+            replace(QUICK),
+            log=lambda _: None,
+            extra=lambda: (images, masks, np.array(["cyst"] * 10)),
+        )

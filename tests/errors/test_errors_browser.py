@@ -33,10 +33,18 @@ from web_support import SECRET, WebProject, build_web_project
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                  "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
-                  "--window-size=1280,1000")  # fmt: skip
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1280,1000",
+)
 WAIT_S = 20  # the server's start (imports torch) and each page change
 
 pytestmark = [
@@ -60,9 +68,21 @@ def free_port() -> int:
 def serving(web: WebProject, log: Path) -> Iterator[str]:
     """`python -m medgen errors serve` on a free port until the block ends; yields its URL."""
     port = free_port()
-    command = [sys.executable, "-m", "medgen", "errors", "serve", "--predictions",
-               str(web.predictions), "--project", str(web.project), "--port", str(port),
-               "--author", "browser"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "medgen",
+        "errors",
+        "serve",
+        "--predictions",
+        str(web.predictions),
+        "--project",
+        str(web.project),
+        "--port",
+        str(port),
+        "--author",
+        "browser",
+    ]
     with log.open("ab") as out:
         server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

@@ -44,9 +44,15 @@ def test_an_exception_inside_a_transaction_leaves_nothing(tmp_path: Path) -> Non
         with pytest.raises(RuntimeError), store.transaction():
             store.add_tag(HASH, 1, "blurry", "ann")
             store.add_split(
-                HASH, "dev", {"eyeball": np.array([1]), "blackbox": np.array([2])},
-                seed=0, target_errors=100, error_rate=0.2, model_version="v1", reason="initial",
-            )  # fmt: skip
+                HASH,
+                "dev",
+                {"eyeball": np.array([1]), "blackbox": np.array([2])},
+                seed=0,
+                target_errors=100,
+                error_rate=0.2,
+                model_version="v1",
+                reason="initial",
+            )
             raise RuntimeError("crash")
         assert store.tags(HASH) == []
         assert store.current_split(HASH, "dev") is None

@@ -76,11 +76,15 @@ def test_metadata_bins_follow_the_documented_thresholds() -> None:
     counts = tally.summary_.set_index("category")["count"]
     # tumour_px / 4096: 5 -> 0.12 % small, 30 -> 0.73 % medium, 100 -> 2.4 % large
     assert (counts["size_bin=small"], counts["size_bin=medium"], counts["size_bin=large"]) == (
-        6, 2, 2,
-    )  # fmt: skip
+        6,
+        2,
+        2,
+    )
     assert (counts["noise_bin=low"], counts["noise_bin=medium"], counts["noise_bin=high"]) == (
-        5, 3, 2,
-    )  # fmt: skip
+        5,
+        3,
+        2,
+    )
     assert (counts["enhancing=no"], counts["enhancing=yes"]) == (6, 4)
 
 

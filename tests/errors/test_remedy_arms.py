@@ -214,7 +214,9 @@ def test_the_real_data_oracle_makes_tumours_of_the_slice(builtin_dataset: Path) 
 def test_the_registry_names_each_arms_needs() -> None:
     assert list(ARMS) == ["baseline", "real", "diffusion", "inpaint", "gan", "augment"]
     assert {n: a.generator for n, a in ARMS.items() if a.generator} == {
-        "diffusion": "diffusion", "inpaint": "diffusion", "gan": "gan",
-    }  # fmt: skip
+        "diffusion": "diffusion",
+        "inpaint": "diffusion",
+        "gan": "gan",
+    }
     assert {n for n, a in ARMS.items() if a.from_slice} == {"inpaint", "augment"}
     assert ARMS["baseline"].make(None, RemedyPlan(), None) is None  # type: ignore[arg-type]

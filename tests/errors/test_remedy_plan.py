@@ -24,9 +24,15 @@ def test_the_plan_round_trips_through_a_config_file() -> None:
 
 @pytest.mark.parametrize(
     ("setting", "value"),
-    [("n", 0), ("oversample", 0), ("detector_seeds", 0), ("guidance", -1.0),
-     ("guidance", float("nan")), ("slice", {})],
-)  # fmt: skip
+    [
+        ("n", 0),
+        ("oversample", 0),
+        ("detector_seeds", 0),
+        ("guidance", -1.0),
+        ("guidance", float("nan")),
+        ("slice", {}),
+    ],
+)
 def test_the_plan_refuses_bad_values_naming_the_setting(setting: str, value: object) -> None:
     with pytest.raises(SettingError) as caught:
         replace(RemedyPlan(), **{setting: value})
@@ -47,8 +53,12 @@ def test_a_purposes_stream_does_not_follow_the_references() -> None:
 def test_slices_are_checked_naming_the_setting(builtin_dataset: Path) -> None:
     store = open_dataset(builtin_dataset)
     assert parse_slice("location=brainstem", store) == {"location": "brainstem"}
-    for text, said in (("location=liver", "location=liver"), ("colour=red", "colour"),
-                       ("", "name the failing slice"), ("location", "name=value")):  # fmt: skip
+    for text, said in (
+        ("location=liver", "location=liver"),
+        ("colour=red", "colour"),
+        ("", "name the failing slice"),
+        ("location", "name=value"),
+    ):
         with pytest.raises(SettingError, match=said) as caught:
             parse_slice(text, store)
         assert caught.value.setting == "slice"
@@ -66,7 +76,11 @@ def test_the_slices_rows_and_tumours(builtin_dataset: Path) -> None:
     assert set(own.kinds) <= {"benign", "malignant"} and own.images.dtype == np.float32
     test = store.split("test").index.to_numpy()
     images, masks = tumours_in(store, values, test[::-1])  # in row order, whatever is given
-    expected = np.sort(test[(store.meta.loc[test, "location"] == "cerebellum").to_numpy()
-                            & (store.meta.loc[test, "label"] == 1).to_numpy()])  # fmt: skip
+    expected = np.sort(
+        test[
+            (store.meta.loc[test, "location"] == "cerebellum").to_numpy()
+            & (store.meta.loc[test, "label"] == 1).to_numpy()
+        ]
+    )
     assert np.array_equal(masks, np.asarray(store.array("tumour_mask")[expected]).astype(bool))
     assert len(images) == len(expected)

@@ -76,15 +76,39 @@ def test_summarise_gives_mean_std_and_min_over_seeds() -> None:
     base = {"mixture": "grid", "of": 25, "parameters": 10, "steps": 5, "batch_size": 2}
     hand = pd.DataFrame(
         [
-            {**base, "family": "gan", "seed": 0, "modes": 20, "high_quality": 50.0,
-             "reverse_kl": 0.2, "train_s": 1.0, "nfe": None},
-            {**base, "family": "gan", "seed": 1, "modes": 24, "high_quality": 70.0,
-             "reverse_kl": 0.4, "train_s": 3.0, "nfe": None},
-            {**base, "family": "diffusion", "seed": 0, "modes": 25, "high_quality": 90.0,
-             "reverse_kl": 0.01, "train_s": 2.0, "nfe": 40},
+            {
+                **base,
+                "family": "gan",
+                "seed": 0,
+                "modes": 20,
+                "high_quality": 50.0,
+                "reverse_kl": 0.2,
+                "train_s": 1.0,
+                "nfe": None,
+            },
+            {
+                **base,
+                "family": "gan",
+                "seed": 1,
+                "modes": 24,
+                "high_quality": 70.0,
+                "reverse_kl": 0.4,
+                "train_s": 3.0,
+                "nfe": None,
+            },
+            {
+                **base,
+                "family": "diffusion",
+                "seed": 0,
+                "modes": 25,
+                "high_quality": 90.0,
+                "reverse_kl": 0.01,
+                "train_s": 2.0,
+                "nfe": 40,
+            },
         ],
         columns=COLUMNS,
-    )  # fmt: skip
+    )
     table = summarise(hand).set_index("family")
     assert list(table.index) == ["gan", "diffusion"]  # the rows' order
     gan = table.loc["gan"]

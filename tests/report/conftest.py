@@ -18,19 +18,21 @@ def fake_meta(n: int, rng: np.random.Generator) -> pd.DataFrame:
     """A table with splits, types and locations cycling, and random per-slice parameters."""
     kinds = np.array(["none", "benign", "malignant"])[np.arange(n) % 3]
     locations = np.where(kinds == "none", "none", np.array(LOCATIONS)[(np.arange(n) // 9) % 3])
-    return pd.DataFrame({
-        "id": np.arange(n),
-        "split": np.array(["train", "dev", "test"])[(np.arange(n) // 3) % 3],
-        "label": (kinds != "none").astype(int),
-        "tumour_type": kinds,
-        "location": locations,
-        "tumour_px": np.where(kinds == "none", 0, rng.integers(20, 200, n)),
-        "oedema_px": np.where(kinds == "malignant", rng.integers(20, 100, n), 0),
-        "tumour_contrast": np.where(kinds == "none", np.nan, rng.uniform(0.1, 0.4, n)),
-        "noise_sigma": rng.uniform(0.01, 0.05, n),
-        "bias_strength": rng.uniform(0.0, 0.3, n),
-        "source_z": rng.uniform(-40, 60, n),
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "id": np.arange(n),
+            "split": np.array(["train", "dev", "test"])[(np.arange(n) // 3) % 3],
+            "label": (kinds != "none").astype(int),
+            "tumour_type": kinds,
+            "location": locations,
+            "tumour_px": np.where(kinds == "none", 0, rng.integers(20, 200, n)),
+            "oedema_px": np.where(kinds == "malignant", rng.integers(20, 100, n), 0),
+            "tumour_contrast": np.where(kinds == "none", np.nan, rng.uniform(0.1, 0.4, n)),
+            "noise_sigma": rng.uniform(0.01, 0.05, n),
+            "bias_strength": rng.uniform(0.0, 0.3, n),
+            "source_z": rng.uniform(-40, 60, n),
+        }
+    )
 
 
 def write_fake_dataset(
@@ -50,9 +52,12 @@ def write_fake_dataset(
             clean = brain * (0.5 + 0.4 * tumour + 0.15 * oedema)
             noisy = np.clip(clean + rng.normal(0, 0.03, clean.shape), 0, 1)
             values = {
-                "images": noisy, "clean": clean, "brain_mask": brain,
-                "tumour_mask": tumour, "oedema_mask": oedema,
-            }  # fmt: skip
+                "images": noisy,
+                "clean": clean,
+                "brain_mask": brain,
+                "tumour_mask": tumour,
+                "oedema_mask": oedema,
+            }
             for name in arrays:
                 writer.arrays[name][i] = values[name]
         writer.commit(meta, {"source": "fake"})

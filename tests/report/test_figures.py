@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from medgen.data.store import StoredDataset
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 from medgen.report.figures import DPI, dataset_grid, grid_size_in, intensity_noise_figure
 from medgen.report.tables import groups
 
@@ -51,14 +51,14 @@ def test_grid_of_all_splits_covers_every_group(fake_dataset: StoredDataset, tmp_
 
 @pytest.mark.parametrize(
     ("kwargs", "what"),
-    [({"split": "nope"}, "--split"), ({"per_cell": 0}, "--per-cell")],
+    [({"split": "nope"}, "split"), ({"per_cell": 0}, "per_cell")],
 )
 def test_grid_rejects_bad_options(
     fake_dataset: StoredDataset, tmp_path: Path, kwargs: dict[str, object], what: str
 ) -> None:
-    with pytest.raises(InputError) as info:
+    with pytest.raises(SettingError) as info:
         dataset_grid(fake_dataset, tmp_path / "x.png", **kwargs)  # type: ignore[arg-type]
-    assert info.value.what == what
+    assert info.value.setting == what
     assert not (tmp_path / "x.png").exists()
 
 

@@ -10,8 +10,11 @@ from medgen.report.tables import counts_table, group_rows, groups, ordered, type
 
 def test_ordered_puts_preferred_first_then_sorted() -> None:
     assert ordered(["x", "dev", "a", "train", "dev"], ("train", "dev", "test")) == [
-        "train", "dev", "a", "x",
-    ]  # fmt: skip
+        "train",
+        "dev",
+        "a",
+        "x",
+    ]
 
 
 def test_counts_table_sums_to_n(fake_dataset: StoredDataset) -> None:
@@ -44,9 +47,12 @@ def test_type_summary_counts_each_type(fake_dataset: StoredDataset) -> None:
 
 def test_counts_table_keeps_unknown_values() -> None:
     meta = pd.DataFrame(
-        {"split": ["train", "extra"], "location": ["unknown", "none"],
-         "tumour_type": ["glioma", "none"]}
-    )  # fmt: skip
+        {
+            "split": ["train", "extra"],
+            "location": ["unknown", "none"],
+            "tumour_type": ["glioma", "none"],
+        }
+    )
     table = counts_table(meta)
     assert list(table.columns) == ["train", "extra", "total"]
     assert table.loc[("total", ""), "total"] == 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from medgen.exceptions import InputError
+from medgen.exceptions import SettingError
 from medgen.study.chapters import CHAPTERS
 from medgen.study.profiles import PROFILES, get_profile
 
@@ -32,6 +32,6 @@ def test_the_issue_budgets() -> None:
 
 
 def test_unknown_profile_is_input_error() -> None:
-    with pytest.raises(InputError) as info:
+    with pytest.raises(SettingError) as info:
         get_profile("bogus")
-    assert info.value.what == "--profile" and "quick" in info.value.problem
+    assert info.value.setting == "profile" and "quick" in info.value.problem

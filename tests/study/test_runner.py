@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 from medgen.report.html import FigureRef
 from medgen.study.context import Chapter, ChapterResult, StudyContext
 from medgen.study.profiles import Profile
@@ -115,9 +115,9 @@ def test_force_reruns_only_that_chapter(tmp_path: Path) -> None:
 
 
 def test_unknown_force_is_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError) as info:
+    with pytest.raises(SettingError) as info:
         run_study(tmp_path, PROFILE, chapters=fake_chapters(Counter()), force=["nope"])
-    assert info.value.what == "--force"
+    assert info.value.setting == "force"
 
 
 def test_another_profile_reruns_the_chapters(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from numpy.typing import NDArray
 
-from medgen.exceptions import InputError
+from medgen.exceptions import SettingError
 from medgen.models.diffusion import DiffusionConfig
 from medgen.tasks.adapter import SIGNED_PER_UNIT
 from medgen.tasks.anomaly import anomaly_map
@@ -77,7 +77,7 @@ def test_a_given_smoothing_is_used_and_a_negative_one_is_refused() -> None:
     residuals = Residuals(truth.astype(np.float32), _brains(2))
     blur, _ = choose_masks(residuals, truth, AnomalySettings(segment_blur=2.5))
     assert blur == 2.5
-    with pytest.raises(InputError, match="--segment-blur"):
+    with pytest.raises(SettingError, match="segment_blur"):
         AnomalySettings(segment_blur=-0.5)
 
 

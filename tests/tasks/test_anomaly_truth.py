@@ -11,7 +11,7 @@ import pytest
 from numpy.typing import NDArray
 
 from medgen.data.store import open_dataset
-from medgen.exceptions import InputError
+from medgen.exceptions import SettingError
 from medgen.tasks.anomaly_split import (
     TRUTHS,
     AnomalySettings,
@@ -99,5 +99,5 @@ def test_a_map_of_the_whole_region_scores_one_on_it_and_less_on_the_lesion(
 
 def test_the_tumour_mask_is_the_default_and_an_unknown_truth_one_clear_error() -> None:
     assert AnomalySettings().truth == "tumour"
-    with pytest.raises(InputError, match="--truth"):
+    with pytest.raises(SettingError, match="truth"):
         AnomalySettings(truth="oedema")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from numpy.typing import NDArray
 
-from medgen.exceptions import InputError
+from medgen.exceptions import SettingError
 from medgen.tasks.anomaly_split import AnomalySettings
 from medgen.tasks.metrics import dice
 from medgen.tasks.segmentation import (
@@ -90,5 +90,5 @@ def test_a_named_clean_up_is_kept_and_its_masks_are_the_segmenters() -> None:
 
 def test_an_unknown_clean_up_is_one_clear_error() -> None:
     assert AnomalySettings().cleanup == "auto"
-    with pytest.raises(InputError, match="--cleanup"):
+    with pytest.raises(SettingError, match="cleanup"):
         AnomalySettings(cleanup="dilate")

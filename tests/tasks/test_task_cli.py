@@ -272,6 +272,7 @@ def small_images(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("anomaly", "healthy", ["--method", "dream"], ["--method", "unknown 'dream'"]),
         ("anomaly", "healthy", ["--truth", "rim"], ["--truth", "unknown 'rim'"]),
         ("anomaly", "healthy", ["--cleanup", "erode"], ["--cleanup", "unknown 'erode'"]),
+        ("anomaly", "healthy", ["--noise-kind", "pink"], ["--noise-kind: unknown noise 'pink'"]),
         ("anomaly", "healthy", ["--segment-blur", "-1"], ["--segment-blur", "0 or more"]),
         ("anomaly", "healthy", ["--segment-blur", "soft"], ["--segment-blur", "not a number"]),
         ("anomaly", "healthy", ["--draws", "20"], ["--levels/--draws", "80 NFE per slice"]),

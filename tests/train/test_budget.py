@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 from medgen.train.budget import Budget, parse_budget
 from medgen.train.config import TrainConfig, learning_rate, total_steps
 
@@ -36,9 +36,9 @@ def test_parse_budget_accepts(text: str, expected: Budget) -> None:
     ["", "500", "steps", "0steps", "-5steps", "0s", "0.0h", "1.5steps", "10 parsecs", "1e3s"],
 )
 def test_parse_budget_refuses_with_the_accepted_forms(text: str) -> None:
-    with pytest.raises(InputError) as err:
+    with pytest.raises(SettingError) as err:
         parse_budget(text)
-    assert err.value.what == "--budget"
+    assert err.value.setting == "budget"
     assert "\n" not in str(err.value)
 
 
@@ -64,7 +64,7 @@ def test_budget_done_and_fraction() -> None:
         ({"lr_schedule": "cosine", "budget": "10m"}, "lr_schedule"),
         ({"grad_clip": -1.0}, "grad_clip"),
         ({"ema_decay": 1.0}, "ema_decay"),
-        ({"budget": "forever"}, "--budget"),
+        ({"budget": "forever"}, "budget"),
         ({"keep_checkpoints": 0}, "keep_checkpoints"),
         ({"checkpoint_every": 0}, "checkpoint_every"),
         ({"sample_every": -1}, "sample_every"),

@@ -36,11 +36,29 @@ def launch(out: Path, *args: str) -> tuple[dict[str, Any], set[str]]:
     # accelerate's own --cpu launcher needs MPI for several processes; --multi_gpu starts them
     # with torchrun, and the trainer's cpu=True makes them join over gloo.
     command = [
-        sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-        "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no",
-        "--dynamo_backend", "no", "--main_process_port", str(free_port()),
-        str(SCRIPT), str(out), "--cpu", "--kind", "two", "--checksum", str(hashes), *args,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(free_port()),
+        str(SCRIPT),
+        str(out),
+        "--cpu",
+        "--kind",
+        "two",
+        "--checksum",
+        str(hashes),
+        *args,
+    ]
     hf_home = out.with_name("hf")  # no accelerate config of the user's
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HOME": str(hf_home)}
     done = subprocess.run(
@@ -74,8 +92,10 @@ def test_two_processes_train_one_run_and_resume_exactly(tmp_path: Path) -> None:
     summary, hashes = launch(resumed, "--budget", "20steps", "--checkpoint-every", "10", "--resume")
     assert summary["steps"] == 20 and len(hashes) == 1
     for name in ("model", "optimizer-a", "optimizer-b", "rng"):
-        a, b = (load_weights(r / "checkpoints/step-00000020" / f"{name}.safetensors")
-                for r in (straight, resumed))  # fmt: skip
+        a, b = (
+            load_weights(r / "checkpoints/step-00000020" / f"{name}.safetensors")
+            for r in (straight, resumed)
+        )
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
     assert read_jsonl(resumed / "metrics.jsonl")[-1]["metrics"] == records[-1]["metrics"]
 

@@ -38,8 +38,9 @@ def family(name: str) -> GenerativeModel:
 @pytest.mark.parametrize("name", ["diffusion", "gan"])
 def test_two_sessions_equal_one(name: str, tmp_path: Path) -> None:
     def config(steps: int) -> TrainConfig:
-        return TrainConfig(batch_size=4, budget=f"{steps}steps", checkpoint_every=3, log_every=1,
-                           sample_count=4)  # fmt: skip
+        return TrainConfig(
+            batch_size=4, budget=f"{steps}steps", checkpoint_every=3, log_every=1, sample_count=4
+        )
 
     train(family(name), Blobs(), tmp_path / "one", config(7), progress=False)
     train(family(name), Blobs(), tmp_path / "two", config(3), progress=False)

@@ -12,11 +12,12 @@ from medgen.cli.compare import compare_command, features_command
 from medgen.cli.data import data_app
 from medgen.cli.detect import detect_app
 from medgen.cli.errors import errors_app
+from medgen.cli.flags import setting_flag
 from medgen.cli.lab import lab_app
 from medgen.cli.study import study_command
 from medgen.cli.tasks import anomaly_command, denoise_command, reconstruct_command
 from medgen.cli.train import sample_command, train_command
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 
 app = typer.Typer(
     name="medgen",
@@ -62,7 +63,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, standalone_mode=False, prog_name="medgen")
     except InputError as exc:
-        stderr.print(f"medgen: error: {exc}", markup=False)
+        what = exc.what
+        if isinstance(exc, SettingError):  # the library's name -> the running command's flag
+            what = setting_flag(app, sys.argv[1:] if argv is None else argv, exc.setting)
+        stderr.print(f"medgen: error: {what}: {exc.problem}", markup=False)
         sys.exit(2)
     except KeyboardInterrupt:
         stderr.print("medgen: interrupted; nothing half-written was kept", markup=False)
@@ -71,10 +75,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
-    except Exception as exc:  # click usage errors carry their own exit code (2)
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    except Exception as exc:  # usage errors of typer's own click: one line, their exit code (2)
+        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
+            raise
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
+            exc.show()  # type: ignore[attr-defined]
+        else:
+            stderr.print(f"medgen: error: {exc.format_message()}", markup=False)
+        sys.exit(exc.exit_code)

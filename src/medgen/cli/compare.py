@@ -42,8 +42,15 @@ def compare_command(
     settings = CompareSettings(
         n=n, n_real=n_real, per_condition=per_condition, steps=steps, seed=seed
     )
-    result = compare_runs(runs, data, out, features=features, settings=settings,
-                          mode_collapse=table, overwrite=overwrite)  # fmt: skip
+    result = compare_runs(
+        runs,
+        data,
+        out,
+        features=features,
+        settings=settings,
+        mode_collapse=table,
+        overwrite=overwrite,
+    )
     for sentence in result.summary:
         print(f"- {sentence}")
     print(f"report: {out / 'report.html'}")

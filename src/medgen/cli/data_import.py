@@ -58,9 +58,18 @@ def import_command(
     fractions = parse_splits(splits)
     with progress_bar("importing") as advance:
         result = import_data(
-            source, out, kind=kind, size=size, axis=axis, modality=modality, splits=fractions,
-            seed=seed, skip_bad=skip_bad, overwrite=overwrite, progress=advance,
-        )  # fmt: skip
+            source,
+            out,
+            kind=kind,
+            size=size,
+            axis=axis,
+            modality=modality,
+            splits=fractions,
+            seed=seed,
+            skip_bad=skip_bad,
+            overwrite=overwrite,
+            progress=advance,
+        )
     manifest = result.manifest
     counts = ", ".join(f"{k} {v}" for k, v in manifest["splits"].items())
     sources = f"{manifest['imported']['sources']} {manifest['config']['kind']} sources"

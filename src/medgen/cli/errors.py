@@ -120,10 +120,16 @@ def tally_command(
         f"error rate {_pct(tally.error_rate_)}"
     )
     rows = [
-        (r.category, r.source, r.count, _pct(r.share), f"{100 * r.max_improvement:.1f} pts",
-         _pct(r.error_rate_if_fixed))
+        (
+            r.category,
+            r.source,
+            r.count,
+            _pct(r.share),
+            f"{100 * r.max_improvement:.1f} pts",
+            _pct(r.error_rate_if_fixed),
+        )
         for r in tally.summary_.itertuples()
-    ]  # fmt: skip
+    ]
     columns = ("category", "source", "errors", "% of errors", "max improvement", "error if fixed")
     _print_table(title, columns, rows)
     for note in tally.notes_:
@@ -210,10 +216,17 @@ def history_command(
         watch = watch_project(store, preds)
         history = store.evaluations()
     rows = [
-        (e.created_at[:19], e.model_version, e.generation, _pct(e.eyeball_error),
-         _pct(e.blackbox_error), e.n_eyeball, e.n_blackbox)
+        (
+            e.created_at[:19],
+            e.model_version,
+            e.generation,
+            _pct(e.eyeball_error),
+            _pct(e.blackbox_error),
+            e.n_eyeball,
+            e.n_blackbox,
+        )
         for e in history
-    ]  # fmt: skip
+    ]
     columns = ("time (UTC)", "model", "generation", "eyeball", "blackbox", "n eyeball", "n bb")
     _print_table(f"{len(history)} evaluation(s)", columns, rows)
     if watch.message_:
@@ -243,8 +256,11 @@ def parts_command(
 
     preds = read_predictions(predictions)
     if model_version(run) != preds.model_version:
-        raise InputError(predictions, f"were made by {preds.model_version}, not by the "
-                                      f"detector in {run} ({model_version(run)})")  # fmt: skip
+        raise InputError(
+            predictions,
+            f"were made by {preds.model_version}, not by the "
+            f"detector in {run} ({model_version(run)})",
+        )
     with ErrorStore(project, create=False) as store:
         split = store.current_split(preds.content_hash, preds.split)
     if split is None:
@@ -254,9 +270,10 @@ def parts_command(
     report = attribute_errors(pipeline, eyeball["id"].to_numpy(), eyeball["truth"].to_numpy())
     rows = [
         (row.part, row.errors, _pct(row.share), _pct(row.accuracy_if_perfect_up_to))
-        if row.part != report.parts[-1] else (row.part, row.errors, _pct(row.share), "-")
+        if row.part != report.parts[-1]
+        else (row.part, row.errors, _pct(row.share), "-")
         for row in report.table().itertuples()
-    ]  # fmt: skip
+    ]
     title = f"{report.n_errors} eyeball errors of {report.n_examples} examples, by part"
     _print_table(title, ("part", "errors", "share", "accuracy if perfect up to it"), rows)
     print(f"accuracy now {_pct(report.ceiling[0].accuracy)}")
@@ -315,8 +332,8 @@ def remedy_command(
     gan: Path | None = typer.Option(
         None, help="A joint (image, mask) GAN run. [default: train one into OUT]"
     ),
-    train_budget: str = typer.Option(
-        GENERATORS.budget, help="Budget of each generator trained here."
+    budget: str = typer.Option(
+        GENERATORS.budget, "--train-budget", help="Budget of each generator trained here."
     ),
     balance: float | None = typer.Option(
         GENERATORS.balance,
@@ -373,7 +390,7 @@ def remedy_command(
 
     store = open_dataset(data)
     plan = RemedyPlan(parse_slice(slice_, store), n, seed, oversample, guidance, detector_seeds)
-    generators = Generators({"diffusion": diffusion, "gan": gan}, train_budget, balance, seed)
+    generators = Generators({"diffusion": diffusion, "gan": gan}, budget, balance, seed)
     result = run_remedy(
         data,
         out,
@@ -385,10 +402,18 @@ def remedy_command(
         jobs=jobs,
     )
     rows = [
-        (r.arm, r.added, r.set, r.scope, _pct(r.error), f"{_pct(r.low)}–{_pct(r.high)}", r.n,
-         "–" if r.seeds == 1 else _pct(r.seed_std))
+        (
+            r.arm,
+            r.added,
+            r.set,
+            r.scope,
+            _pct(r.error),
+            f"{_pct(r.low)}–{_pct(r.high)}",
+            r.n,
+            "–" if r.seeds == 1 else _pct(r.seed_std),
+        )
         for r in result.table.itertuples()
-    ]  # fmt: skip
+    ]
     means = f" (mean of {detector_seeds} detectors per arm)" if detector_seeds > 1 else ""
     columns = ("arm", "added", "set", "scope", "error", "95% CI", "n", "seed std")
     _print_table(f"remedy for {slice_}{means}", columns, rows)

@@ -135,7 +135,9 @@ def anomaly_command(
     draws: int = typer.Option(10, help="ensemble: noise draws per level (NFE: levels x draws)."),
     steps: int = typer.Option(10, help="partial: Heun steps back to 0 (2 steps - 1 NFE)."),
     repeats: int = typer.Option(2, help="partial: reconstructions averaged per slice."),
-    noise_kind: str = typer.Option("gaussian", help="gaussian or structured (simplex-like)."),
+    noise: str = typer.Option(
+        "gaussian", "--noise-kind", help="gaussian or structured (simplex-like)."
+    ),
     truth: str = typer.Option(
         "tumour",
         help="Anomalous pixels of the headline scores: tumour (the tumour mask) or whole "
@@ -180,7 +182,7 @@ def anomaly_command(
         draws=draws,
         steps=steps,
         repeats=repeats,
-        noise=noise_kind,
+        noise=noise,
         truth=truth,
         cleanup=cleanup,
         segment_blur=_number("--segment-blur", segment_blur),

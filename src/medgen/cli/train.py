@@ -94,5 +94,7 @@ def sample_command(
     )
     per_image = result.seconds / result.shape[0]
     nfe = f", {result.nfe} NFE per image" if result.nfe is not None else ""
-    print(f"wrote {result.path}: {result.shape[0]} images in {result.seconds:.1f} s "
-          f"({per_image * 1000:.0f} ms per image{nfe})")  # fmt: skip
+    print(
+        f"wrote {result.path}: {result.shape[0]} images in {result.seconds:.1f} s "
+        f"({per_image * 1000:.0f} ms per image{nfe})"
+    )

@@ -28,7 +28,7 @@ from medgen.compare.summary import FLOOR, display_table, summary_sentences
 from medgen.data.store import StoredDataset, open_dataset
 from medgen.evaluate import frechet_distance, kernel_inception_distance, prdc
 from medgen.evaluate.features import Extractor, FeatureConfig, load_extractor, train_extractor
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 from medgen.fileio import atomic_directory, write_json_atomic, write_text_atomic
 from medgen.models import DiffusionModel
 from medgen.report.html import (
@@ -60,14 +60,13 @@ class CompareSettings:
     metrics: MetricSettings = field(default_factory=MetricSettings)
 
     def check(self) -> None:
-        """InputError naming the first setting out of range."""
+        """SettingError naming the first setting out of range."""
         for name in ("n", "n_real", "n_train", "per_condition"):
             if getattr(self, name) < MIN_SAMPLES:
                 value = getattr(self, name)
-                option = f"--{name.replace('_', '-')}"
-                raise InputError(option, f"must be at least {MIN_SAMPLES}, got {value}")
+                raise SettingError(name, f"must be at least {MIN_SAMPLES}, got {value}")
         if self.steps is not None and self.steps < 1:
-            raise InputError("--steps", f"must be at least 1, got {self.steps}")
+            raise SettingError("steps", f"must be at least 1, got {self.steps}")
 
 
 @dataclass
@@ -114,8 +113,9 @@ def check_sizes(contestants: Sequence[Contestant], store: StoredDataset) -> None
     for c in contestants:
         size = getattr(c.model.config, "image_size", None)
         if size is not None and int(size) != store.size:
-            raise InputError(c.path, f"makes {size}-pixel images but {store.root} has "
-                                     f"{store.size}-pixel slices")  # fmt: skip
+            raise InputError(
+                c.path, f"makes {size}-pixel images but {store.root} has {store.size}-pixel slices"
+            )
 
 
 def condition_rows(
@@ -141,24 +141,28 @@ def condition_rows(
         real = extractor(images_of(store, np.sort(ids[: settings.n_real])))
         labels = torch.tensor(conditioning.encode(dict(zip(names, values, strict=True))))
         n = settings.per_condition
-        samples = draw(contestant, n, seed=settings.seed, cond=labels.expand(n, -1),
-                       steps=settings.steps)  # fmt: skip
+        samples = draw(
+            contestant, n, seed=settings.seed, cond=labels.expand(n, -1), steps=settings.steps
+        )
         fake = extractor(samples.images)
         k = min(settings.metrics.k, real.shape[0] - 1, n - 1)
         quality = prdc(real, fake, k=k)
-        kid = kernel_inception_distance(real, fake, subsets=settings.metrics.kid_subsets,
-                                        seed=settings.seed)  # fmt: skip
-        rows.append({
-            "run": contestant.name,
-            "condition": ", ".join(f"{a}={v}" for a, v in zip(names, values, strict=True)),
-            "real slices": int(real.shape[0]),
-            "samples": n,
-            "FD": frechet_distance(real, fake),
-            "KID x1000": 1000 * kid.mean,
-            "precision": quality.precision,
-            "recall": quality.recall,
-            "coverage": quality.coverage,
-        })  # fmt: skip
+        kid = kernel_inception_distance(
+            real, fake, subsets=settings.metrics.kid_subsets, seed=settings.seed
+        )
+        rows.append(
+            {
+                "run": contestant.name,
+                "condition": ", ".join(f"{a}={v}" for a, v in zip(names, values, strict=True)),
+                "real slices": int(real.shape[0]),
+                "samples": n,
+                "FD": frechet_distance(real, fake),
+                "KID x1000": 1000 * kid.mean,
+                "precision": quality.precision,
+                "recall": quality.recall,
+                "coverage": quality.coverage,
+            }
+        )
     return rows
 
 
@@ -203,16 +207,23 @@ def measure(
     for c in contestants:
         log(f"sampling {settings.n} images from {c.name}")
         samples = draw(c, settings.n, seed=settings.seed, steps=settings.steps)
-        row = quality_row(extractor(samples.images), real.reference, real.train,
-                          real.held_out, settings.metrics)  # fmt: skip
+        row = quality_row(
+            extractor(samples.images), real.reference, real.train, real.held_out, settings.metrics
+        )
         row |= {
-            "run": c.name, "model": c.kind, "family": c.family, "path": str(c.path),
-            "parameters": c.parameters, "images_seen": c.images_seen,
+            "run": c.name,
+            "model": c.kind,
+            "family": c.family,
+            "path": str(c.path),
+            "parameters": c.parameters,
+            "images_seen": c.images_seen,
             "train_seconds": round(c.train_seconds, 1),
-            "ms_per_image": 1000 * samples.seconds_per_image, "nfe": samples.nfe,
+            "ms_per_image": 1000 * samples.seconds_per_image,
+            "nfe": samples.nfe,
             "steps": (settings.steps or c.model.config.steps)
-            if isinstance(c.model, DiffusionModel) else None,
-        }  # fmt: skip
+            if isinstance(c.model, DiffusionModel)
+            else None,
+        }
         rows.append(row)
         panels[c.name] = samples.images[: settings.shown]
         if c.condition_names:

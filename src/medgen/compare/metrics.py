@@ -58,22 +58,32 @@ def quality_row(
     generator = torch.Generator().manual_seed(settings.seed)
 
     def boot(metric: Any) -> Any:
-        return bootstrap_ci(metric, reference, fake, n_boot=settings.n_boot,
-                            level=settings.level, generator=generator)  # fmt: skip
+        return bootstrap_ci(
+            metric,
+            reference,
+            fake,
+            n_boot=settings.n_boot,
+            level=settings.level,
+            generator=generator,
+        )
 
     row |= interval("fd", boot(frechet_distance))
     kid = kernel_inception_distance(
-        reference, fake, subsets=settings.kid_subsets,
-        subset_size=settings.kid_subset_size, seed=settings.seed,
-    )  # fmt: skip
+        reference,
+        fake,
+        subsets=settings.kid_subsets,
+        subset_size=settings.kid_subset_size,
+        seed=settings.seed,
+    )
     row |= {"kid": kid.mean, "kid_std": kid.std, "kid_subset_size": float(kid.subset_size)}
     k = min(settings.k, reference.shape[0] - 1, fake.shape[0] - 1)
 
     def four(real: Tensor, gen: Tensor) -> tuple[float, ...]:
         return tuple(prdc(real, gen, k=k))[: len(PRDC_FIELDS)]
 
-    estimates = bootstrap_many(four, reference, fake, n_boot=settings.n_boot,
-                               level=settings.level, generator=generator)  # fmt: skip
+    estimates = bootstrap_many(
+        four, reference, fake, n_boot=settings.n_boot, level=settings.level, generator=generator
+    )
     for name, estimate in zip(PRDC_FIELDS, estimates, strict=True):
         row |= interval(name, estimate)
     row["prdc_k"] = float(k)

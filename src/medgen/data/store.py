@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from medgen import __version__
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 from medgen.fileio import atomic_directory
 
 FORMAT = "medgen-slices"
@@ -62,10 +62,10 @@ META_COLUMNS: dict[str, tuple[str, Any]] = {
 
 
 def check_size(size: int) -> int:
-    """Return `size` if it is an allowed image size, else raise an InputError naming --size."""
+    """Return `size` if it is an allowed image size, else raise a SettingError naming "size"."""
     if size not in ALLOWED_SIZES:
         allowed = ", ".join(map(str, ALLOWED_SIZES))
-        raise InputError("--size", f"{size} is not allowed (choose one of {allowed})")
+        raise SettingError("size", f"{size} is not allowed (choose one of {allowed})")
     return size
 
 

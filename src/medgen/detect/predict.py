@@ -17,7 +17,7 @@ from medgen.data.store import open_dataset
 from medgen.detect.classify import CLASSES
 from medgen.detect.pipeline import Outputs, load_detector, model_version
 from medgen.detect.predictions import write_predictions
-from medgen.exceptions import InputError
+from medgen.exceptions import SettingError
 from medgen.fileio import write_bytes_atomic
 
 META = ("location", "tumour_type", "tumour_px", "tumour_contrast", "enhancing", "noise_sigma",
@@ -72,7 +72,7 @@ def predict_split(run: str | Path, data: str | Path, split: str, out: str | Path
     store = open_dataset(data)
     ids = store.split(split).index.to_numpy()
     if ids.size == 0:
-        raise InputError("--split", f"{data} has no {split!r} slices")
+        raise SettingError("split", f"{data} has no {split!r} slices")
     outputs = run_in_batches(run, data, ids)
     folder = out / INTERMEDIATE
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,31 +1,16 @@
-"""medgen's default sampler and noise levels, chosen with the exact 25-mode grid (issue 3).
+"""medgen's default sampler and noise levels, and why they are these.
 
 The default is LMS (4th-order Adams-Bashforth in sigma, `SAMPLERS["lms"]`) on Karras levels with
 rho = 2 between sigma_min and sigma_max = 3 sigma_data, started from x = sqrt(sigma_max^2 +
 sigma_data^2) z, the Gaussian with the data's variance diffused to sigma_max.
 
-Benchmark (`python benchmarks/samplers.py`: exact denoiser on `grid_mixture_2d(std=0.1)`, 20,000
-samples, SW1 to 20,000 exact samples; mean of 3 seeds; floor = fresh exact samples, 0.029):
-
-    SW1 at NFE                                    5       10      20      50
-    default (lms, Karras rho 2, 0.002-8.49)     0.064   0.041   0.037   0.037
-    best diffusers peer, Karras 0.002-80 rho 7  0.61    0.19    0.042   0.037   (LMS from 10)
-    medgen lms on the peers' levels             0.71    0.19    0.042   0.037
-
-Over 12 seeds (`--default-only --seeds 12`) the default is 0.0002 +- 0.00004 above the exact
-ODE from the same noise at 20 NFE and 0.0038 +- 0.0003 at 10 NFE; the exact ODE itself scores
-0.036 against a floor of 0.032 +- 0.003 (one seed's SW1 varies by ~0.01), so at 20 NFE what is
-left is the noise of the draw, not the solver.
-
-What buys it: the levels, not the solver (diffusers' LMS on these levels matches medgen's to
-4 digits). Ablation (`--ablation`, SW1 at 10 NFE, parts added one at a time): EDM's levels
-0.19; sigma_max = 3 sigma_data with the start x = sigma_max z 0.16, and a plateau at 0.07 however
-many steps (that start misses the data's variance); start sqrt(sigma_max^2 + sigma_data^2) z
-0.099; rho 7 -> 2 0.041; stopping at sigma_min instead of stepping to 0 matters at 5 NFE (0.150
--> 0.064). EDM's sigma_data = 0.5 (sigma_max 1.5) is catastrophic here (1.15): the data's
-spread is 2.8. Order: LMS order 1 (Euler) 0.146, 2 0.048, 3 0.041, 4 0.041. For images use
-sigma_max ~ the largest distance between training examples (Song & Ermon 2020), which
-`medgen.models` measures; this 3 sigma_data rule is for low-dimensional data.
+The levels, not the solver, set the error at a few NFE: with the exact denoiser of a 25-mode grid,
+a sigma_max of a few sigma_data, a start with the data's variance, rho 2 and a stop at sigma_min
+keep the default ahead of every diffusers peer at its recommended levels from 5 to 20 NFE, and
+at 20 NFE within the draw's noise of the exact ODE (tables, ablation and summary:
+benchmarks/results/samplers.txt; 12 seeds: benchmarks/results/samplers_default_12_seeds.txt).
+The 3 sigma_data rule is for low-dimensional data; for images sigma_max is about the largest
+distance between training examples (Song & Ermon 2020), which `medgen.models` measures.
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ import pandas as pd
 
 from medgen.detect.predictions import Predictions
 from medgen.errors.store import ErrorStore, StoredSplit
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 
 DEFAULT_TARGET_ERRORS = 100  # MLY ch. 18: ~100 errors give a good sense of the categories
 MIN_ERRORS = 20  # MLY ch. 18: with fewer than ~20 errors the categories stay a guess
@@ -172,7 +172,7 @@ def split_project(
             check_covers(predictions, current)
             return SplitOutcome(current, None, created=False)
         if current is None and refresh:
-            raise InputError("--refresh", "no split to refresh yet (run without --refresh first)")
+            raise SettingError("refresh", "no split to refresh yet (run without --refresh first)")
         table = predictions.table
         if current is not None:
             check_covers(predictions, current)

@@ -27,7 +27,7 @@ import pandas as pd
 from medgen.detect.predictions import Predictions
 from medgen.errors.split import split_tables
 from medgen.errors.store import Category, ErrorStore, StoredSplit, Tag
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 
 SIZE_BINS = ((0.0025, "small"), (0.01, "medium"), (math.inf, "large"))  # area fraction upper ends
 NOISE_BINS = ((0.03, "low"), (0.05, "medium"), (math.inf, "high"))  # noise_sigma upper ends
@@ -104,15 +104,15 @@ GROUPS: dict[str, Callable[[pd.DataFrame, int | None], pd.Series | None]] = {
 
 
 def parse_groups(by: str | Sequence[str] | None) -> tuple[str, ...] | None:
-    """`"location,size_bin"` -> ("location", "size_bin"); unknown names are an InputError."""
+    """`"location,size_bin"` -> ("location", "size_bin"); unknown names are a SettingError."""
     if by is None:
         return None
     names = tuple(n.strip() for n in by.split(",")) if isinstance(by, str) else tuple(by)
     names = tuple(n for n in names if n)
     unknown = [n for n in names if n not in GROUPS]
     if unknown or not names:
-        raise InputError(
-            "--by",
+        raise SettingError(
+            "by",
             f"unknown group(s) {', '.join(unknown) or '(none given)'} "
             f"(choose from {', '.join(GROUPS)})",
         )
@@ -151,7 +151,7 @@ class ErrorTally:
             labels = GROUPS[group](errors, self.image_size)
             if labels is None:
                 if self.by is not None:
-                    raise InputError("--by", f"{group}: the predictions lack the data for it")
+                    raise SettingError("by", f"{group}: the predictions lack the data for it")
                 self.notes_.append(f"{group}: not in these predictions, left out")
                 continue
             for value in sorted(labels.dropna().unique()):

@@ -331,9 +331,10 @@ def load_inception(path: Path) -> Extractor:
         raise InputError("inception:", "needs torch-fidelity: pip install torch-fidelity") from None
     try:
         net = NoTrainInceptionV3(
-            name="inception-v3-compat", features_list=["2048"],
+            name="inception-v3-compat",
+            features_list=["2048"],
             feature_extractor_weights_path=str(path),
-        ).eval()  # fmt: skip
+        ).eval()
     except Exception as err:  # any failure here means a bad weights file
         raise InputError(path, f"cannot be loaded as Inception weights ({err})") from None
 

@@ -40,9 +40,19 @@ FAMILIES = ("diffusion", "gan", "vae")  # what is trained
 VARIANTS = ("diffusion", "diffusion-sde", "gan", "vae")  # the rows: the diffusion sampled 2 ways
 MIXTURES = ("ring", "grid")
 COLUMNS = [
-    "mixture", "family", "seed", "modes", "of", "high_quality", "reverse_kl",
-    "parameters", "steps", "batch_size", "train_s", "nfe",
-]  # fmt: skip
+    "mixture",
+    "family",
+    "seed",
+    "modes",
+    "of",
+    "high_quality",
+    "reverse_kl",
+    "parameters",
+    "steps",
+    "batch_size",
+    "train_s",
+    "nfe",
+]
 
 
 class Benchmark(NamedTuple):
@@ -112,13 +122,22 @@ def evaluate_seed(
                 metrics = mode_metrics(draw, bench.means, bench.std)
                 if samples is not None:
                     samples[(mixture_name, name)] = draw
-                rows.append({
-                    "mixture": mixture_name, "family": name, "seed": seed,
-                    "modes": metrics.modes_captured, "of": len(bench.means),
-                    "high_quality": metrics.high_quality, "reverse_kl": metrics.reverse_kl,
-                    "parameters": trained.parameters, "steps": steps, "batch_size": batch_size,
-                    "train_s": train_s, "nfe": variant.nfe,
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "mixture": mixture_name,
+                        "family": name,
+                        "seed": seed,
+                        "modes": metrics.modes_captured,
+                        "of": len(bench.means),
+                        "high_quality": metrics.high_quality,
+                        "reverse_kl": metrics.reverse_kl,
+                        "parameters": trained.parameters,
+                        "steps": steps,
+                        "batch_size": batch_size,
+                        "train_s": train_s,
+                        "nfe": variant.nfe,
+                    }
+                )
     return rows
 
 
@@ -151,12 +170,22 @@ def reference_rows(seeds: Sequence[int], n_samples: int = N_SAMPLES) -> pd.DataF
             bench = benchmark(mixture_name)
             draw = bench.mixture.sample(n_samples, generator=torch.Generator().manual_seed(seed))
             m = mode_metrics(draw, bench.means, bench.std)
-            rows.append({
-                "mixture": mixture_name, "family": "data", "seed": seed,
-                "modes": m.modes_captured, "of": len(bench.means), "high_quality": m.high_quality,
-                "reverse_kl": m.reverse_kl, "parameters": 0, "steps": 0, "batch_size": 0,
-                "train_s": 0.0, "nfe": None,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "mixture": mixture_name,
+                    "family": "data",
+                    "seed": seed,
+                    "modes": m.modes_captured,
+                    "of": len(bench.means),
+                    "high_quality": m.high_quality,
+                    "reverse_kl": m.reverse_kl,
+                    "parameters": 0,
+                    "steps": 0,
+                    "batch_size": 0,
+                    "train_s": 0.0,
+                    "nfe": None,
+                }
+            )
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
@@ -168,9 +197,13 @@ def summarise(rows: pd.DataFrame) -> pd.DataFrame:
     stats.columns = [f"{name}_{stat}" for name, stat in stats.columns]
     stats = stats.fillna({c: 0.0 for c in stats.columns if c.endswith("_std")})  # one seed
     extra = groups.agg(
-        modes_min=("modes", "min"), of=("of", "first"), seeds=("seed", "nunique"),
-        parameters=("parameters", "first"), steps=("steps", "first"), nfe=("nfe", "first"),
-    )  # fmt: skip
+        modes_min=("modes", "min"),
+        of=("of", "first"),
+        seeds=("seed", "nunique"),
+        parameters=("parameters", "first"),
+        steps=("steps", "first"),
+        nfe=("nfe", "first"),
+    )
     return stats.join(extra).reset_index()
 
 
@@ -188,8 +221,12 @@ def samples_figure(samples: dict[tuple[str, str], Tensor], seed: int) -> Figure:
             x = samples[(mixture_name, family)].numpy()
             ax.scatter(x[:, 0], x[:, 1], s=2, alpha=0.4)
             ax.scatter(means[:, 0], means[:, 1], marker="x", color="red", s=30)
-            ax.set(xlim=(-lim, lim), ylim=(-lim, lim), aspect="equal",
-                   title=f"{family}, {mixture_name} (seed {seed})")  # fmt: skip
+            ax.set(
+                xlim=(-lim, lim),
+                ylim=(-lim, lim),
+                aspect="equal",
+                title=f"{family}, {mixture_name} (seed {seed})",
+            )
     return fig
 
 
@@ -198,11 +235,18 @@ def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     high-quality sample) -> None, which strict JSON readers accept."""
     out = []
     for record in frame.to_dict(orient="records"):
-        out.append({
-            k: (None if isinstance(v, float) and not math.isfinite(v) else
-                v.item() if isinstance(v, np.generic) else v)
-            for k, v in record.items()
-        })  # fmt: skip
+        out.append(
+            {
+                k: (
+                    None
+                    if isinstance(v, float) and not math.isfinite(v)
+                    else v.item()
+                    if isinstance(v, np.generic)
+                    else v
+                )
+                for k, v in record.items()
+            }
+        )
     return out
 
 

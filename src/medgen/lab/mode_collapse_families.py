@@ -66,9 +66,14 @@ VAE_LR = 1e-3  # Adam, betas (0.9, 0.999) (Kingma & Welling 2014)
 def mlp(d_in: int, d_out: int, width: int, act: Callable[[], nn.Module] = nn.SiLU) -> nn.Sequential:
     """d_in -> width -> width -> width -> d_out with activation `act` between the layers."""
     return nn.Sequential(
-        nn.Linear(d_in, width), act(), nn.Linear(width, width), act(),
-        nn.Linear(width, width), act(), nn.Linear(width, d_out),
-    )  # fmt: skip
+        nn.Linear(d_in, width),
+        act(),
+        nn.Linear(width, width),
+        act(),
+        nn.Linear(width, width),
+        act(),
+        nn.Linear(width, d_out),
+    )
 
 
 def n_parameters(*modules: nn.Module) -> int:

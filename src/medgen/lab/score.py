@@ -83,8 +83,12 @@ def field_figure(mixture: GaussianMixture, times: tuple[float, ...]) -> Figure:
     for i, t in enumerate(times):
         ax = fig.add_subplot(1, len(times), i + 1)
         log_p = mixture.log_prob(fine_grid, t).reshape(161, 161).T.numpy()  # rows = y
-        ax.imshow(np.maximum(log_p, log_p.max() - 12), extent=(-1.6, 1.6, -1.6, 1.6),
-                  origin="lower", cmap="Greys")  # fmt: skip
+        ax.imshow(
+            np.maximum(log_p, log_p.max() - 12),
+            extent=(-1.6, 1.6, -1.6, 1.6),
+            origin="lower",
+            cmap="Greys",
+        )
         s = mixture.score(grid, t)
         u = (s / s.norm(dim=1, keepdim=True).clamp_min(1e-12)).numpy()
         ax.quiver(grid[:, 0], grid[:, 1], u[:, 0], u[:, 1], color="tab:red", scale=22, width=0.006)
@@ -100,13 +104,25 @@ def run_score_lab(out: Path, *, seed: int = 0, scale: float = 1.0) -> LabResult:
     ring = ring_mixture_2d(n_modes=8, radius=1.0, std=0.05, dtype=torch.float64)
     field_times = (0.0, 0.01, 0.1, 1.0)
     figures = [
-        save(heatmap_figure(mixture, x), out, "score_heatmaps.png",
-             "p(x, t) and s(x, t) of the 1-D mixture over x and log t."),
-        save(slices_figure(mixture, x), out, "score_slices.png",
-             "p(x, t) and s(x, t) at several t: modes merge, the score flattens."),
-        save(field_figure(ring, field_times), out, "score_field_2d.png",
-             "Score directions of an 8-mode ring (std 0.05) over log p(x, t), at several t."),
-    ]  # fmt: skip
+        save(
+            heatmap_figure(mixture, x),
+            out,
+            "score_heatmaps.png",
+            "p(x, t) and s(x, t) of the 1-D mixture over x and log t.",
+        ),
+        save(
+            slices_figure(mixture, x),
+            out,
+            "score_slices.png",
+            "p(x, t) and s(x, t) at several t: modes merge, the score flattens.",
+        ),
+        save(
+            field_figure(ring, field_times),
+            out,
+            "score_field_2d.png",
+            "Score directions of an 8-mode ring (std 0.05) over log p(x, t), at several t.",
+        ),
+    ]
     numbers = score_table(mixture, x, TIMES)
     first, last = numbers["per_t"][0], numbers["per_t"][-1]
     summary = (

@@ -43,9 +43,14 @@ class ScoreMLP(nn.Module):
     def __init__(self, width: int = 96) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(3, width), nn.SiLU(), nn.Linear(width, width), nn.SiLU(),
-            nn.Linear(width, width), nn.SiLU(), nn.Linear(width, 2),
-        )  # fmt: skip
+            nn.Linear(3, width),
+            nn.SiLU(),
+            nn.Linear(width, width),
+            nn.SiLU(),
+            nn.Linear(width, width),
+            nn.SiLU(),
+            nn.Linear(width, 2),
+        )
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         # Dividing by sqrt(t) lets the net output the O(1/sqrt(t)) score at O(1) scale.
@@ -126,8 +131,13 @@ def run_score_matching_lab(out: Path, *, seed: int = 0, scale: float = 1.0) -> L
     steps, check_n = max(50, round(STEPS * scale)), max(20_000, round(CHECK_N * scale))
     torch.manual_seed(seed)
     mixture = lab_mixture().to(torch.float32)  # float32: the check draws are large
-    fixed = draw(mixture, n=check_n, generator=torch.Generator().manual_seed(seed + 1),
-                 t_min=T_MIN, t_max=T_MAX)  # fmt: skip
+    fixed = draw(
+        mixture,
+        n=check_n,
+        generator=torch.Generator().manual_seed(seed + 1),
+        t_min=T_MIN,
+        t_max=T_MAX,
+    )
     init = ScoreMLP()
     histories = {
         name: train(copy.deepcopy(init), mixture, name, fixed, seed + 2, steps)

@@ -179,8 +179,14 @@ def run_why_noise_lab(out: Path, *, seed: int = 0, scale: float = 1.0) -> LabRes
         data_rows, samples = evaluate(name, mixture, seed, evaluations, n_samples)
         rows += data_rows
         all_samples[name] = samples
-    figures = [save(samples_figure(all_samples), out, "why_noise_samples.png",
-                    "Final samples (red) of each method over the data (grey).")]  # fmt: skip
+    figures = [
+        save(
+            samples_figure(all_samples),
+            out,
+            "why_noise_samples.png",
+            "Final samples (red) of each method over the data (grey).",
+        )
+    ]
     by = {(r["data"], r["method"]): r for r in rows}
     d16 = "4 planes (d=16)"
     t0, sde = by[(d16, "Langevin, t = 0 score")], by[(d16, "reverse SDE")]

@@ -76,8 +76,10 @@ class DiffusionConfig:
         if not self.mask_weight >= 0:
             raise ValueError(f"mask_weight = {self.mask_weight}: need a number >= 0")
         if self.mask_weight > 0 and (self.channels < 2 or self.latent_vae is not None):
-            raise ValueError("mask_weight needs pixel-space (image, mask) data: channels >= 2, "
-                             "the mask last, and no latent_vae")  # fmt: skip
+            raise ValueError(
+                "mask_weight needs pixel-space (image, mask) data: channels >= 2, "
+                "the mask last, and no latent_vae"
+            )
 
 
 def mask_loss_weights(mask: Tensor, weight: float, margin: int = MASK_MARGIN) -> Tensor:

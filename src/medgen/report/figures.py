@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from medgen.data.store import StoredDataset
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 from medgen.fileio import write_bytes_atomic
 from medgen.report.tables import SPLIT_ORDER, TYPE_ORDER, group_rows, ordered
 
@@ -91,7 +91,7 @@ def _rows_in_split(store: StoredDataset, split: str | None) -> pd.DataFrame:
     rows = store.split(split)
     if rows.empty:
         known = ", ".join(ordered(store.meta["split"], SPLIT_ORDER))
-        raise InputError("--split", f"no slices in split {split!r} (has: {known})")
+        raise SettingError("split", f"no slices in split {split!r} (has: {known})")
     return rows
 
 
@@ -105,7 +105,7 @@ def dataset_grid(
 ) -> GridResult:
     """Save a grid of examples, one row per location × type, with tumour and oedema outlines."""
     if per_cell < 1:
-        raise InputError("--per-cell", f"must be at least 1, got {per_cell}")
+        raise SettingError("per_cell", f"must be at least 1, got {per_cell}")
     meta = _rows_in_split(store, split)
     members = group_rows(meta)
     rows, ids = list(members), pick_examples(meta, per_cell, seed)

@@ -10,8 +10,15 @@ import pandas as pd
 
 SPLIT_ORDER = ("train", "dev", "test")
 LOCATION_ORDER = (
-    "none", "brainstem", "cerebellum", "frontal", "parietal", "temporal", "occipital", "deep_grey",
-)  # fmt: skip
+    "none",
+    "brainstem",
+    "cerebellum",
+    "frontal",
+    "parietal",
+    "temporal",
+    "occipital",
+    "deep_grey",
+)
 TYPE_ORDER = ("none", "benign", "malignant")
 SUMMARY_COLUMNS = ("tumour_px", "oedema_px", "tumour_contrast", "noise_sigma", "bias_strength")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from medgen.exceptions import InputError
+from medgen.exceptions import SettingError
 
 
 @dataclass(frozen=True)
@@ -139,9 +139,9 @@ PROFILES: dict[str, Profile] = {
 
 
 def get_profile(name: str) -> Profile:
-    """The profile called `name` (InputError naming --profile if there is none)."""
+    """The profile called `name` (SettingError naming "profile" if there is none)."""
     try:
         return PROFILES[name]
     except KeyError:
         known = ", ".join(PROFILES)
-        raise InputError("--profile", f"unknown profile {name!r} (choose one of {known})") from None
+        raise SettingError("profile", f"unknown profile {name!r} (choose one of {known})") from None

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 from medgen import __version__
 from medgen.data.store import open_dataset
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 from medgen.fileio import atomic_directory
 from medgen.report.html import Report, Section, render_fragment
 from medgen.study.chapters import CHAPTERS
@@ -128,12 +128,12 @@ def section(done: Mapping[str, Any], folder: Path, reused: bool) -> Section:
 
 
 def check_force(force: Iterable[str], chapters: Mapping[str, Chapter]) -> set[str]:
-    """The chapter names given with --force (InputError naming --force if one is unknown)."""
+    """The chapter names to run again (SettingError naming "force" if one is unknown)."""
     names = set(force)
     unknown = sorted(names - set(chapters))
     if unknown:
         known = ", ".join(chapters)
-        raise InputError("--force", f"unknown chapter {unknown[0]!r} (chapters: {known})")
+        raise SettingError("force", f"unknown chapter {unknown[0]!r} (chapters: {known})")
     return names
 
 

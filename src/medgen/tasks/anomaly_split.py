@@ -32,7 +32,7 @@ from numpy.typing import NDArray
 from torch import Tensor
 
 from medgen.data.store import StoredDataset
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 from medgen.models import VAE
 from medgen.tasks.anomaly import METHODS, NOISES, detect_anomalies, gaussian_blur, slice_score
 from medgen.tasks.metrics import auprc, auroc
@@ -49,7 +49,7 @@ LEVELS = (0.1, 0.2, 0.3)  # top noise levels t_sigma tried on dev, [0, 1] units
 # steps (2,598, benchmarks/tasks.py's 70-minute plan), on held-out dev tumour slices: malignant
 # pixel AUPRC +0.05, Dice +0.02 on malignant and +0.04 on all tumours.
 PRIOR_LEVELS: dict[str, float] = {"p_mean": -1.7, "p_std": 0.8}
-MAX_NFE = 50  # the issue's budget per slice
+MAX_NFE = 50  # denoiser evaluations allowed per slice
 SEGMENT_BLURS = (0.5, 0.75, 1.0, 1.5)  # smoothings (px) the lesion masks may be cut from, on dev
 # the anomalous pixels scored against: the arrays whose union they are (absent ones are skipped)
 TRUTHS = {
@@ -78,23 +78,23 @@ class AnomalySettings:
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
-            raise InputError("--method", f"unknown {self.method!r} (use {', '.join(METHODS)})")
+            raise SettingError("method", f"unknown {self.method!r} (use {', '.join(METHODS)})")
         if self.cleanup not in (AUTO, *CLEANUPS):
             choices = ", ".join((AUTO, *CLEANUPS))
-            raise InputError("--cleanup", f"unknown {self.cleanup!r} (use {choices})")
+            raise SettingError("cleanup", f"unknown {self.cleanup!r} (use {choices})")
         if self.truth not in TRUTHS:
-            raise InputError("--truth", f"unknown {self.truth!r} (use {', '.join(TRUTHS)})")
-        for option, value in (
-            ("--levels", self.levels),
-            ("--draws", self.draws),
-            ("--steps", self.steps),
-            ("--repeats", self.repeats),
+            raise SettingError("truth", f"unknown {self.truth!r} (use {', '.join(TRUTHS)})")
+        for setting, value in (
+            ("levels", self.levels),
+            ("draws", self.draws),
+            ("steps", self.steps),
+            ("repeats", self.repeats),
         ):
-            _at_least(option, value)
+            _at_least(setting, value)
         if self.t_sigma is not None and not self.t_sigma > 0:
-            raise InputError("--t-sigma", f"must be positive, got {self.t_sigma:g}")
+            raise SettingError("t_sigma", f"must be positive, got {self.t_sigma:g}")
         if self.segment_blur is not None and not self.segment_blur >= 0:
-            raise InputError("--segment-blur", f"must be 0 or more, got {self.segment_blur:g}")
+            raise SettingError("segment_blur", f"must be 0 or more, got {self.segment_blur:g}")
 
     @property
     def nfe(self) -> int:
@@ -104,9 +104,9 @@ class AnomalySettings:
         return self.repeats * (2 * self.steps - 1)
 
     @property
-    def budget_option(self) -> str:
-        """The options that set the NFE, for messages."""
-        return "--levels/--draws" if self.method == "ensemble" else "--steps/--repeats"
+    def budget_settings(self) -> str:
+        """The settings that set the NFE, for messages."""
+        return "levels/draws" if self.method == "ensemble" else "steps/repeats"
 
 
 # (scans (B, 1, H, W), brain (B, 1, H, W)) -> (recon, |x - recon| unsmoothed, std, NFE per slice)
@@ -342,9 +342,9 @@ def anomaly_split(
     if "tumour_mask" not in store.arrays:
         raise InputError(store.root, "has no tumour_mask array: anomaly scores need the truth")
     if a.noise not in NOISES:
-        raise InputError("--noise-kind", f"unknown noise {a.noise!r} (use {', '.join(NOISES)})")
+        raise SettingError("noise", f"unknown noise {a.noise!r} (use {', '.join(NOISES)})")
     if a.nfe > MAX_NFE:
-        raise InputError(a.budget_option, f"{a.nfe} NFE per slice exceed {MAX_NFE}")
+        raise SettingError(a.budget_settings, f"{a.nfe} NFE per slice exceed {MAX_NFE}")
     ids = split_ids(store, s.split, s.limit)
     level = a.t_sigma if a.t_sigma is not None else choose_level(model, store, s, a)
     methods: dict[str, MapFunction] = {}
@@ -352,7 +352,7 @@ def anomaly_split(
     methods["medgen"] = diffusion_maps(model, a, level, g)
     if vae is not None:
         if vae.config.image_size != store.size:
-            raise InputError("--vae", f"is a VAE for {vae.config.image_size}-pixel images")
+            raise SettingError("vae", f"is a VAE for {vae.config.image_size}-pixel images")
         methods["vae"] = vae_maps(vae)
     dev = tuning_slices(store, s.tune_slices)
     dev_truths = {kind: anomalous_pixels(store, dev, kind) for kind in TRUTHS}

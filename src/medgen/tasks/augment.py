@@ -93,8 +93,9 @@ def joint_training_set(
     row repeated `condition_repeats(..., balance)` times (balance 0: every row once)."""
     names = joint_conditions(store)
     labels = AddConditions(store.meta, names, condition_vocab(store.split("train"), names))
-    dataset = SliceDataset(store, "train", arrays=("images", "tumour_mask"),
-                           transform=Both(StackMask(), labels))  # fmt: skip
+    dataset = SliceDataset(
+        store, "train", arrays=("images", "tumour_mask"), transform=Both(StackMask(), labels)
+    )
     if balance == 0.0:
         return dataset
     repeats = condition_repeats(dataset.meta, names, balance)
@@ -133,10 +134,11 @@ def joint_model(family: str, store: StoredDataset, overrides: dict[str, Any]) ->
     names = joint_conditions(store)
     vocab = condition_vocab(store.split("train"), names)
     settings: dict[str, Any] = {
-        "image_size": store.size, "channels": JOINT_CHANNELS,
+        "image_size": store.size,
+        "channels": JOINT_CHANNELS,
         "conditioning": {"names": list(names), "vocab": [list(v) for v in vocab]},
         **overrides,
-    }  # fmt: skip
+    }
     if family == "diffusion":
         settings.setdefault("mask_weight", MASK_WEIGHT)
         dataset = joint_training_set(store)
@@ -162,8 +164,9 @@ def train_joint_generator(
     if "tumour_mask" not in store.arrays:
         raise InputError(data, "has no tumour_mask array: a joint generator learns masks too")
     model = joint_model(family, store, config.model)
-    return train(model, joint_training_set(store, balance), out, config.train, data=data,
-                 progress=progress)  # fmt: skip
+    return train(
+        model, joint_training_set(store, balance), out, config.train, data=data, progress=progress
+    )
 
 
 def open_joint_run(run: str | Path) -> GenerativeModel:
@@ -171,8 +174,11 @@ def open_joint_run(run: str | Path) -> GenerativeModel:
     model = open_run(run).eval()
     channels = getattr(model.config, "channels", 1)
     if channels != JOINT_CHANNELS or conditioning_of(model) is None:
-        raise InputError(run, "is not a joint (image, mask) generator: train one with "
-                              "medgen.tasks.augment.train_joint_generator")  # fmt: skip
+        raise InputError(
+            run,
+            "is not a joint (image, mask) generator: train one with "
+            "medgen.tasks.augment.train_joint_generator",
+        )
     return model
 
 
@@ -193,8 +199,10 @@ def generate_with_masks(
     if isinstance(model, DiffusionModel):
         options = {"steps": steps, "guidance": guidance}
     generator = torch.Generator().manual_seed(seed)
-    parts = [model.sample(len(chunk), generator=generator, cond=chunk, **options)
-             for chunk in labels.split(batch_size)]  # fmt: skip
+    parts = [
+        model.sample(len(chunk), generator=generator, cond=chunk, **options)
+        for chunk in labels.split(batch_size)
+    ]
     pairs = torch.cat(parts).cpu()
     return pairs[:, 0].float().numpy(), (pairs[:, 1] > 0.5).numpy()
 
@@ -255,9 +263,12 @@ def inpaint_with_masks(
         or bases.shape[-1] != size
         or len(conditions) != len(bases)
     ):
-        raise InputError(run, f"draws into {size}x{size} slices with a mask and a condition "
-                              f"each, not bases {bases.shape}, masks {masks.shape} and "
-                              f"{len(conditions)} conditions")  # fmt: skip
+        raise InputError(
+            run,
+            f"draws into {size}x{size} slices with a mask and a condition "
+            f"each, not bases {bases.shape}, masks {masks.shape} and "
+            f"{len(conditions)} conditions",
+        )
     model = model.to(default_device())
     labels = _encoded_conditions(model, run, conditions)
     c = model.config
@@ -278,8 +289,9 @@ def inpaint_with_masks(
         denoiser = model.guided_denoiser(
             len(rows), labels[rows], c.guidance if guidance is None else guidance
         )
-        x = sample_projected(denoiser, x, sigmas, partial(_keep_known, kept, data),
-                             generator=generator)  # fmt: skip
+        x = sample_projected(
+            denoiser, x, sigmas, partial(_keep_known, kept, data), generator=generator
+        )
         out.append(model.decode(x)[:, 0].cpu())
     drawn = torch.cat(out).numpy()
     if base_grain:
@@ -312,18 +324,28 @@ def classic_augment(images: np.ndarray, masks: np.ndarray, n: int, seed: int = 0
     """n new (slice, mask) pairs: random originals under MONAI's affine, flip and gamma."""
     if len(images) == 0:
         raise ValueError("classic augmentation needs at least one example of the slice")
-    transform = Compose([
-        RandFlipd(keys=["image", "mask"], prob=0.5, spatial_axis=1),
-        RandAffined(keys=["image", "mask"], prob=1.0, rotate_range=0.26, scale_range=0.1,
-                    translate_range=2.0, mode=("bilinear", "nearest"), padding_mode="zeros"),
-        RandAdjustContrastd(keys=["image"], prob=0.8, gamma=(0.8, 1.25)),
-    ])  # fmt: skip
+    transform = Compose(
+        [
+            RandFlipd(keys=["image", "mask"], prob=0.5, spatial_axis=1),
+            RandAffined(
+                keys=["image", "mask"],
+                prob=1.0,
+                rotate_range=0.26,
+                scale_range=0.1,
+                translate_range=2.0,
+                mode=("bilinear", "nearest"),
+                padding_mode="zeros",
+            ),
+            RandAdjustContrastd(keys=["image"], prob=0.8, gamma=(0.8, 1.25)),
+        ]
+    )
     transform.set_random_state(seed=seed)
     pick = np.random.default_rng(seed).integers(0, len(images), n)
     out_images, out_masks = [], []
     for i in pick:
-        item = transform({"image": images[i][None].astype(np.float32),
-                          "mask": masks[i][None].astype(np.float32)})  # fmt: skip
+        item = transform(
+            {"image": images[i][None].astype(np.float32), "mask": masks[i][None].astype(np.float32)}
+        )
         out_images.append(np.clip(np.asarray(item["image"])[0], 0.0, 1.0))
         out_masks.append(np.asarray(item["mask"])[0] > 0.5)
     return Augmented(np.stack(out_images).astype(np.float32), np.stack(out_masks), pick)

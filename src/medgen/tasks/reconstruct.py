@@ -61,9 +61,14 @@ def sample_dc(
     mask (H, W) where they were taken. Same signature as `medgen.diffusion.SAMPLERS` plus the data.
     """
     return sample_projected(
-        denoiser, x, sigmas, lambda x0: data_consistency(x0, kspace, mask, real=True),
-        generator=generator, callback=callback, eta=eta,
-    )  # fmt: skip
+        denoiser,
+        x,
+        sigmas,
+        lambda x0: data_consistency(x0, kspace, mask, real=True),
+        generator=generator,
+        callback=callback,
+        eta=eta,
+    )
 
 
 def reconstruct(

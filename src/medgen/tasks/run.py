@@ -23,7 +23,7 @@ from torch import Tensor
 from medgen.data.store import StoredDataset
 from medgen.devices import default_device
 from medgen.diffusion import karras_sigmas
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 from medgen.tasks.adapter import PixelDenoiser, pixel_denoiser
 from medgen.tasks.denoise import denoise, posterior_mean, tune_strength
 from medgen.tasks.kspace import ACCEL_RANGE, MASKS, undersample, zero_filled
@@ -50,15 +50,15 @@ class TaskSettings:
     jobs: int = 1  # processes the classical peers run in (their seconds stay per core)
 
     def __post_init__(self) -> None:
-        _at_least("--batch-size", self.batch_size)
-        _at_least("--tune-slices", self.tune_slices)
-        _at_least("--jobs", self.jobs)
+        _at_least("batch_size", self.batch_size)
+        _at_least("tune_slices", self.tune_slices)
+        _at_least("jobs", self.jobs)
 
 
-def _at_least(option: str, value: int, low: int = 1) -> None:
-    """InputError naming `option` unless value >= low."""
+def _at_least(setting: str, value: int, low: int = 1) -> None:
+    """SettingError naming `setting` unless value >= low."""
     if value < low:
-        raise InputError(option, f"must be at least {low}, got {value}")
+        raise SettingError(setting, f"must be at least {low}, got {value}")
 
 
 # ---- opening ---------------------------------------------------------------------------------
@@ -82,11 +82,11 @@ def open_pixel_model(run: str | Path, store: StoredDataset) -> PixelDenoiser:
 def split_ids(store: StoredDataset, split: str, limit: int | None = None) -> NDArray[np.int64]:
     """Row ids of `split` (the first `limit`), InputError if it has none."""
     if split not in SPLITS:
-        raise InputError("--split", f"unknown split {split!r} (choose one of {', '.join(SPLITS)})")
+        raise SettingError("split", f"unknown split {split!r} (choose one of {', '.join(SPLITS)})")
     ids = store.split(split).index.to_numpy().astype(np.int64)
     if limit is not None:
         if limit < 1:
-            raise InputError("--limit", f"must be at least 1, got {limit}")
+            raise SettingError("limit", f"must be at least 1, got {limit}")
         ids = ids[:limit]
     if len(ids) == 0:
         raise InputError(store.root, f"has no slices in its {split} split")
@@ -94,10 +94,10 @@ def split_ids(store: StoredDataset, split: str, limit: int | None = None) -> NDA
 
 
 def check_peers(names: Sequence[str], known: dict[str, Peer]) -> tuple[str, ...]:
-    """The peer names, checked (InputError naming --peers on an unknown one)."""
+    """The peer names, checked (SettingError naming "peers" on an unknown one)."""
     for name in names:
         if name not in known:
-            raise InputError("--peers", f"unknown peer {name!r} (choose from {', '.join(known)})")
+            raise SettingError("peers", f"unknown peer {name!r} (choose from {', '.join(known)})")
     return tuple(names)
 
 
@@ -127,8 +127,9 @@ def _peer_on(
 ) -> tuple[Tensor, float]:
     """A numpy peer applied slice by slice to (B, 1, H, W) images or k-space, clipped to [0, 1],
     and the seconds its calls took in all (one core's time, in however many processes)."""
-    calls = [(peer.fn, o[0].numpy(), level, strength)
-             for o, level in zip(observed, levels, strict=True)]  # fmt: skip
+    calls = [
+        (peer.fn, o[0].numpy(), level, strength) for o, level in zip(observed, levels, strict=True)
+    ]
     results = run_calls(calls, jobs)
     out = np.clip(np.stack([r[0] for r in results]), 0, 1)
     return torch.from_numpy(out).float().unsqueeze(1), sum(r[1] for r in results)
@@ -222,10 +223,10 @@ class DenoiseSettings:
     mirrored: bool = True  # method "mean": average with the mirrored slice's estimate (2 NFE)
 
     def __post_init__(self) -> None:
-        _at_least("--k", self.k)
-        _at_least("--steps", self.steps)
+        _at_least("k", self.k)
+        _at_least("steps", self.steps)
         if self.strength is not None and not self.strength > 0:
-            raise InputError("--strength", f"must be positive, got {self.strength:g}")
+            raise SettingError("strength", f"must be positive, got {self.strength:g}")
 
 
 DENOISE_METHODS = ("mean", "sample")
@@ -273,7 +274,7 @@ def denoise_split(
     """Rician-noisy clean slices denoised by medgen and the peers; PSNR/SSIM and time per slice."""
     lo, hi = NOISE_RANGE
     if not lo <= d.noise <= hi:
-        raise InputError("--noise", f"{d.noise:g} is outside [{lo:g}, {hi:g}]")
+        raise SettingError("noise", f"{d.noise:g} is outside [{lo:g}, {hi:g}]")
     ids = split_ids(store, s.split, s.limit)
     peers = check_peers(s.peers, DENOISE_PEERS)
     dev = split_ids(store, "dev", s.tune_slices)
@@ -330,16 +331,16 @@ class ReconstructSettings:
     eta: float = 1.0  # ancestral noise: 1 DDPM, 0 DDIM
 
     def __post_init__(self) -> None:
-        _at_least("--k", self.k)
-        _at_least("--steps", self.steps)
+        _at_least("k", self.k)
+        _at_least("steps", self.steps)
 
 
 def _mask(r: ReconstructSettings, size: int, seed: int) -> Tensor:
     lo, hi = ACCEL_RANGE
     if not lo <= r.accel <= hi:
-        raise InputError("--accel", f"{r.accel:g} is outside [{lo:g}, {hi:g}]")
+        raise SettingError("accel", f"{r.accel:g} is outside [{lo:g}, {hi:g}]")
     if r.mask not in MASKS:
-        raise InputError("--mask", f"unknown mask {r.mask!r} (choose one of {', '.join(MASKS)})")
+        raise SettingError("mask", f"unknown mask {r.mask!r} (choose one of {', '.join(MASKS)})")
     return MASKS[r.mask](size, r.accel, generator=torch.Generator().manual_seed(seed))
 
 

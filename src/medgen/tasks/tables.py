@@ -1,5 +1,5 @@
-"""The three peer tables of issue 7 as DataFrames, with the issue's targets checked: shared by
-`benchmarks/tasks.py` (printed) and the study's tasks chapter (HTML)."""
+"""The three peer tables (denoising, reconstruction, anomaly) as DataFrames, with the tasks'
+targets checked: shared by `benchmarks/tasks.py` (printed) and the study's tasks chapter (HTML)."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ from medgen.tasks.run import (
     reconstruct_split,
 )
 
-NOISES = (0.05, 0.10, 0.15)  # the issue's noise levels
-ACCELS = (4.0, 8.0)  # the issue's accelerations
+NOISES = (0.05, 0.10, 0.15)  # the Rician noise stds the denoising table is measured at
+ACCELS = (4.0, 8.0)  # the accelerations the reconstruction table is measured at
 DENOISE_GAIN_DB = 1.0  # target: medgen >= best peer + 1 dB at noise 0.10, brain PSNR
 RECON_GAIN_DB = {4.0: 2.0, 8.0: 3.0}  # target: medgen >= best peer + this, brain PSNR
 RECON_MAX_NFE = 100

@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from medgen.exceptions import InputError
+from medgen.exceptions import SettingError
 
 FORMS = "a number of steps ('500steps'), images ('20000img') or a duration ('90s', '10m', '1.5h')"
 
@@ -65,15 +65,15 @@ def parse_budget(text: str) -> Budget:
     match = _PATTERN.match(text.lower())
     unit = _UNITS.get(match.group(2)) if match else None
     if match is None or unit is None:
-        raise InputError("--budget", f"cannot read {text!r}; expected {FORMS}")
+        raise SettingError("budget", f"cannot read {text!r}; expected {FORMS}")
     kind, scale = unit
     value = float(match.group(1)) * scale
     if not math.isfinite(value) or value <= 0:
-        raise InputError("--budget", f"{text!r} is not positive; expected {FORMS}")
+        raise SettingError("budget", f"{text!r} is not positive; expected {FORMS}")
     if kind == "seconds":
         return Budget(seconds=value)
     if value != int(value):
-        raise InputError("--budget", f"{text!r}: {kind} must be a whole number")
+        raise SettingError("budget", f"{text!r}: {kind} must be a whole number")
     return Budget(steps=int(value)) if kind == "steps" else Budget(images=int(value))
 
 

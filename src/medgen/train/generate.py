@@ -12,7 +12,7 @@ import torch
 
 from medgen.data.conditions import condition_values
 from medgen.diffusion import expected_nfe
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 from medgen.fileio import write_bytes_atomic
 from medgen.models import DiffusionModel, GenerativeModel, load_model
 from medgen.train.recipe import conditioning_of
@@ -47,11 +47,11 @@ def parse_condition(model: GenerativeModel, text: str | None, n: int) -> torch.T
         return None
     conditioning = conditioning_of(model)
     if conditioning is None or not conditioning.names:
-        raise InputError("--cond", f"the {model.family} model of this run is unconditional")
+        raise SettingError("cond", f"the {model.family} model of this run is unconditional")
     try:
         labels = conditioning.encode(condition_values(text))
     except ValueError as err:
-        raise InputError("--cond", str(err)) from None
+        raise SettingError("cond", str(err)) from None
     return torch.tensor(labels, dtype=torch.long).expand(n, -1)
 
 
@@ -71,15 +71,15 @@ def sample_run(
     if out.suffix not in FORMATS:
         raise InputError(out, f"unknown output format {out.suffix!r} (use {' or '.join(FORMATS)})")
     if n < 1:
-        raise InputError("--n", f"must be at least 1, got {n}")
+        raise SettingError("n", f"must be at least 1, got {n}")
     model = open_run(run).eval()
     labels = parse_condition(model, cond, n)
     options: dict[str, Any] = {}
     if isinstance(model, DiffusionModel):
         options = {"sampler": sampler, "steps": steps, "guidance": guidance}
     elif sampler or steps or guidance is not None:
-        raise InputError(
-            "--sampler/--steps/--guidance", f"apply to diffusion runs, not a {model.family}"
+        raise SettingError(
+            "sampler/steps/guidance", f"apply to diffusion runs, not a {model.family}"
         )
     generator = torch.Generator().manual_seed(seed)
     start = time.perf_counter()

@@ -26,11 +26,12 @@ from medgen.data.conditions import (
 )
 from medgen.data.dataset import SliceDataset
 from medgen.data.store import StoredDataset, open_dataset
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 from medgen.fileio import read_json_object
 from medgen.models import MODELS, VAE, Conditioning, GenerativeModel, load_model, noise_scales
 from medgen.models.diffusion import DiffusionModel
 from medgen.models.io import build_model
+from medgen.train.budget import parse_budget
 from medgen.train.config import TrainConfig
 from medgen.train.loop import train
 from medgen.train.rundir import CONFIG, MODEL
@@ -65,6 +66,8 @@ def read_run_config(
     [train] options (None: not given), in that order."""
     raw = {} if path is None else read_table(path)
     given = {k: v for k, v in train_overrides.items() if v is not None}
+    if "budget" in given:  # the caller's own setting: a bad one is named as such, not as config
+        parse_budget(given["budget"])
     tables = {name: raw.get(name, {}) for name in ("train", "model")}
     for name, table in tables.items():
         if not isinstance(table, dict):
@@ -101,8 +104,9 @@ def train_on_data(
     else:
         model = new_model(family, store, config.model, cond, latent)
     dataset = training_set(store, model, where)
-    return train(model, dataset, out, config.train, data=data, resume=resume, cpu=cpu,
-                 progress=progress)  # fmt: skip
+    return train(
+        model, dataset, out, config.train, data=data, resume=resume, cpu=cpu, progress=progress
+    )
 
 
 def resumed_model(saved: Path, family: str) -> GenerativeModel:
@@ -136,10 +140,10 @@ def metadata_filter(meta: pd.DataFrame, where: str) -> Callable[[pd.DataFrame], 
     try:
         wanted = condition_values(where)
     except ValueError as err:
-        raise InputError("--where", str(err)) from None
+        raise SettingError("where", str(err)) from None
     for column in wanted:
         if column not in meta:
-            raise InputError("--where", f"no metadata column {column!r}")
+            raise SettingError("where", f"no metadata column {column!r}")
 
     def keep(table: pd.DataFrame) -> pd.Series:
         mask = pd.Series(True, index=table.index)
@@ -167,16 +171,19 @@ def new_model(
     settings: dict[str, Any] = {"image_size": size, "channels": 1, **overrides}
     if cond:
         if family == "vae":
-            raise InputError("--cond", "the VAE is unconditional; drop --cond")
+            raise SettingError("cond", "the VAE is unconditional; drop --cond")
         try:
             names = condition_names(cond)
         except ValueError as err:
-            raise InputError("--cond", str(err)) from None
+            raise SettingError("cond", str(err)) from None
         vocab = condition_vocab(store.split("train"), names)
-        settings["conditioning"] = {**settings.get("conditioning", {}), "names": names,
-                                    "vocab": vocab}  # fmt: skip
+        settings["conditioning"] = {
+            **settings.get("conditioning", {}),
+            "names": names,
+            "vocab": vocab,
+        }
     if latent is not None and family != "diffusion":
-        raise InputError("--latent", "only a diffusion model runs in a VAE's latent space")
+        raise SettingError("latent", "only a diffusion model runs in a VAE's latent space")
     if family != "diffusion":
         return build_model({"family": family, "config": settings}, "--config [model]")
     return new_diffusion(store, settings, latent)
@@ -191,8 +198,11 @@ def new_diffusion(
     if latent is not None:
         vae = load_vae(latent)
         if vae.config.image_size != settings["image_size"]:
-            raise InputError(latent, f"is a VAE for {vae.config.image_size}-pixel images, "
-                                     f"the data are {settings['image_size']} pixels")  # fmt: skip
+            raise InputError(
+                latent,
+                f"is a VAE for {vae.config.image_size}-pixel images, "
+                f"the data are {settings['image_size']} pixels",
+            )
         with torch.no_grad():
             mu, _ = vae.encode(images)
         scale = 1.0 / float(mu.std())  # latents at unit std, as Rombach et al. 2022 do

@@ -25,7 +25,7 @@ from medgen.data.importers.common import (
     list_files,
 )
 from medgen.data.store import DatasetWriter, check_out, check_size
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 
 Planner = Callable[[Path, list[Path], ImportOptions], list[Unit]]
 Progress = Callable[[int, int], None]
@@ -80,23 +80,23 @@ def detect_kind(source: Path, files: list[Path]) -> str:
 
 
 def check_splits(splits: tuple[float, ...]) -> tuple[float, float, float]:
-    """Train/dev/test fractions, three non-negative numbers summing to 1 (InputError naming
-    --splits otherwise)."""
+    """Train/dev/test fractions, three non-negative numbers summing to 1 (SettingError naming
+    "splits" otherwise)."""
     if len(splits) != 3 or not all(np.isfinite(splits)) or min(splits) < 0:
-        raise InputError("--splits", f"{splits} must be three fractions >= 0 (train, dev, test)")
+        raise SettingError("splits", f"{splits} must be three fractions >= 0 (train, dev, test)")
     if abs(sum(splits) - 1.0) > 1e-6:
-        raise InputError("--splits", f"fractions {splits} sum to {sum(splits):g}, not 1")
+        raise SettingError("splits", f"fractions {splits} sum to {sum(splits):g}, not 1")
     return float(splits[0]), float(splits[1]), float(splits[2])
 
 
 def check_options(kind: str, size: int, axis: int, modality: str) -> ImportOptions:
-    """Validate the options (InputError naming the option)."""
+    """Validate the options (SettingError naming the bad one)."""
     if kind not in KINDS:
-        raise InputError("--kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+        raise SettingError("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
     if axis not in (0, 1, 2):
-        raise InputError("--axis", f"{axis} is not 0, 1 or 2")
+        raise SettingError("axis", f"{axis} is not 0, 1 or 2")
     if modality not in nifti.MODALITIES:
-        raise InputError("--modality", f"{modality!r} is not one of {', '.join(nifti.MODALITIES)}")
+        raise SettingError("modality", f"{modality!r} is not one of {', '.join(nifti.MODALITIES)}")
     return ImportOptions(size=check_size(size), axis=axis, modality=modality)
 
 
@@ -106,7 +106,7 @@ def check_paths(source: Path, out: Path, overwrite: bool) -> None:
     if not source.exists():
         raise InputError(source, "does not exist")
     if out.resolve() == source.resolve() or out.resolve() in source.resolve().parents:
-        raise InputError("--out", f"{out} holds the source {source}; choose another folder")
+        raise SettingError("out", f"{out} holds the source {source}; choose another folder")
     check_out(out, overwrite)
 
 

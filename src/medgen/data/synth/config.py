@@ -8,7 +8,7 @@ from typing import Any
 
 from medgen.config import check_ranges, load_config
 from medgen.data.store import check_size
-from medgen.exceptions import InputError
+from medgen.exceptions import SettingError
 
 LOCATIONS = (
     "brainstem",
@@ -158,9 +158,9 @@ class DataConfig:
         check_size(self.size)
         for name in ("n_train", "n_dev", "n_test"):
             if getattr(self, name) < 0:
-                raise InputError(f"--{name.replace('_', '-')}", "must be >= 0")
+                raise SettingError(name, "must be >= 0")
         if self.n_train + self.n_dev + self.n_test == 0:
-            raise InputError("--n-train/--n-dev/--n-test", "the dataset would be empty")
+            raise SettingError("n_train/n_dev/n_test", "the dataset would be empty")
 
     def split_sizes(self) -> dict[str, int]:
         return {"train": self.n_train, "dev": self.n_dev, "test": self.n_test}

@@ -50,6 +50,7 @@ from medgen.fileio import (
     write_text_atomic,
 )
 from medgen.tasks.augment import train_joint_generator
+from medgen.train.budget import parse_budget
 from medgen.train.recipe import read_run_config
 
 SHOWN = 6  # examples per arm in added.png
@@ -217,6 +218,7 @@ def run_remedy(
     chosen = chosen_arms(list(ARMS) if arms is None else arms)
     generators = generators or Generators({})
     runs: dict[str, Path] = {}
+    parse_budget(generators.budget)  # a bad budget is refused before anything is made
     for family in dict.fromkeys(a.generator for a in chosen.values() if a.generator):
         given = generators.runs.get(family)
         if given is None:

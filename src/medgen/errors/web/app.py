@@ -61,12 +61,15 @@ from medgen.exceptions import InputError
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
 STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
 SECURITY_HEADERS = (
-    (b"content-security-policy", b"default-src 'none'; img-src 'self'; style-src 'self'; "
-                                 b"script-src 'self'; form-action 'self'; frame-ancestors 'none'"),
+    (
+        b"content-security-policy",
+        b"default-src 'none'; img-src 'self'; style-src 'self'; "
+        b"script-src 'self'; form-action 'self'; frame-ancestors 'none'",
+    ),
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),  # no-referrer would make form posts send Origin: null
     (b"cache-control", b"no-store"),
-)  # fmt: skip
+)
 FORM_LIMITS = {"max_files": 0, "max_fields": 4, "max_part_size": 4096}
 
 
@@ -142,8 +145,10 @@ def workbench_of(request: Request) -> Workbench:
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
     """Render template `name` with the context every page shares."""
     workbench = workbench_of(request)
-    shared = {"model_version": workbench.predictions.model_version,
-              "split_name": workbench.predictions.split}  # fmt: skip
+    shared = {
+        "model_version": workbench.predictions.model_version,
+        "split_name": workbench.predictions.split,
+    }
     return TEMPLATES.TemplateResponse(request, name, {**shared, **context}, status_code=status_code)
 
 

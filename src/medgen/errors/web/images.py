@@ -108,4 +108,3 @@ KIND_TITLES = {
     "region": "extract: region outline",
     "truth": "truth: tumour outline",
 }
-

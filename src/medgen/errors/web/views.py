@@ -23,8 +23,16 @@ from medgen.errors.tally import resolve_split
 
 # What pages may show, named here on purpose (not taken from what `detect predict` copies): a
 # column added to the predictions later stays hidden until it is judged safe and listed here.
-METADATA_COLUMNS = ("location", "tumour_type", "tumour_px", "tumour_contrast", "enhancing",
-                    "noise_sigma", "bias_strength", "source_z")  # fmt: skip
+METADATA_COLUMNS = (
+    "location",
+    "tumour_type",
+    "tumour_px",
+    "tumour_contrast",
+    "enhancing",
+    "noise_sigma",
+    "bias_strength",
+    "source_z",
+)
 SHORTCUT_KEYS = 9  # keys 1-9 toggle the first nine tag categories
 
 

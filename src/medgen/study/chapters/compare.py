@@ -28,11 +28,21 @@ def compare_chapter(ctx: StudyContext) -> ChapterResult:
     seeds = range(p.mode_collapse_seeds)
     modes = summarise(mode_collapse_rows(seeds, scale=p.mode_collapse_scale))
     settings = CompareSettings(
-        n=p.compare_samples, n_real=p.compare_samples, n_train=2 * p.compare_samples,
-        seed=p.seed, metrics=replace(MetricSettings(), seed=p.seed),
-    )  # fmt: skip
-    result = compare_runs(runs, data, ctx.workdir / "compare", features=features,
-                          settings=settings, mode_collapse=modes, log=ctx.log)  # fmt: skip
+        n=p.compare_samples,
+        n_real=p.compare_samples,
+        n_train=2 * p.compare_samples,
+        seed=p.seed,
+        metrics=replace(MetricSettings(), seed=p.seed),
+    )
+    result = compare_runs(
+        runs,
+        data,
+        ctx.workdir / "compare",
+        features=features,
+        settings=settings,
+        mode_collapse=modes,
+        log=ctx.log,
+    )
     body = comparison_html(result, settings, modes)
     body += (
         '<p class="note">Everything here, as files: <a href="compare/metrics.json">metrics.json'

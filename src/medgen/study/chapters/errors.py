@@ -53,8 +53,10 @@ def accuracy_table(predictions: Predictions) -> pd.DataFrame:
     }
     for location in sorted(table.loc[tumour, "location"].astype(str).unique()):
         groups[f"tumours: {location}"] = correct[tumour & (table["location"] == location)]
-    rows = {name: {"slices": len(s), "accuracy": s.mean(), "error": 1 - s.mean()}
-            for name, s in groups.items()}  # fmt: skip
+    rows = {
+        name: {"slices": len(s), "accuracy": s.mean(), "error": 1 - s.mean()}
+        for name, s in groups.items()
+    }
     return pd.DataFrame(rows).T
 
 
@@ -87,30 +89,42 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
     parts = attribute_errors(pipeline, eyeball["id"].to_numpy(), eyeball["truth"].to_numpy())
     brainstem, rest = brainstem_gap(predictions)
     remedy, shares = remedy_section(ctx, run, config, run / "predictions" / "dev", project)
-    rows = [{"parts made perfect": ", ".join(r.perfect) or "none", "eyeball accuracy": r.accuracy}
-            for r in parts.ceiling]  # fmt: skip
+    rows = [
+        {"parts made perfect": ", ".join(r.perfect) or "none", "eyeball accuracy": r.accuracy}
+        for r in parts.ceiling
+    ]
     ceiling = pd.DataFrame(rows).set_index("parts made perfect")
     tally_table = tally.summary_.sort_values("count", ascending=False).head(TALLY_ROWS)
     body = render_template(
         "errors_chapter.html",
         seconds=summary["seconds"],
         accuracy=table_html(accuracy_table(predictions), float_format="{:.3g}"),
-        brainstem=brainstem, rest=rest,
-        eyeball=len(eyeball), blackbox=len(blackbox),
+        brainstem=brainstem,
+        rest=rest,
+        eyeball=len(eyeball),
+        blackbox=len(blackbox),
         eyeball_errors=int((eyeball.truth != eyeball.prediction).sum()),
         evaluation=evaluation,
         tally=table_html(tally_table.set_index("category"), float_format="{:.3g}"),
         parts=table_html(parts.table().set_index("part"), float_format="{:.3g}"),
         ceiling=table_html(ceiling, float_format="{:.3g}"),
         n_errors=parts.n_errors,
-        remedy=table_html(remedy, float_format="{:.3g}"), remedy_n=p.remedy_n,
-        shares=shares, generators=p.remedy_generators,
-    )  # fmt: skip
-    outputs = {"detector": "detector", "predictions": "detector/predictions/dev",
-               "project": "project", "remedy": "remedy/remedy.json"}  # fmt: skip
+        remedy=table_html(remedy, float_format="{:.3g}"),
+        remedy_n=p.remedy_n,
+        shares=shares,
+        generators=p.remedy_generators,
+    )
+    outputs = {
+        "detector": "detector",
+        "predictions": "detector/predictions/dev",
+        "project": "project",
+        "remedy": "remedy/remedy.json",
+    }
     accuracy = float(np.mean(predictions.table.truth == predictions.table.prediction))
-    line = (f"dev accuracy {accuracy:.3f}; brainstem tumour error {brainstem:.2f} vs "
-            f"{rest:.2f} elsewhere")  # fmt: skip
+    line = (
+        f"dev accuracy {accuracy:.3f}; brainstem tumour error {brainstem:.2f} vs "
+        f"{rest:.2f} elsewhere"
+    )
     return ChapterResult("The detector and its errors", body, [], outputs, line)
 
 

@@ -16,8 +16,12 @@ def numbers_table(name: str, numbers: dict) -> str:
     if name == "why-noise":
         return table_html(pd.DataFrame(numbers["rows"]).set_index(["data", "method"]))
     scalars = {k: v for k, v in numbers.items() if isinstance(v, int | float)}
-    scalars.update({f"final J_naive, trained on J_{k}": v
-                    for k, v in numbers["final_score_error_j_naive"].items()})  # fmt: skip
+    scalars.update(
+        {
+            f"final J_naive, trained on J_{k}": v
+            for k, v in numbers["final_score_error_j_naive"].items()
+        }
+    )
     return table_html(pd.DataFrame({"value": scalars}), float_format="{:.4g}")
 
 
@@ -30,11 +34,17 @@ def lab_chapter(ctx: StudyContext) -> ChapterResult:
     sections, figures, outputs = [], [], {}
     for name in LAB_EXPERIMENTS:
         ctx.log(f"experiment {name}")
-        result = run_experiment(name, ctx.workdir / name, seed=ctx.profile.seed,
-                                scale=ctx.profile.lab_scale)  # fmt: skip
-        sections.append({"title": result.title, "summary": result.summary,
-                         "table": numbers_table(name, result.numbers),
-                         "numbers": f"{name}/numbers.json"})  # fmt: skip
+        result = run_experiment(
+            name, ctx.workdir / name, seed=ctx.profile.seed, scale=ctx.profile.lab_scale
+        )
+        sections.append(
+            {
+                "title": result.title,
+                "summary": result.summary,
+                "table": numbers_table(name, result.numbers),
+                "numbers": f"{name}/numbers.json",
+            }
+        )
         figures += [FigureRef(f"{name}/{f.path}", f.caption) for f in result.figures]
         outputs[name] = f"{name}/numbers.json"
     body = render_template("lab_chapter.html", sections=sections)

@@ -70,17 +70,27 @@ def models_chapter(ctx: StudyContext) -> ChapterResult:
         runs[family] = ctx.workdir / "runs" / family
         ctx.log(f"training {family} for {seconds:.0f} s")
         summary = train_on_data(
-            family, data, runs[family], run_config(family, seconds, ctx.profile.seed),
-            latent=None if latent is None else runs[latent], progress=False,
-        )  # fmt: skip
+            family,
+            data,
+            runs[family],
+            run_config(family, seconds, ctx.profile.seed),
+            latent=None if latent is None else runs[latent],
+            progress=False,
+        )
         images, per_image = sample_timing(runs[family], SHOWN, ctx.profile.seed)
         name = "latent diffusion" if latent else family
         panels[name] = images
-        rows.append({"model": name, "parameters": summary["parameters"],
-                     "steps": summary["steps"], "images seen": summary["images"],
-                     "train s": summary["seconds"],
-                     "final loss": summary["final_metrics"].get("loss", float("nan")),
-                     "sample ms/image": 1000 * per_image})  # fmt: skip
+        rows.append(
+            {
+                "model": name,
+                "parameters": summary["parameters"],
+                "steps": summary["steps"],
+                "images seen": summary["images"],
+                "train s": summary["seconds"],
+                "final loss": summary["final_metrics"].get("loss", float("nan")),
+                "sample ms/image": 1000 * per_image,
+            }
+        )
     figures = []
     path, ref = ctx.figure("samples.png")
     sample_panels(panels, path)
@@ -89,9 +99,14 @@ def models_chapter(ctx: StudyContext) -> ChapterResult:
     loss_curves(runs, path)
     figures.append(FigureRef(ref, "Training losses against images seen (metrics.jsonl)."))
     table = pd.DataFrame(rows).set_index("model")
-    body = render_template("models_chapter.html", table=table_html(table, float_format="{:.4g}"),
-                           budget=ctx.budget_s, runs={k: f"runs/{k}" for k in runs})  # fmt: skip
+    body = render_template(
+        "models_chapter.html",
+        table=table_html(table, float_format="{:.4g}"),
+        budget=ctx.budget_s,
+        runs={k: f"runs/{k}" for k in runs},
+    )
     outputs = {family: f"runs/{family}" for family in runs}
     summary_line = ", ".join(f"{r['model']} {r['steps']} steps" for r in rows)
-    return ChapterResult("The models: VAE, latent diffusion, GAN", body, figures, outputs,
-                         summary_line)  # fmt: skip
+    return ChapterResult(
+        "The models: VAE, latent diffusion, GAN", body, figures, outputs, summary_line
+    )
