@@ -85,3 +85,37 @@ def test_no_errors_means_empty_shares_and_bad_shapes_are_refused() -> None:
     assert report.n_errors == 0 and report.shares == dict.fromkeys(pipeline.parts, 0.0)
     with pytest.raises(ValueError, match="must be 1-D and match"):
         attribute_errors(pipeline, np.arange(5), CLASSES[TRUTH[:4]])
+
+
+def test_the_table_gives_each_shares_interval_and_its_wrong_type_errors() -> None:
+    report = attribute_errors(ToyPipeline(), np.arange(N), CLASSES[TRUTH])
+    table = report.table().set_index("part")
+    for part, count in report.counts.items():
+        low, share, high = table.loc[part, ["share_low", "share", "share_high"]]
+        assert share == pytest.approx(count / 70) and low < share < high
+    assert table.loc["extract", "share_high"] - table.loc["extract", "share_low"] > 0.2  # n 70
+    # only the swap names a wrong tumour type (ids 60-69; 50-59 lost their region: "none")
+    assert table["wrong_type"].to_dict() == {"preprocess": 0, "extract": 0, "classify": 10}
+    assert table["gain"].iloc[:2].tolist() == pytest.approx([20 / N, 30 / N])
+    assert (table["verdict"] == "").all()
+
+
+class CleanInputHurts(ToyPipeline):
+    """A pipeline whose later parts learned on corrupted inputs: a perfect preprocess fixes the
+    corrupted ids but breaks twice as many others."""
+
+    def predict(self, ids: np.ndarray, perfect: Collection[str] = ()) -> np.ndarray:
+        out = super().predict(ids, perfect)
+        if "preprocess" in perfect and "extract" not in perfect:
+            broken = np.isin(ids, np.arange(100, 160))
+            out[broken] = np.where(CLASSES[TRUTH[ids[broken]]] == "none", "benign", "none")
+        return out
+
+
+def test_a_part_whose_perfect_output_lowers_accuracy_has_no_gain_and_no_share() -> None:
+    report = attribute_errors(CleanInputHurts(), np.arange(N), CLASSES[TRUTH])
+    assert report.counts["preprocess"] == 20  # alone it still fixes its own errors
+    row = report.table().set_index("part").loc["preprocess"]
+    assert row["gain"] == pytest.approx((20 - 60) / N)
+    assert row["verdict"] == "no gain: a perfect preprocess takes accuracy from 0.767 to 0.633"
+    assert np.isnan(row["share"]) and np.isnan(row["share_low"])

@@ -269,13 +269,18 @@ def parts_command(
     pipeline = BoundDetector(load_detector(run), open_dataset(preds.data))
     report = attribute_errors(pipeline, eyeball["id"].to_numpy(), eyeball["truth"].to_numpy())
     rows = [
-        (row.part, row.errors, _pct(row.share), _pct(row.accuracy_if_perfect_up_to))
-        if row.part != report.parts[-1]
-        else (row.part, row.errors, _pct(row.share), "-")
+        (
+            row.part,
+            row.errors,
+            row.wrong_type,
+            row.verdict or f"{_pct(row.share)} ({_pct(row.share_low)}–{_pct(row.share_high)})",
+            "-" if row.part == report.parts[-1] else _pct(row.accuracy_if_perfect_up_to),
+        )
         for row in report.table().itertuples()
     ]
     title = f"{report.n_errors} eyeball errors of {report.n_examples} examples, by part"
-    _print_table(title, ("part", "errors", "share", "accuracy if perfect up to it"), rows)
+    columns = ("part", "errors", "wrong type", "share (95% CI)", "accuracy if perfect up to it")
+    _print_table(title, columns, rows)
     print(f"accuracy now {_pct(report.ceiling[0].accuracy)}")
 
 

@@ -146,7 +146,7 @@ def joint_model(family: str, store: StoredDataset, overrides: dict[str, Any]) ->
         scales = noise_scales(first * 2 - 1)
         settings.setdefault("sigma_data", round(scales.sigma_data, 4))
         settings.setdefault("sigma_max", round(max(scales.sigma_max, 2 * scales.sigma_data), 2))
-    return build_model({"family": family, "config": settings}, "--config [model]")
+    return build_model({"family": family, "config": settings}, "config [model]")
 
 
 def train_joint_generator(

@@ -185,7 +185,7 @@ def new_model(
     if latent is not None and family != "diffusion":
         raise SettingError("latent", "only a diffusion model runs in a VAE's latent space")
     if family != "diffusion":
-        return build_model({"family": family, "config": settings}, "--config [model]")
+        return build_model({"family": family, "config": settings}, "config [model]")
     return new_diffusion(store, settings, latent)
 
 
@@ -213,7 +213,7 @@ def new_diffusion(
     scales = noise_scales(x)
     settings.setdefault("sigma_data", round(scales.sigma_data, 4))
     settings.setdefault("sigma_max", round(max(scales.sigma_max, 2 * scales.sigma_data), 2))
-    model = build_model({"family": "diffusion", "config": settings}, "--config [model]")
+    model = build_model({"family": "diffusion", "config": settings}, "config [model]")
     assert isinstance(model, DiffusionModel)
     if vae is not None:
         model.adopt_vae(vae)

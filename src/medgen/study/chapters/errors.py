@@ -25,6 +25,7 @@ from medgen.errors import (
     split_project,
     tally_project,
 )
+from medgen.errors.findings import Finding, remedy_fixes, slice_gap, top_location
 from medgen.errors.remedy import (
     ARMS,
     Generators,
@@ -39,6 +40,7 @@ from medgen.study.context import ChapterResult, StudyContext
 
 TALLY_BY = ("location", "tumour_type", "size_bin", "enhancing", "error_kind")
 TALLY_ROWS = 12  # categories shown, the largest first
+SLICE = "brainstem"  # the location the scenario makes rare in training
 
 
 def accuracy_table(predictions: Predictions) -> pd.DataFrame:
@@ -60,13 +62,22 @@ def accuracy_table(predictions: Predictions) -> pd.DataFrame:
     return pd.DataFrame(rows).T
 
 
-def brainstem_gap(predictions: Predictions) -> tuple[float, float]:
-    """Error on brainstem tumours and on all other tumours (dev)."""
+def brainstem_gap(predictions: Predictions) -> Finding:
+    """Whether brainstem tumours fail more often than tumours elsewhere (dev)."""
     table = predictions.table
-    tumour = table["truth"] != "none"
-    wrong = table["truth"] != table["prediction"]
-    brainstem = tumour & (table["location"] == "brainstem")
-    return float(wrong[brainstem].mean()), float(wrong[tumour & ~brainstem].mean())
+    tumour = table[table["truth"] != "none"]
+    wrong = tumour["truth"] != tumour["prediction"]
+    return slice_gap(wrong, tumour["location"] == SLICE, SLICE)
+
+
+def prevalence(data: Path) -> dict[str, float]:
+    """Share of brainstem tumours among the tumour slices of each split."""
+    meta = open_dataset(data).meta
+    tumours = meta[meta["label"] == 1]
+    return {
+        str(split): float((group["location"] == SLICE).mean())
+        for split, group in tumours.groupby("split")
+    }
 
 
 def errors_chapter(ctx: StudyContext) -> ChapterResult:
@@ -87,8 +98,9 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
     ctx.log(f"error analysis by parts on {int((eyeball.truth != eyeball.prediction).sum())} errors")
     pipeline = BoundDetector(load_detector(run), open_dataset(data))
     parts = attribute_errors(pipeline, eyeball["id"].to_numpy(), eyeball["truth"].to_numpy())
-    brainstem, rest = brainstem_gap(predictions)
-    remedy, shares = remedy_section(ctx, run, config, run / "predictions" / "dev", project)
+    gap = brainstem_gap(predictions)
+    top = top_location(tally.summary_, tally.n_errors_, SLICE)
+    remedy, shares, fixes = remedy_section(ctx, run, config, run / "predictions" / "dev", project)
     rows = [
         {"parts made perfect": ", ".join(r.perfect) or "none", "eyeball accuracy": r.accuracy}
         for r in parts.ceiling
@@ -99,8 +111,10 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
         "errors_chapter.html",
         seconds=summary["seconds"],
         accuracy=table_html(accuracy_table(predictions), float_format="{:.3g}"),
-        brainstem=brainstem,
-        rest=rest,
+        gap=gap,
+        top=top,
+        fixes=fixes,
+        prevalence=prevalence(data),
         eyeball=len(eyeball),
         blackbox=len(blackbox),
         eyeball_errors=int((eyeball.truth != eyeball.prediction).sum()),
@@ -110,6 +124,7 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
         ceiling=table_html(ceiling, float_format="{:.3g}"),
         n_errors=parts.n_errors,
         remedy=table_html(remedy, float_format="{:.3g}"),
+        n_ways=len(remedy.index.get_level_values("arm").unique()) - 1,
         remedy_n=p.remedy_n,
         shares=shares,
         generators=p.remedy_generators,
@@ -121,22 +136,20 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
         "remedy": "remedy/remedy.json",
     }
     accuracy = float(np.mean(predictions.table.truth == predictions.table.prediction))
-    line = (
-        f"dev accuracy {accuracy:.3f}; brainstem tumour error {brainstem:.2f} vs "
-        f"{rest:.2f} elsewhere"
-    )
+    line = f"dev accuracy {accuracy:.3f}; brainstem: gap {gap.verdict}, top {top.verdict}, "
+    line += f"more data fixes it {fixes.verdict}"
     return ChapterResult("The detector and its errors", body, [], outputs, line)
 
 
 def remedy_section(
     ctx: StudyContext, detector: Path, config: DetectorConfig, predictions: Path, project: Path
-) -> tuple[pd.DataFrame, dict[str, float]]:
+) -> tuple[pd.DataFrame, dict[str, float], Finding]:
     """The remedy experiment on brainstem tumours: the chapter's detector is the baseline, and
     the generator arms run when the profile gives their generators a training budget."""
     p = ctx.profile
     data = ctx.out / ctx.upstream["data"]["dataset"]
     store = open_dataset(data)
-    plan = RemedyPlan({"location": "brainstem"}, p.remedy_n, p.seed)
+    plan = RemedyPlan({"location": SLICE}, p.remedy_n, p.seed)
     arms = [name for name, arm in ARMS.items() if p.remedy_generators or arm.generator is None]
     budget = p.remedy_generators or Generators({}).budget
     result = run_remedy(
@@ -156,4 +169,4 @@ def remedy_section(
     shown = table.assign(interval=[f"{lo:.3f}–{hi:.3f}" for lo, hi in bounds])
     shown = shown.drop(columns=["low", "high", "seeds", "seed_std"])  # one detector per arm
     shown = shown.set_index(["arm", "set", "scope"])
-    return shown, result.recovered
+    return shown, result.recovered, remedy_fixes(result.table, SLICE)

@@ -1,0 +1,118 @@
+"""Findings read from the error-analysis tables, each worded as the numbers allow.
+
+A report that recites the expected story ("brainstem tumours at the top", "more data fixes it")
+prints it whatever was measured. Each function here reads one table and returns a `Finding`
+whose verdict is "clear" (the claim holds and its 95% intervals keep it apart from the
+alternative), "unclear" (it holds on the estimates, but the intervals overlap) or
+"contradicted" (the estimates say otherwise), with a sentence that says which.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pandas as pd
+
+from medgen.evaluate.proportions import wilson
+
+VERDICTS = ("clear", "unclear", "contradicted")
+
+
+class Finding(NamedTuple):
+    """A claim checked against its table."""
+
+    verdict: str  # one of VERDICTS
+    sentence: str
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _share(count: int, n: int) -> str:
+    w = wilson(count, n)
+    return f"{_pct(w['error'])} ({_pct(w['low'])}–{_pct(w['high'])})"
+
+
+def _apart(first: tuple[int, int], second: tuple[int, int]) -> bool:
+    """Whether proportion first[0]/first[1] lies above second's, Wilson 95% intervals apart."""
+    return wilson(*first)["low"] > wilson(*second)["high"]
+
+
+def top_location(summary: pd.DataFrame, n_errors: int, location: str) -> Finding:
+    """Whether `location` is the largest location category of the eyeball errors (and so has
+    the highest ceiling: a category's ceiling is proportional to its count), from an error
+    tally's summary (columns category, count)."""
+    rows = summary[summary["category"].str.startswith("location=")]
+    rows = rows.sort_values("count", ascending=False, kind="stable")
+    counts = dict(zip(rows["category"].str.removeprefix("location="), rows["count"], strict=True))
+    if not counts or n_errors == 0:
+        return Finding("unclear", "The eyeball errors record no tumour location to rank.")
+    ours = int(counts.get(location, 0))
+    rivals = {name: int(c) for name, c in counts.items() if name != location}
+    leader, most = max(rivals.items(), key=lambda kv: kv[1], default=("no other location", 0))
+    said = f"{location} tumours hold {_share(ours, n_errors)} of the eyeball errors"
+    other = f"{leader} {_share(most, n_errors)}"
+    if ours <= most:
+        verb = "tie with" if ours == most else "trail"
+        return Finding(
+            "contradicted" if ours < most else "unclear",
+            f"Error analysis does not put {location} tumours at the top: {said}, and they "
+            f"{verb} {other}.",
+        )
+    if _apart((ours, n_errors), (most, n_errors)):
+        return Finding(
+            "clear",
+            f"Error analysis puts {location} tumours at the top, with the highest ceiling: "
+            f"{said}, clear of the next location, {other}.",
+        )
+    return Finding(
+        "unclear",
+        f"{location.capitalize()} tumours lead the eyeball errors' locations, but not clearly: "
+        f"{said}, against {other}, within the 95% intervals.",
+    )
+
+
+def slice_gap(wrong: pd.Series, in_slice: pd.Series, name: str) -> Finding:
+    """Whether tumours of the slice fail more often than tumours elsewhere: `wrong` and
+    `in_slice` are boolean, one entry per tumour."""
+    ours, rest = wrong[in_slice], wrong[~in_slice]
+    a, b = (int(ours.sum()), len(ours)), (int(rest.sum()), len(rest))
+    if a[1] == 0 or b[1] == 0:
+        return Finding("unclear", f"There are no {name} tumours, or no others, to compare.")
+    said = f"{_share(*a)} of {name} tumours are missed or mistyped, {_share(*b)} of the others"
+    if a[0] / a[1] <= b[0] / b[1]:
+        return Finding(
+            "contradicted", f"The detector does not fail more on {name} tumours: {said}."
+        )
+    times = f"{(a[0] / a[1]) / (b[0] / b[1]):.1f}× as often" if b[0] else "more often"
+    if _apart(a, b):
+        return Finding("clear", f"The detector fails {times} on {name} tumours: {said}.")
+    return Finding(
+        "unclear",
+        f"The detector may fail more on {name} tumours, but the intervals overlap: {said}.",
+    )
+
+
+def remedy_fixes(table: pd.DataFrame, name: str, set_name: str = "test") -> Finding:
+    """Whether the real-data arm lowers the slice's error, from the remedy table (columns arm,
+    set, scope, error, low, high, n, added)."""
+    rows = table[(table["set"] == set_name) & (table["scope"] == "slice")].set_index("arm")
+    if not {"baseline", "real"} <= set(rows.index) or not rows.loc["baseline", "n"]:
+        return Finding("unclear", f"The remedy did not measure the real-data arm on {set_name}.")
+    base, real = rows.loc["baseline"], rows.loc["real"]
+    change = (base["error"] - real["error"]) / base["error"] if base["error"] else 0.0
+    said = (
+        f"adding {int(real['added'])} real {name} tumour slices takes their {set_name} error "
+        f"from {base['error']:.2f} ({base['low']:.2f}–{base['high']:.2f}) to {real['error']:.2f} "
+        f"({real['low']:.2f}–{real['high']:.2f})"
+    )
+    if real["error"] >= base["error"]:
+        return Finding("contradicted", f"More data for the slice does not fix it: {said}.")
+    if real["high"] < base["low"]:
+        return Finding("clear", f"More data fixes the slice: {said}, {_pct(change)} less.")
+    return Finding(
+        "unclear",
+        f"More data may help the slice, but not clearly: {said} ({_pct(change)} less), "
+        "within the intervals.",
+    )

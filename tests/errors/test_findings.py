@@ -1,0 +1,78 @@
+"""Findings read from their tables: each claim clear, unclear or contradicted as the numbers say."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from medgen.errors.findings import remedy_fixes, slice_gap, top_location
+
+
+def tally(counts: dict[str, int]) -> pd.DataFrame:
+    rows = [{"category": f"location={k}", "count": v} for k, v in counts.items()]
+    rows.append({"category": "missed", "count": 95})  # other groups never compete
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize(
+    ("counts", "verdict", "said"),
+    [
+        ({"brainstem": 60, "frontal": 15, "parietal": 10}, "clear", "puts brainstem tumours at"),
+        ({"brainstem": 30, "frontal": 25, "parietal": 10}, "unclear", "but not clearly"),
+        ({"brainstem": 25, "frontal": 25}, "unclear", "tie with frontal"),
+        ({"brainstem": 16, "frontal": 40, "parietal": 30}, "contradicted", "trail frontal"),
+        ({"frontal": 40}, "contradicted", "does not put brainstem"),
+    ],
+)
+def test_brainstem_at_the_top_only_when_the_tally_says_so(
+    counts: dict[str, int], verdict: str, said: str
+) -> None:
+    finding = top_location(tally(counts), 100, "brainstem")
+    assert finding.verdict == verdict and said in finding.sentence
+    if verdict != "clear":
+        assert "puts brainstem tumours at the top" not in finding.sentence
+    assert top_location(tally({}), 0, "brainstem").verdict == "unclear"
+
+
+def test_the_slices_gap_is_read_from_its_errors() -> None:
+    in_slice = pd.Series([True] * 50 + [False] * 200)
+    clear = slice_gap(
+        pd.Series([True] * 45 + [False] * 5 + [True] * 40 + [False] * 160), in_slice, "brainstem"
+    )
+    assert clear.verdict == "clear" and "4.5× as often on brainstem" in clear.sentence
+    close = slice_gap(
+        pd.Series([True] * 12 + [False] * 38 + [True] * 40 + [False] * 160), in_slice, "brainstem"
+    )
+    assert close.verdict == "unclear" and "intervals overlap" in close.sentence
+    wrong = slice_gap(
+        pd.Series([True] * 5 + [False] * 45 + [True] * 40 + [False] * 160), in_slice, "brainstem"
+    )
+    assert wrong.verdict == "contradicted" and "does not fail more" in wrong.sentence
+
+
+def remedy(base: tuple[float, float, float], real: tuple[float, float, float]) -> pd.DataFrame:
+    rows = [
+        {
+            "arm": arm,
+            "set": "test",
+            "scope": "slice",
+            "error": e,
+            "low": lo,
+            "high": hi,
+            "n": 300,
+            "added": added,
+        }
+        for arm, (e, lo, hi), added in (("baseline", base, 0), ("real", real, 400))
+    ]
+    return pd.DataFrame(rows)
+
+
+def test_more_data_fixes_the_slice_only_when_the_intervals_say_so() -> None:
+    clear = remedy_fixes(remedy((0.9, 0.86, 0.93), (0.3, 0.25, 0.35)), "brainstem")
+    assert clear.verdict == "clear" and "67% less" in clear.sentence
+    assert "from 0.90 (0.86–0.93) to 0.30" in clear.sentence
+    close = remedy_fixes(remedy((0.9, 0.86, 0.93), (0.88, 0.84, 0.91)), "brainstem")
+    assert close.verdict == "unclear" and "not clearly" in close.sentence
+    worse = remedy_fixes(remedy((0.9, 0.86, 0.93), (0.95, 0.92, 0.97)), "brainstem")
+    assert worse.verdict == "contradicted" and "does not fix it" in worse.sentence
+    assert remedy_fixes(remedy((0.9, 0.8, 0.95), (0.3, 0.2, 0.4))[:1], "x").verdict == "unclear"

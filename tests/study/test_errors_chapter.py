@@ -1,0 +1,86 @@
+"""The errors chapter says what its tables say, also when the expected story is false."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pandas as pd
+
+from medgen.detect.predictions import Predictions
+from medgen.errors.findings import remedy_fixes, top_location
+from medgen.report.html import render_template
+from medgen.study.chapters.errors import brainstem_gap
+
+
+def predictions(rows: list[tuple[str, str, str]]) -> Predictions:
+    """Stand-in predictions: (truth, prediction, location) per slice."""
+    table = pd.DataFrame(rows, columns=["truth", "prediction", "location"])
+    return SimpleNamespace(table=table)  # type: ignore[return-value]
+
+
+def render(**findings: object) -> str:
+    remedy = pd.DataFrame(
+        {"arm": ["baseline", "real"], "set": "test", "scope": "slice", "error": [0.5, 0.6]}
+    ).set_index(["arm", "set", "scope"])
+    context = {
+        "seconds": 60.0,
+        "accuracy": "",
+        "eyeball": 500,
+        "blackbox": 4500,
+        "eyeball_errors": 100,
+        "evaluation": SimpleNamespace(model_version="m", eyeball_error=0.2, blackbox_error=0.2),
+        "tally": "",
+        "parts": "",
+        "ceiling": "",
+        "n_errors": 100,
+        "remedy": "",
+        "remedy_n": 400,
+        "n_ways": len(remedy) - 1,
+        "shares": {},
+        "generators": None,
+        "prevalence": {"dev": 0.15, "test": 0.15, "train": 0.01},
+    }
+    return render_template("errors_chapter.html", **context, **findings)
+
+
+def test_a_study_where_brainstem_is_not_the_problem_says_so() -> None:
+    # frontal tumours fail, brainstem ones do not; more brainstem data then changes nothing
+    rows = [("benign", "none", "frontal")] * 40 + [("benign", "benign", "frontal")] * 10
+    rows += [("malignant", "malignant", "brainstem")] * 18 + [
+        ("malignant", "none", "brainstem")
+    ] * 2
+    gap = brainstem_gap(predictions(rows))
+    tally = pd.DataFrame({"category": ["location=frontal", "location=brainstem"], "count": [40, 2]})
+    top = top_location(tally, 42, "brainstem")
+    remedy = pd.DataFrame(
+        [
+            {
+                "arm": a,
+                "set": "test",
+                "scope": "slice",
+                "error": e,
+                "low": e - 0.05,
+                "high": e + 0.05,
+                "n": 20,
+                "added": n,
+            }
+            for a, e, n in (("baseline", 0.1, 0), ("real", 0.12, 400))
+        ]
+    )
+    fixes = remedy_fixes(remedy, "brainstem")
+    assert (gap.verdict, top.verdict, fixes.verdict) == ("contradicted",) * 3
+    html = render(gap=gap, top=top, fixes=fixes)
+    assert "does not fail more on brainstem tumours" in html
+    assert "does not put brainstem tumours at the top" in html
+    assert "More data for the slice does not fix it" in html
+    assert "puts brainstem tumours at the top" not in html.replace("does not put", "")
+    assert "15% of the tumour slices in dev, 15% of the tumour slices in test, 1%" in html
+
+
+def test_a_study_where_the_story_holds_says_it_clearly() -> None:
+    rows = [("benign", "benign", "frontal")] * 90 + [("benign", "none", "frontal")] * 10
+    rows += [("malignant", "none", "brainstem")] * 18 + [
+        ("malignant", "malignant", "brainstem")
+    ] * 2
+    gap = brainstem_gap(predictions(rows))
+    assert gap.verdict == "clear" and "9.0× as often on brainstem" in gap.sentence
