@@ -23,6 +23,7 @@ from medgen.detect.classify import (
 from medgen.detect.extract import (
     FEATURES,
     ExtractConfig,
+    compactness,
     perfect_extract,
     region_features,
     region_of,
@@ -76,12 +77,23 @@ def test_region_features_read_a_ring_enhancing_lesion() -> None:
     assert f["found"] == 1 and f["peak_probability"] == pytest.approx(0.9)
     assert f["log_area"] == pytest.approx(np.log1p(lesion.sum()), rel=1e-5)
     assert f["contrast"] > 0.2 and f["rim_minus_core"] > 0.1  # the 1-px outline vs the rest
-    assert 0.6 < f["compactness"] <= 2.0
+    assert 0.9 < f["compactness"] <= 1.0  # a disc
     assert f["centroid_row"] == pytest.approx(30 / 64, abs=0.01)
     empty = region_features(
         image, np.zeros_like(probability), region_of(np.zeros_like(probability))
     )
     assert empty[0] == 0 and not empty.any()
+
+
+def test_compactness_is_one_for_discs_and_less_for_other_outlines() -> None:
+    for radius in (3, 6, 9, 12):
+        assert 0.92 < compactness(disk(radius)) <= 1.0, radius
+    bar = np.zeros((64, 64), dtype=bool)
+    bar[30:32, 10:50] = True
+    assert compactness(bar) < 0.25
+    pixel = np.zeros((64, 64), dtype=bool)
+    pixel[5, 5] = True
+    assert compactness(pixel) == 1.0 and compactness(disk(1)) <= 1.0
 
 
 def test_the_perfect_extract_part_is_the_true_mask() -> None:

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from monai.networks.nets import UNet
 from scipy import ndimage
+from skimage.measure import regionprops
 from torch import Tensor, nn
 
 from medgen.devices import device_of
@@ -115,6 +116,17 @@ def region_of(probability: np.ndarray) -> np.ndarray:
     return np.asarray(labels == labels[peak])
 
 
+def compactness(region: np.ndarray) -> float:
+    """4 pi area / perimeter^2 of a boolean region, 1 for a disc and less for any other outline,
+    with scikit-image's perimeter estimate (Benkrid & Crookes' weighted boundary pixels, which
+    gives 0.93-0.98 for digital discs of radius 3-12). A region of a few pixels has no outline
+    to speak of, and its estimate can pass 1: it is capped there."""
+    (props,) = regionprops(region.astype(np.uint8))
+    if props.perimeter == 0:  # a single pixel
+        return 1.0
+    return min(4 * math.pi * float(props.area) / float(props.perimeter) ** 2, 1.0)
+
+
 def region_features(image: np.ndarray, probability: np.ndarray, region: np.ndarray) -> np.ndarray:
     """The FEATURES of one region on its preprocessed slice (zeros but the peak if none)."""
     h, w = image.shape
@@ -127,7 +139,6 @@ def region_features(image: np.ndarray, probability: np.ndarray, region: np.ndarr
     ring = ndimage.binary_dilation(region, iterations=2) & ~region
     core = ndimage.binary_erosion(region)
     rim = region & ~core
-    perimeter = max(int(rim.sum()), 1)
     rows, cols = np.nonzero(region)
     features[:] = (
         1.0,
@@ -138,7 +149,7 @@ def region_features(image: np.ndarray, probability: np.ndarray, region: np.ndarr
         float(inside.mean() - image[ring].mean()) if ring.any() else 0.0,
         float(inside.std()),
         float(image[rim].mean() - image[core].mean()) if core.any() else 0.0,
-        min(4 * math.pi * area / perimeter**2, 2.0),
+        compactness(region),
         rows.mean() / h,
         cols.mean() / w,
     )
