@@ -240,3 +240,12 @@ def test_remedy_command_refuses_bad_values_in_one_line(
     )
     assert_one_line_error(bad, option, said)
     assert not (tmp_path / "x").exists()
+
+
+def test_remedy_help_shows_the_plans_defaults() -> None:
+    result = run_cli("errors", "remedy", "--help")
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())
+    plan = RemedyPlan()
+    assert f"[default: {plan.n}" in text and "[default: location=brainstem]" in text
+    assert "[default: every arm]" in text and "Example: medgen errors remedy" in text

@@ -20,6 +20,7 @@ from medgen.cli.train import sample_command, train_command
 from medgen.exceptions import InputError, SettingError
 
 app = typer.Typer(
+    rich_markup_mode=None,  # a help text's "[default: ...]" is text, not markup
     name="medgen",
     help="Generative models for medical imaging: diffusion, GANs and VAEs on brain MRI.",
     no_args_is_help=True,

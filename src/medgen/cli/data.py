@@ -10,7 +10,9 @@ from medgen.cli.data_import import import_command
 from medgen.cli.data_show import show_command
 from medgen.cli.progress import progress_bar
 
-data_app = typer.Typer(no_args_is_help=True, help="Make, show and import datasets.")
+data_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Make, show and import datasets."
+)
 data_app.command("import")(import_command)
 data_app.command("show")(show_command)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 detect_app = typer.Typer(
+    rich_markup_mode=None,  # a help text's "[default: ...]" is text, not markup
     help="The tumour detector: preprocess -> extract -> classify, each part saved on its own.",
     no_args_is_help=True,
 )

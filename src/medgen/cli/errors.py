@@ -12,6 +12,7 @@ from medgen.errors.remedy.plan import Generators, RemedyPlan
 from medgen.exceptions import InputError
 
 errors_app = typer.Typer(
+    rich_markup_mode=None,  # a help text's "[default: ...]" is text, not markup
     no_args_is_help=True,
     help="Error analysis (Machine Learning Yearning): eyeball/blackbox split, error tally with "
     "ceilings, tags, evaluations and the overfitting watch; state in PROJECT/errors.sqlite.",

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
-lab_app = typer.Typer(no_args_is_help=True, help="Experiments on exact Gaussian mixtures.")
+lab_app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode=None, help="Experiments on exact Gaussian mixtures."
+)
 
 # name -> help text; the experiments themselves live in medgen.lab (imported when one runs).
 HELP = {

@@ -12,12 +12,10 @@ LIMIT_HELP = "Process only the first N slices of the split. [default: all]"
 PEERS_HELP = "Comma-separated classical peers to run beside medgen, tuned on dev ('all' for all)."
 
 
-def _number(option: str, text: str | None) -> float | None:
+def _number(option: str, text: str) -> float:
     """A float option given as text, so 'abc' is one clear error line, not a usage screen."""
     from medgen.exceptions import InputError
 
-    if text is None:
-        return None
     try:
         value = float(text)
     except ValueError:
@@ -25,6 +23,11 @@ def _number(option: str, text: str | None) -> float | None:
     if value != value or value in (float("inf"), float("-inf")):
         raise InputError(option, f"{text!r} is not a finite number")
     return value
+
+
+def _optional_number(option: str, text: str | None) -> float | None:
+    """`_number` for an option whose default, None, means 'chosen for you'."""
+    return None if text is None else _number(option, text)
 
 
 JOBS_HELP = "Processes the classical peers run in (their seconds per slice stay one core's)."
@@ -95,7 +98,6 @@ def denoise_command(
     if method not in DENOISE_METHODS:
         raise InputError("--method", f"unknown method {method!r} (use mean or sample)")
     level = _number("--noise", noise)
-    assert level is not None
     settings = TaskSettings(
         split=split,
         limit=limit,
@@ -106,11 +108,11 @@ def denoise_command(
     )
     d = DenoiseSettings(
         noise=level,
-        sigma=_number("--sigma", sigma),
+        sigma=_optional_number("--sigma", sigma),
         method=method,
         k=k,
         steps=steps,
-        strength=_number("--strength", strength),
+        strength=_optional_number("--strength", strength),
         mirrored=mirrored,
     )
     with progress_bar("denoising") as advance:
@@ -177,7 +179,7 @@ def anomaly_command(
     )
     a = AnomalySettings(
         method=method,
-        t_sigma=_number("--t-sigma", t_sigma),
+        t_sigma=_optional_number("--t-sigma", t_sigma),
         levels=levels,
         draws=draws,
         steps=steps,
@@ -185,7 +187,7 @@ def anomaly_command(
         noise=noise,
         truth=truth,
         cleanup=cleanup,
-        segment_blur=_number("--segment-blur", segment_blur),
+        segment_blur=_optional_number("--segment-blur", segment_blur),
     )
     with progress_bar("anomaly maps") as advance:
         metrics = run_anomaly(
@@ -223,7 +225,6 @@ def reconstruct_command(
     from medgen.tasks.run import ReconstructSettings, TaskSettings
 
     factor = _number("--accel", accel)
-    assert factor is not None
     settings = TaskSettings(
         split=split,
         limit=limit,
