@@ -29,7 +29,7 @@ from medgen.detect.pipeline import BoundDetector, load_detector_config
 from medgen.devices import default_device
 from medgen.errors import attribute_errors
 from medgen.errors.remedy.detectors import seeded
-from medgen.errors.remedy.experiment import chosen_arms, recovered, remedy_experiment
+from medgen.errors.remedy.experiment import chosen_arms, remedy_experiment
 from medgen.errors.remedy.plan import RemedyPlan
 from medgen.exceptions import InputError
 
@@ -149,7 +149,7 @@ def main() -> None:
         detector_seeds=args.detector_seeds,
     )
     runs = {k: v for k, v in (("diffusion", args.diffusion), ("gan", args.gan)) if v is not None}
-    table = remedy_experiment(
+    result = remedy_experiment(
         data,
         work / "remedy",
         plan,
@@ -165,10 +165,13 @@ def main() -> None:
         f"\nremedy: {args.n} brainstem tumours added per arm; errors (Wilson 95%{seeds}; "
         f"{args.threads} torch threads per detector, {args.jobs} at once)"
     )
-    print(table.to_string(index=False, float_format="{:.3f}".format))
-    for name in ("dev", "test"):
-        for arm, share in recovered(table, name).items():
-            print(f"{arm}: {100 * share:.0f}% of the real-data arm's gain on brainstem ({name})")
+    print(result.table.to_string(index=False, float_format="{:.3f}".format))
+    for name, shares in result.intervals.items():
+        for arm, s in shares.items():
+            print(
+                f"{arm}: {100 * s['share']:.0f}% (90% interval {100 * s['low']:.0f}–"
+                f"{100 * s['high']:.0f}%) of the real-data arm's gain on brainstem ({name})"
+            )
 
 
 if __name__ == "__main__":

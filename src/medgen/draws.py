@@ -9,7 +9,7 @@ same numbers wherever the result lives.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -18,8 +18,18 @@ from torch import Tensor
 Shape = Sequence[int] | torch.Size
 
 
-def _where(generator: torch.Generator | None, device: torch.device | str | None) -> Any:
-    return device if generator is None else generator.device
+def _draw(
+    fn: Callable[..., Tensor],
+    shape: Shape,
+    generator: torch.Generator | None,
+    device: torch.device | str | None,
+    dtype: torch.dtype | None,
+) -> Tensor:
+    """`fn` (torch.randn, torch.rand) of `shape` drawn on the generator's device (`device` when
+    there is no generator), then moved to `device` (default: the CPU): one policy for every draw."""
+    where: Any = device if generator is None else generator.device
+    drawn = fn(tuple(shape), generator=generator, device=where, dtype=dtype)
+    return drawn.to(device) if device is not None else drawn.cpu()
 
 
 def randn(
@@ -30,10 +40,7 @@ def randn(
     dtype: torch.dtype | None = None,
 ) -> Tensor:
     """N(0, I) of `shape` from `generator`, on `device` (default: the CPU)."""
-    drawn = torch.randn(
-        tuple(shape), generator=generator, device=_where(generator, device), dtype=dtype
-    )
-    return drawn.to(device) if device is not None else drawn.cpu()
+    return _draw(torch.randn, shape, generator, device, dtype)
 
 
 def rand(
@@ -44,7 +51,4 @@ def rand(
     dtype: torch.dtype | None = None,
 ) -> Tensor:
     """U[0, 1) of `shape` from `generator`, on `device` (default: the CPU)."""
-    drawn = torch.rand(
-        tuple(shape), generator=generator, device=_where(generator, device), dtype=dtype
-    )
-    return drawn.to(device) if device is not None else drawn.cpu()
+    return _draw(torch.rand, shape, generator, device, dtype)

@@ -81,7 +81,7 @@ def test_every_arm_trains_one_detector_per_seed_and_keeps_what_it_added(
     arms = chosen_arms(["baseline", "augment"])
     table = remedy_experiment(
         builtin_dataset, out, plan, sets, detector_config(2), arms=arms, log=_quiet
-    )
+    ).table
     per_seed = pd.read_csv(out / "remedy_seeds.csv")
     assert len(per_seed) == 2 * 2 * 2 and set(per_seed["seed"]) == {0, 1}  # arms x seeds x scopes
     mean = per_seed.groupby(["arm", "scope"])["error"].mean()
@@ -216,6 +216,8 @@ def test_remedy_command_end_to_end(
         assert picture.size == (SHOWN * 256, 6 * 256)
     assert added.loc[1, "with_mask"] == 1.0  # the oracle's slices all hold a tumour
     assert len(list((out / "added").glob("*.npz"))) == 5
+    intervals = record["recovered_interval"]  # every arm's share of the real gain, per set
+    assert set(intervals) == {"test", "dev"} and set(intervals["test"]) == set(arms[1:])
 
 
 @pytest.mark.parametrize(

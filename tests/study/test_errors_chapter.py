@@ -18,7 +18,7 @@ def predictions(rows: list[tuple[str, str, str]]) -> Predictions:
     return SimpleNamespace(table=table)  # type: ignore[return-value]
 
 
-def render(**findings: object) -> str:
+def render(shares: dict | None = None, **findings: object) -> str:
     remedy = pd.DataFrame(
         {"arm": ["baseline", "real"], "set": "test", "scope": "slice", "error": [0.5, 0.6]}
     ).set_index(["arm", "set", "scope"])
@@ -36,7 +36,7 @@ def render(**findings: object) -> str:
         "remedy": "",
         "remedy_n": 400,
         "n_ways": len(remedy) - 1,
-        "shares": {},
+        "shares": shares or {},
         "generators": None,
         "prevalence": {"dev": 0.15, "test": 0.15, "train": 0.01},
     }
@@ -84,3 +84,16 @@ def test_a_study_where_the_story_holds_says_it_clearly() -> None:
     ] * 2
     gap = brainstem_gap(predictions(rows))
     assert gap.verdict == "clear" and "9.0× as often on brainstem" in gap.sentence
+
+
+def test_each_arms_share_of_the_real_gain_comes_with_its_interval() -> None:
+    rows = [("benign", "none", "brainstem")] * 9 + [("benign", "benign", "frontal")] * 9
+    finding = brainstem_gap(predictions(rows))
+    shares = {
+        "real": {"share": 1.0, "low": 1.0, "high": 1.0},
+        "inpaint": {"share": 0.66, "low": 0.5, "high": 0.88},
+        "augment": {"share": 0.2, "low": float("nan"), "high": float("nan")},
+    }
+    html = render(shares=shares, gap=finding, top=finding, fixes=finding)
+    assert "inpaint 66% (50–88%)" in html and "augment 20%," not in html
+    assert "augment 20%." in html  # no interval where the real arm's gain is not clear

@@ -29,7 +29,14 @@ from medgen.tasks.denoise import denoise, posterior_mean, tune_strength
 from medgen.tasks.kspace import ACCEL_RANGE, MASKS, undersample, zero_filled
 from medgen.tasks.metrics import image_scores
 from medgen.tasks.noise import add_rician, mad_sigma, moment_correction, rayleigh_sigma
-from medgen.tasks.outputs import Advance, TaskOutcome, batches, no_progress, stack_arrays
+from medgen.tasks.outputs import (
+    PANEL_COLUMNS,
+    Advance,
+    TaskOutcome,
+    batches,
+    no_progress,
+    stack_arrays,
+)
 from medgen.tasks.peers import DENOISE_PEERS, RECONSTRUCT_PEERS, Peer, run_calls, tune
 
 SPLITS = ("train", "dev", "test")
@@ -171,6 +178,11 @@ def _score_rows(
     return rows
 
 
+def _new_parts() -> dict[str, list[NDArray[Any]]]:
+    """Empty per-batch lists for the panel columns, in the order `_keep` fills them."""
+    return {k: [] for k in PANEL_COLUMNS}
+
+
 def _keep(parts: dict[str, list[NDArray[Any]]], *values: Tensor) -> None:
     """Append a batch's input, output, truth, error and uncertainty (B, 1, H, W) to `parts`."""
     for key, value in zip(parts, values, strict=True):
@@ -294,9 +306,7 @@ def denoise_split(
     strengths["medgen"] = strength
     g = torch.Generator().manual_seed(s.seed)
     rows: list[dict[str, Any]] = []
-    parts: dict[str, list[NDArray[Any]]] = {
-        k: [] for k in ("input", "output", "truth", "error", "uncertainty")
-    }
+    parts = _new_parts()
     nfe, done = 0, 0
     for chunk in batches(ids, s.batch_size):
         y, clean = _noisy(store, chunk, d.noise, s.seed), _load(store, "clean", chunk)
@@ -374,9 +384,7 @@ def reconstruct_split(
     sigmas = karras_sigmas(r.steps, model.sigma_min, start, dtype=torch.float32)
     g = torch.Generator().manual_seed(s.seed)
     rows: list[dict[str, Any]] = []
-    parts: dict[str, list[NDArray[Any]]] = {
-        k: [] for k in ("input", "output", "truth", "error", "uncertainty")
-    }
+    parts = _new_parts()
     nfe, done = 0, 0
     for chunk in batches(ids, s.batch_size):
         clean, brain = _load(store, "clean", chunk), _load(store, "brain_mask", chunk)

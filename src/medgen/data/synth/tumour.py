@@ -95,10 +95,12 @@ def draw_tumour(
 
     if not enhancing:
         # Diffuse, non-enhancing and T1-hypointense, like a diffuse midline glioma of the pons:
-        # a soft infiltrative margin, darker than the tissue around it, faintly textured.
+        # a soft infiltrative margin, faintly textured, `contrast` darker than the tissue it
+        # infiltrates (measured from the local mean instead, a lesion in a small bright
+        # structure such as the pons would be barely darker than the structure itself).
         weight = 1.0 / (1.0 + np.exp(sd / 0.9))
         texture = 0.2 * smooth_field(rng, clean.shape[0], max(3, clean.shape[0] // 6))
-        value = tissue - contrast * (1.0 + texture)
+        value = clean - contrast * (1.0 + texture)
     elif malignant:
         # Infiltrative margin (soft), heterogeneous enhancing rim, dark necrotic core.
         weight = 1.0 / (1.0 + np.exp(sd / 0.6))

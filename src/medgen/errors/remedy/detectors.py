@@ -97,10 +97,12 @@ def measure(
     arm: str,
     added: int,
     seed: int = 0,
-) -> list[dict[str, Any]]:
-    """The slice's and the overall error of the detector in `run` on each set of row ids."""
+) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
+    """The slice's and the overall error of the detector in `run` on each set of row ids, and
+    per set which of the slice's tumours it gets wrong (in the set's order)."""
     detector = load_detector(run)
     rows = []
+    wrong_in_slice = {}
     for name, ids in sets.items():
         outputs = detector.run(store, ids)
         meta = store.meta.loc[ids]
@@ -109,7 +111,8 @@ def measure(
         for scope, keep in (("slice", tumour_slice), ("overall", np.ones(len(ids), dtype=bool))):
             where = {"arm": arm, "added": added, "set": name, "scope": scope, "seed": seed}
             rows.append({**where, **error_with_interval(wrong[keep])})
-    return rows
+        wrong_in_slice[name] = wrong[tumour_slice]
+    return rows, wrong_in_slice
 
 
 def found_share(detector: FindsRegions, images: np.ndarray, masks: np.ndarray) -> float:

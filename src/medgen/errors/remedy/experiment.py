@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -41,7 +41,7 @@ from medgen.errors.remedy.slices import slice_train_ids, slice_tumours
 from medgen.errors.split import split_tables
 from medgen.errors.store import ErrorStore
 from medgen.errors.tell import told_apart
-from medgen.evaluate.proportions import mean_over_seeds
+from medgen.evaluate.proportions import mean_over_seeds, share_of_gain
 from medgen.exceptions import InputError, SettingError
 from medgen.fileio import (
     write_arrays_atomic,
@@ -57,13 +57,14 @@ SHOWN = 6  # examples per arm in added.png
 TABLE_KEYS = ("arm", "added", "set", "scope")  # a row of remedy.csv: detectors of one arm pooled
 
 
-class RemedyResult:
-    """What `run_remedy` measured: the table of mean errors and the share of the real arm's gain
-    each arm recovers on test."""
+class RemedyResult(NamedTuple):
+    """What the remedy measured: the table of mean errors, the share of the real arm's gain
+    each arm recovers on the slice's test error, and those shares with their intervals per set
+    (`shares_with_intervals`)."""
 
-    def __init__(self, table: pd.DataFrame) -> None:
-        self.table = table
-        self.recovered = recovered(table)
+    table: pd.DataFrame
+    recovered: dict[str, float]
+    intervals: dict[str, dict[str, dict[str, float]]]
 
 
 def recovered(table: pd.DataFrame, set_name: str = "test") -> dict[str, float]:
@@ -74,6 +75,25 @@ def recovered(table: pd.DataFrame, set_name: str = "test") -> dict[str, float]:
         return {}
     gap = error["baseline"] - error["real"]
     return {arm: (error["baseline"] - e) / gap for arm, e in error.items() if arm != "baseline"}
+
+
+def shares_with_intervals(
+    wrong: Mapping[str, Mapping[str, Sequence[np.ndarray]]], seed: int = 0
+) -> dict[str, dict[str, dict[str, float]]]:
+    """set -> arm -> the share of the real arm's gain on the slice that the arm recovers, with
+    its 90% bootstrap interval over the slice's examples (`share_of_gain`); each example's
+    error is the mean over the arm's detectors. Empty without a baseline and a real arm."""
+    if "baseline" not in wrong or "real" not in wrong:
+        return {}
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for set_name in wrong["baseline"]:
+        mean = {arm: np.mean(by_set[set_name], axis=0) for arm, by_set in wrong.items()}
+        out[set_name] = {
+            arm: share_of_gain(mean["baseline"], mean["real"], errors, seed=seed)
+            for arm, errors in mean.items()
+            if arm != "baseline"
+        }
+    return out
 
 
 def chosen_arms(names: Sequence[str], extra: Mapping[str, Arm] | None = None) -> dict[str, Arm]:
@@ -117,7 +137,7 @@ def remedy_experiment(
     baseline_run: str | Path | None = None,
     jobs: int = 1,
     log: Callable[[str], None] = print,
-) -> pd.DataFrame:
+) -> RemedyResult:
     """Run `arms` (name -> Arm; a generator arm draws with runs[its generator]) and measure each
     arm's detectors on `sets` (name -> row ids). Writes into `out`:
 
@@ -166,9 +186,13 @@ def remedy_experiment(
                 trained.append((name, k, folder, added))
     rows: list[dict[str, Any]] = []
     found: list[dict[str, Any]] = []
+    wrong: dict[str, dict[str, list[np.ndarray]]] = {}  # arm -> set -> per detector
     for name, k, folder, added in trained:
         n_added = 0 if added is None else plan.n
-        rows += measure(folder, store, plan, sets, name, n_added, config.seed + k)
+        measured, in_slice = measure(folder, store, plan, sets, name, n_added, config.seed + k)
+        rows += measured
+        for set_name, errors in in_slice.items():
+            wrong.setdefault(name, {}).setdefault(set_name, []).append(errors)
         found.append(found_row(folder, store, plan, sets, name, added))
     per_seed = pd.DataFrame(rows)
     table = mean_over_seeds(per_seed, TABLE_KEYS)
@@ -186,17 +210,19 @@ def remedy_experiment(
     _log_table(log, "what each arm added, against the slice's training tumours:", added_table)
     write_text_atomic(out / "remedy.csv", table.to_csv(index=False))
     write_text_atomic(out / "remedy_seeds.csv", per_seed.to_csv(index=False))
+    intervals = shares_with_intervals(wrong, plan.seed)
     record = {
         "plan": to_dict(plan),
         "measured": {name: int(ids.size) for name, ids in sets.items()},
         "recovered_share_of_real_gain": recovered(table),
+        "recovered_interval": intervals,
         "added": _records(added_table),
         "found": _records(found_table),
         "rows": _records(table),
         "rows_per_seed": _records(per_seed),
     }
     write_json_atomic(out / "remedy.json", record)
-    return table
+    return RemedyResult(table, recovered(table), intervals)
 
 
 def run_remedy(
@@ -228,7 +254,7 @@ def run_remedy(
             balance = {} if generators.balance is None else {"balance": generators.balance}
             train_joint_generator(family, data, given, settings, progress=progress, **balance)
         runs[family] = Path(given)
-    table = remedy_experiment(
+    return remedy_experiment(
         data,
         out,
         plan,
@@ -240,7 +266,6 @@ def run_remedy(
         jobs=jobs,
         log=log,
     )
-    return RemedyResult(table)
 
 
 def measured_sets(

@@ -143,7 +143,7 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
 
 def remedy_section(
     ctx: StudyContext, detector: Path, config: DetectorConfig, predictions: Path, project: Path
-) -> tuple[pd.DataFrame, dict[str, float], Finding]:
+) -> tuple[pd.DataFrame, dict[str, dict[str, float]], Finding]:
     """The remedy experiment on brainstem tumours: the chapter's detector is the baseline, and
     the generator arms run when the profile gives their generators a training budget."""
     p = ctx.profile
@@ -169,4 +169,7 @@ def remedy_section(
     shown = table.assign(interval=[f"{lo:.3f}–{hi:.3f}" for lo, hi in bounds])
     shown = shown.drop(columns=["low", "high", "seeds", "seed_std"])  # one detector per arm
     shown = shown.set_index(["arm", "set", "scope"])
-    return shown, result.recovered, remedy_fixes(result.table, SLICE)
+    shares = {
+        arm: s for arm, s in result.intervals.get("test", {}).items() if s["share"] == s["share"]
+    }
+    return shown, shares, remedy_fixes(result.table, SLICE)
