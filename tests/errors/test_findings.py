@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from medgen.errors.findings import remedy_fixes, slice_gap, top_location
+from medgen.errors.findings import bottleneck, remedy_fixes, slice_gap, top_location
 
 
 def tally(counts: dict[str, int]) -> pd.DataFrame:
@@ -76,3 +76,28 @@ def test_more_data_fixes_the_slice_only_when_the_intervals_say_so() -> None:
     worse = remedy_fixes(remedy((0.9, 0.86, 0.93), (0.95, 0.92, 0.97)), "brainstem")
     assert worse.verdict == "contradicted" and "does not fix it" in worse.sentence
     assert remedy_fixes(remedy((0.9, 0.8, 0.95), (0.3, 0.2, 0.4))[:1], "x").verdict == "unclear"
+
+
+def parts(rows: list[tuple[str, int, float, float, float]]) -> pd.DataFrame:
+    columns = ["part", "errors", "share", "share_low", "share_high"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def test_the_bottleneck_is_named_only_when_its_share_stands_apart() -> None:
+    clear = bottleneck(
+        parts(
+            [
+                ("preprocess", 10, 0.1, 0.05, 0.17),
+                ("extract", 70, 0.7, 0.6, 0.78),
+                ("classify", 20, 0.2, 0.13, 0.29),
+            ]
+        )
+    )
+    assert clear.verdict == "clear" and "points at extract" in clear.sentence
+    close = bottleneck(parts([("extract", 45, 0.45, 0.36, 0.55), ("classify", 40, 0.4, 0.31, 0.5)]))
+    assert close.verdict == "unclear" and "No part clearly leads" in close.sentence
+    nan = float("nan")
+    no_gain = bottleneck(
+        parts([("preprocess", 60, nan, nan, nan), ("classify", 40, 0.4, 0.3, 0.5)])
+    )
+    assert "points at classify" in no_gain.sentence  # a part with no gain is never the answer

@@ -69,7 +69,7 @@ def test_a_study_where_brainstem_is_not_the_problem_says_so() -> None:
     )
     fixes = remedy_fixes(remedy, "brainstem")
     assert (gap.verdict, top.verdict, fixes.verdict) == ("contradicted",) * 3
-    html = render(gap=gap, top=top, fixes=fixes)
+    html = render(gap=gap, top=top, fixes=fixes, bottleneck=gap)
     assert "does not fail more on brainstem tumours" in html
     assert "does not put brainstem tumours at the top" in html
     assert "More data for the slice does not fix it" in html
@@ -94,6 +94,6 @@ def test_each_arms_share_of_the_real_gain_comes_with_its_interval() -> None:
         "inpaint": {"share": 0.66, "low": 0.5, "high": 0.88},
         "augment": {"share": 0.2, "low": float("nan"), "high": float("nan")},
     }
-    html = render(shares=shares, gap=finding, top=finding, fixes=finding)
+    html = render(shares=shares, gap=finding, top=finding, fixes=finding, bottleneck=finding)
     assert "inpaint 66% (50–88%)" in html and "augment 20%," not in html
     assert "augment 20%." in html  # no interval where the real arm's gain is not clear

@@ -116,3 +116,27 @@ def remedy_fixes(table: pd.DataFrame, name: str, set_name: str = "test") -> Find
         f"More data may help the slice, but not clearly: {said} ({_pct(change)} less), "
         "within the intervals.",
     )
+
+
+def bottleneck(parts: pd.DataFrame) -> Finding:
+    """Which part of the pipeline most errors belong to, from the by-parts table (columns part,
+    errors, share, share_low, share_high, verdict; `PartsReport.table`): parts marked "no gain"
+    are left out, as their share would point effort the wrong way."""
+    ranked = parts[parts["share"].notna()].sort_values("errors", ascending=False, kind="stable")
+    if ranked.empty or not ranked["errors"].iloc[0]:
+        return Finding("unclear", "No eyeball error to attribute to a part.")
+    first = ranked.iloc[0]
+    said = f"{first['part']} holds {_pct(first['share'])} of the errors"
+    said += f" ({_pct(first['share_low'])}–{_pct(first['share_high'])})"
+    if len(ranked) == 1:
+        return Finding("clear", f"Error analysis by parts points at {first['part']}: {said}.")
+    second = ranked.iloc[1]
+    other = f"{second['part']} {_pct(second['share'])}"
+    if first["share_low"] > second["share_high"]:
+        return Finding(
+            "clear", f"Error analysis by parts points at {first['part']}: {said}, then {other}."
+        )
+    return Finding(
+        "unclear",
+        f"No part clearly leads: {said}, against {other}, within the 95% intervals.",
+    )

@@ -25,7 +25,7 @@ from medgen.errors import (
     split_project,
     tally_project,
 )
-from medgen.errors.findings import Finding, remedy_fixes, slice_gap, top_location
+from medgen.errors.findings import Finding, bottleneck, remedy_fixes, slice_gap, top_location
 from medgen.errors.remedy import (
     ARMS,
     Generators,
@@ -100,6 +100,7 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
     parts = attribute_errors(pipeline, eyeball["id"].to_numpy(), eyeball["truth"].to_numpy())
     gap = brainstem_gap(predictions)
     top = top_location(tally.summary_, tally.n_errors_, SLICE)
+    parts_table = parts.table()
     remedy, shares, fixes = remedy_section(ctx, run, config, run / "predictions" / "dev", project)
     rows = [
         {"parts made perfect": ", ".join(r.perfect) or "none", "eyeball accuracy": r.accuracy}
@@ -120,7 +121,8 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
         eyeball_errors=int((eyeball.truth != eyeball.prediction).sum()),
         evaluation=evaluation,
         tally=table_html(tally_table.set_index("category"), float_format="{:.3g}"),
-        parts=table_html(parts.table().set_index("part"), float_format="{:.3g}"),
+        parts=table_html(parts_table.set_index("part"), float_format="{:.3g}"),
+        bottleneck=bottleneck(parts_table),
         ceiling=table_html(ceiling, float_format="{:.3g}"),
         n_errors=parts.n_errors,
         remedy=table_html(remedy, float_format="{:.3g}"),
