@@ -1,4 +1,4 @@
-"""Sampler benchmark (issue 3): every medgen sampler and diffusers' peers on the exact 25-mode grid.
+"""Sampler benchmark: every medgen sampler and diffusers' peers on the exact 25-mode grid.
 
 The denoiser is the exact one of the mixture (no network), so only each sampler's own error is
 left. Data: `grid_mixture_2d(std=0.1)`, 25 equal modes at {-4, -2, 0, 2, 4}^2. For every NFE budget
@@ -54,7 +54,7 @@ from medgen.evaluate.sliced import sliced_wasserstein_1
 MODE_STD = 0.1  # std of each grid mode
 PEER_SIGMA_MIN, PEER_SIGMA_MAX, PEER_RHO = 0.002, 80.0, 7.0  # EDM's levels, diffusers' Karras
 DTYPE = torch.float32  # diffusers' dtype; the sampler's error is far above float32 rounding
-TARGET = {10: (0.06, None), 20: (0.032, 0.02)}  # NFE: (SW1 bound, mode-TV bound), issue 3
+TARGET = {10: (0.06, None), 20: (0.032, 0.02)}  # NFE: (SW1 bound, mode-TV bound)
 PEERS = {  # diffusers scheduler class and its recommended settings besides Karras sigmas
     "Euler": ("EulerDiscreteScheduler", {}),
     "Heun": ("HeunDiscreteScheduler", {}),
@@ -392,10 +392,10 @@ def print_tables(rows: list[Row], nfes: list[int], results: Results) -> None:
 def check_target(
     rows: list[Row], nfes: list[int], results: Results, floor: Scores, ode: Scores, n: int
 ) -> dict[str, Any]:
-    """The issue's target for the default (row 0): SW1 and mode-TV bounds, ahead of every peer."""
+    """The target for the default (row 0): SW1 and mode-TV bounds, ahead of every peer."""
     verdict: dict[str, Any] = {}
     peers = [i for i, row in enumerate(rows) if row.peer_recommended]
-    print(f"\ntarget (issue 3) for {rows[0].label} / {rows[0].schedule.name}:")
+    print(f"\ntarget for {rows[0].label} / {rows[0].schedule.name}:")
     if n != 20000:
         print(f"  (the bounds assume 20,000 samples; at {n} the floor is higher)")
     for nfe, (sw_bound, tv_bound) in TARGET.items():

@@ -1,4 +1,4 @@
-"""Diffusion at work (issue 7): denoising, anomaly detection and undersampled-MRI reconstruction
+"""Diffusion at work: denoising, anomaly detection and undersampled-MRI reconstruction
 by medgen's pixel-space diffusion models against their classical peers, all in one run.
 
 Trains, within --minutes of CPU time in all: a pixel-space diffusion model on every training
@@ -20,7 +20,7 @@ Run (a real run; ~35 min on one CPU thread at --minutes 10 --n 100):
 
     python benchmarks/tasks.py --minutes 10 --out benchmarks/results/tasks.txt
 
-Issue 7's anomaly verdict is read at the 140-minute plan on 4800 training slices (2,400 healthy):
+The anomaly verdict is read at the 140-minute plan on 4800 training slices (2,400 healthy):
 --minutes 140 --n-train 4800 --n-dev 200 --n-test 400 --tables anomaly; with 600 healthy
 slices the healthy prior overfits before it is good enough (experiments/anomaly/NOTES.md).
 """

@@ -1,4 +1,4 @@
-"""Time-to-quality (issue 5): medgen's default diffusion recipe against MONAI's 2-D DDPM tutorial.
+"""Time-to-quality: medgen's default diffusion recipe against MONAI's 2-D DDPM tutorial.
 
 Both recipes train on the train split of the same data (the 64-pixel built-in set by default)
 for the same CPU wall-clock minutes, one after the other, single-threaded, and are scored at the
@@ -55,8 +55,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 NFE_TARGETS = (10, 15, 20, 25, 35, 50)  # medgen rows of the FD-vs-NFE table
-TARGET_FRACTION = 1 / 3  # issue 5: medgen reaches MONAI's final FD in <= 1/3 of the budget
-MATCH_NFE = 25  # issue 5: medgen at <= 25 NFE matches MONAI's 1000-step FD
+TARGET_FRACTION = 1 / 3  # target: medgen reaches MONAI's final FD in <= 1/3 of the budget
+MATCH_NFE = 25  # target: medgen at <= 25 NFE matches MONAI's 1000-step FD
 MONAI_LR = 2.5e-5  # tutorial: Adam learning rate
 MONAI_BATCH = 128  # tutorial: images per step
 MONAI_TIMESTEPS = 1000  # tutorial: DDPM training timesteps
@@ -391,7 +391,7 @@ def fd_at(row: Row, n_small: int) -> float:
 
 
 def verdicts(ttq: list[Row], nfe_rows: list[Row], minutes: list[float], n_small: int) -> list[str]:
-    """Issue 5's two verdicts from the finished tables."""
+    """The two verdicts from the finished tables."""
     final = minutes[-1]
     monai_final = [r for r in ttq if r.snapshot.recipe == "MONAI" and r.snapshot.minutes == final]
     medgen = [r for r in ttq if r.snapshot.recipe == "medgen"]
