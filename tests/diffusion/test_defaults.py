@@ -1,4 +1,4 @@
-"""The default sampler and levels: exact NFE, and the sampler target on the 25-mode grid, scaled down.
+"""The default sampler and levels: exact NFE, and its target on the 25-mode grid, scaled down.
 
 The target (benchmarks/samplers.py, 20,000 samples) is SW1 <= 0.06 at 10 NFE and SW1 <= 0.032 with
 mode TV <= 0.02 at 20 NFE, against a floor of ~0.03. At the 4,000 samples used here one draw's SW1
@@ -106,7 +106,7 @@ def test_steps_for_nfe_is_the_most_that_fit(name: str, nfe: int, steps: int) -> 
     assert expected_nfe(name, n) <= nfe < expected_nfe(name, n + 1)
 
 
-# ---- the sampler target, with the exact denoiser ----------------------------------------------------
+# ---- the sampler target, with the exact denoiser -----------------------------------------------
 
 
 @pytest.mark.parametrize(("nfe", "margin", "own_error"), [(10, 0.04, 0.01), (20, 0.02, 0.002)])
