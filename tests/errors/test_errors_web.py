@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from starlette.types import Message, Scope
 from typer.testing import CliRunner
-from web_support import SECRET, WebProject, build_web_project
+from web_support import SECRET, WebProject, build_web_project, form_token
 
 from cli_support import assert_one_line_error, run_cli
 from medgen.cli.errors import errors_app
@@ -26,7 +27,8 @@ from medgen.errors.store import ErrorStore
 from medgen.errors.web import allowed_hosts_for, create_app, is_loopback
 from medgen.errors.web.images import KINDS
 
-BASE = "http://127.0.0.1"
+HOST = ("127.0.0.1", 8765)
+BASE = "http://127.0.0.1:8765"
 
 
 @pytest.fixture
@@ -38,9 +40,16 @@ def web(builtin_dataset: Path, tmp_path: Path) -> WebProject:
 @pytest.fixture
 def client(web: WebProject) -> Iterator[TestClient]:
     """A test client of the app, as a browser on this machine would reach it."""
-    app = create_app(web.predictions, web.project, author="tester")
+    app = create_app(
+        web.predictions, web.project, author="tester", allowed_hosts=allowed_hosts_for(*HOST)
+    )
     with TestClient(app, base_url=BASE, follow_redirects=False) as test_client:
         yield test_client
+
+
+def session_token(client: TestClient, web: WebProject) -> str:
+    """The form token of `client`'s session, read off an example page as a browser does."""
+    return form_token(client.get(f"/example/{web.eyeball_errors[0]}").text)
 
 
 def listed_ids(html: str) -> list[int]:
@@ -93,9 +102,11 @@ def test_blackbox_unknown_and_correct_ids_are_404_on_every_route(
     blackbox = web.ids(eyeball=False, error=True)[0]
     correct = web.ids(eyeball=True, error=False)[0]
     unknown = int(web.table["id"].max()) + 1000
+    token = session_token(client, web)
     for example_id in (blackbox, web.ids(eyeball=False, error=False)[0], correct, unknown):
         for method, path in all_routes(example_id):
-            data = {"category": "blurry", "action": "add"} if method == "POST" else None
+            data = {"category": "blurry", "action": "add", "csrf_token": token}
+            data = data if method == "POST" else None
             response = client.request(method, path, data=data)
             assert response.status_code == 404, (method, path)
             assert response.text == "Not Found" and "image" not in response.headers["content-type"]
@@ -167,22 +178,34 @@ def test_path_traversal_is_refused(web: WebProject, client: TestClient) -> None:
 
 def test_tagging_changes_the_tally_and_is_validated(web: WebProject, client: TestClient) -> None:
     first, second = web.eyeball_errors[:2]
+    token = session_token(client, web)
     assert tally_count(client, "blurry") is None and tally_count(client, "mislabeled") == 0
     for example_id in (first, second):
-        posted = client.post(f"/example/{example_id}/tag", data={"category": "blurry"})
+        posted = client.post(
+            f"/example/{example_id}/tag", data={"category": "blurry", "csrf_token": token}
+        )
         assert posted.status_code == 303 and posted.headers["location"] == f"/example/{example_id}"
     assert tally_count(client, "blurry") == 2
-    client.post(f"/example/{first}/tag", data={"category": "mislabeled", "action": "add"})
+    client.post(
+        f"/example/{first}/tag",
+        data={"category": "mislabeled", "action": "add", "csrf_token": token},
+    )
     assert tally_count(client, "mislabeled") == 1
     page = client.get(f"/example/{first}").text
     assert '<span class="tag">blurry</span>' in page and "by tester" in page
-    removed = client.post(f"/example/{first}/tag", data={"category": "blurry", "action": "remove"})
+    removed = client.post(
+        f"/example/{first}/tag",
+        data={"category": "blurry", "action": "remove", "csrf_token": token},
+    )
     assert removed.status_code == 303 and tally_count(client, "blurry") == 1
 
     for bad in ("Bad Name!", "location=brainstem", "", "x" * 41, "../etc"):
-        refused = client.post(f"/example/{first}/tag", data={"category": bad})
+        refused = client.post(f"/example/{first}/tag", data={"category": bad, "csrf_token": token})
         assert refused.status_code == 400 and "is not a tag category name" in refused.text, bad
-    odd = client.post(f"/example/{first}/tag", data={"category": "blurry", "action": "drop"})
+    odd = client.post(
+        f"/example/{first}/tag",
+        data={"category": "blurry", "action": "drop", "csrf_token": token},
+    )
     assert odd.status_code == 400 and "unknown action" in odd.text
     with ErrorStore(web.project) as store:
         assert sorted((t.example_id, t.category) for t in store.tags(web.split.content_hash)) == [
@@ -219,14 +242,65 @@ def test_foreign_hosts_and_cross_site_posts_are_refused(
 ) -> None:
     eid = web.eyeball_errors[0]
     assert client.get("/gallery", headers={"host": "evil.example"}).status_code == 400
-    cross = client.post(
-        f"/example/{eid}/tag",
-        data={"category": "blurry"},
-        headers={"origin": "http://evil.example"},
-    )
-    assert cross.status_code == 403 and tally_count(client, "blurry") is None
-    same = client.post(f"/example/{eid}/tag", data={"category": "blurry"}, headers={"origin": BASE})
+    form = {"category": "blurry", "csrf_token": session_token(client, web)}
+    for headers in ({"origin": "http://evil.example"}, {"sec-fetch-site": "cross-site"}):
+        cross = client.post(f"/example/{eid}/tag", data=form, headers=headers)  # a good token
+        assert cross.status_code == 403 and tally_count(client, "blurry") is None, headers
+    same = client.post(f"/example/{eid}/tag", data=form, headers={"origin": BASE})
     assert same.status_code == 303 and tally_count(client, "blurry") == 1
+
+
+def test_the_host_check_includes_the_port(client: TestClient) -> None:
+    for host in ("127.0.0.1:8766", "localhost:1", "127.0.0.1", "127.0.0.1:80"):
+        assert client.get("/gallery", headers={"host": host}).status_code == 400, host
+    for host in ("127.0.0.1:8765", "localhost:8765", "LOCALHOST:8765"):
+        assert client.get("/gallery", headers={"host": host}).status_code == 200, host
+    for host in ("evil.example@127.0.0.1:8765", "127.0.0.1:8765/x", "127.0.0.1:8765:8765", ""):
+        assert client.get("/gallery", headers={"host": host}).status_code == 400, host
+
+
+def test_posts_without_the_session_form_token_are_refused(
+    web: WebProject, client: TestClient
+) -> None:
+    eid = web.eyeball_errors[0]
+    path = f"/example/{eid}/tag"  # no Origin nor Sec-Fetch-Site header: as curl or a form would
+    assert client.post(path, data={"category": "blurry"}).status_code == 403
+    for wrong in ("", "0" * 64, "x", "é" * 64):
+        refused = client.post(path, data={"category": "blurry", "csrf_token": wrong})
+        assert refused.status_code == 403, wrong
+    with TestClient(client.app, base_url=BASE) as other:  # another browser: its own session
+        theirs = session_token(other, web)
+    assert client.post(path, data={"category": "blurry", "csrf_token": theirs}).status_code == 403
+    cookieless = TestClient(client.app, base_url=BASE)
+    refused = cookieless.post(path, data={"category": "blurry", "csrf_token": theirs})
+    assert refused.status_code == 403
+    assert tally_count(client, "blurry") is None
+
+    token = form_token(client.get(f"/example/{eid}").text)
+    posted = client.post(path, data={"category": "blurry", "csrf_token": token})
+    assert posted.status_code == 303 and tally_count(client, "blurry") == 1
+    page = client.get(f"/example/{eid}").text  # a remove form, toggles, the tag box's form
+    forms = page.count('<form method="post"')
+    assert forms >= 4 and page.count('name="csrf_token"') == forms  # every form carries it
+    assert form_token(page) == session_token(client, web) == token  # one token per session
+
+
+def test_the_session_cookie_is_strict(web: WebProject, client: TestClient) -> None:
+    cookie = client.get(f"/example/{web.eyeball_errors[0]}").headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/" in cookie
+    assert "set-cookie" not in client.get(f"/example/{web.eyeball_errors[1]}").headers
+
+
+def test_every_state_changing_route_checks_the_token(web: WebProject, client: TestClient) -> None:
+    app = client.app
+    assert isinstance(app, Starlette)
+    eid = web.eyeball_errors[0]
+    unsafe = [r for r in app.routes if set(getattr(r, "methods", None) or ()) - {"GET", "HEAD"}]
+    assert unsafe  # the tag form's route at least
+    for route in unsafe:
+        path = str(getattr(route, "path", "")).replace("{example_id:int}", str(eid))
+        response = client.post(path, data={"category": "blurry", "action": "add"})
+        assert response.status_code == 403, path
 
 
 def test_a_refreshed_split_hides_the_old_eyeball_set(web: WebProject, client: TestClient) -> None:
@@ -249,8 +323,11 @@ def test_outline_is_the_boundary() -> None:
 def test_hosts() -> None:
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("example.org")
-    assert allowed_hosts_for("127.0.0.1") == ["127.0.0.1", "localhost"]
-    assert allowed_hosts_for("0.0.0.0") == ["*"]
+    assert allowed_hosts_for("127.0.0.1", 8765) == ["127.0.0.1:8765", "localhost:8765"]
+    assert allowed_hosts_for("127.0.0.2", 80) == ["127.0.0.2:80", "localhost:80"]
+    assert allowed_hosts_for("localhost", 1) == ["localhost:1", "127.0.0.1:1"]
+    assert allowed_hosts_for("::1", 8765) == ["[::1]:8765", "localhost:8765"]
+    assert allowed_hosts_for("0.0.0.0", 8765) == ["*"]
 
 
 def test_serve_refuses_a_project_without_split(web: WebProject, tmp_path: Path) -> None:
@@ -260,3 +337,22 @@ def test_serve_refuses_a_project_without_split(web: WebProject, tmp_path: Path) 
     assert_one_line_error(result, "no eyeball/blackbox split yet")
     help_text = CliRunner().invoke(errors_app, ["serve", "--help"], terminal_width=200).output
     assert "Example: medgen errors serve" in help_text and "127.0.0.1" in help_text
+
+
+def test_serve_on_a_taken_port_says_so_in_one_line(web: WebProject) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(
+            "errors",
+            "serve",
+            "--predictions",
+            web.predictions,
+            "--project",
+            web.project,
+            "--port",
+            port,
+        )
+    assert_one_line_error(result, f"127.0.0.1:{port}", "in use")
+    assert "serving" not in result.stdout and "http://" not in result.stdout

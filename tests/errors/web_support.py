@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,6 +19,7 @@ from medgen.errors.watch import evaluate_project
 # Stands for what a DICOM import's `source` column may hold (a patient's name in a file name):
 # no page may ever show it.
 SECRET = "DOE^JANE^PHI-8d1f"
+TOKEN_INPUT = re.compile(r'<input type="hidden" name="csrf_token" value="([^"]+)">')
 
 
 class WebProject(NamedTuple):
@@ -74,3 +76,10 @@ def build_web_project(data: Path, root: Path, error_rate: float = 0.2, seed: int
         split = split_project(store, predictions, target_errors=20).split
         evaluate_project(store, predictions)
     return WebProject(folder, project, predictions.table, split)
+
+
+def form_token(html: str) -> str:
+    """The form token a page's forms carry (the same in each of its forms)."""
+    tokens = set(TOKEN_INPUT.findall(html))
+    assert len(tokens) == 1, tokens
+    return tokens.pop()

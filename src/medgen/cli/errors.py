@@ -302,14 +302,18 @@ def serve_command(
     """
     import uvicorn
 
-    from medgen.errors.web import allowed_hosts_for, create_app, is_loopback
+    from medgen.errors.web import allowed_hosts_for, create_app, is_loopback, listen_socket
+    from medgen.errors.web.guard import bracketed
 
-    app = create_app(predictions, project, author=author, allowed_hosts=allowed_hosts_for(host))
-    if not is_loopback(host):
-        _warn(f"binding {host}: anyone who can reach it sees the eyeball set and can tag it")
-    shown = f"[{host}]" if ":" in host else host
-    print(f"serving the eyeball errors on http://{shown}:{port}/ (Ctrl-C to stop)", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+    hosts = allowed_hosts_for(host, port)
+    app = create_app(predictions, project, author=author, allowed_hosts=hosts)
+    with listen_socket(host, port) as sock:  # bound before anything says it serves
+        if not is_loopback(host):
+            _warn(f"binding {host}: anyone who can reach it sees the eyeball set and can tag it")
+        url = f"http://{bracketed(host)}:{port}/"
+        print(f"serving the eyeball errors on {url} (Ctrl-C to stop)", flush=True)
+        config = uvicorn.Config(app, log_level="warning", server_header=False)
+        uvicorn.Server(config).run(sockets=[sock])
 
 
 REMEDY = RemedyPlan()  # the remedy's defaults, shown by --help

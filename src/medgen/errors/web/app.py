@@ -5,7 +5,7 @@ Routes (ids are integers by the route itself; no route takes a file name or a pa
     GET  /                               -> /gallery
     GET  /gallery                        the eyeball errors of the split in force
     GET  /example/{id}                   one error: pictures, truth, prediction, metadata, tags
-    POST /example/{id}/tag               form: category, action=add|remove; 303 back
+    POST /example/{id}/tag               form: category, action=add|remove, csrf_token; 303 back
     GET  /image/{id}/{kind}.png          a picture, drawn on the fly (kinds in images.KINDS)
     GET  /tally                          the error tally with ceilings, as a table and a chart
     GET  /history                        eyeball vs blackbox error over evaluations, the watch
@@ -14,36 +14,46 @@ Routes (ids are integers by the route itself; no route takes a file name or a pa
 Every id that is not an eyeball error of the current split generation (blackbox, retired,
 correct, unknown) gets a bare 404, on every route. State lives only in the SQLite store, opened
 per request (connections are per thread); the predictions and pictures are read-only files.
-Hosts other than the bound one are refused (DNS rebinding) and so are cross-site form posts.
+Hosts other than the bound address and port are refused (DNS rebinding); a form post needs its
+session's token and refuses another site's Origin (cross-site request forgery): see `guard`.
 """
 
 from __future__ import annotations
 
 import getpass
-import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from medgen.detect.predictions import Predictions, read_predictions
 from medgen.errors.store import ErrorStore, check_category_name
 from medgen.errors.tally import tag_example, tally_project
 from medgen.errors.watch import watch_project
+from medgen.errors.web.guard import (
+    TOKEN_FIELD,
+    HostGuard,
+    SecurityHeaders,
+    allowed_hosts_for,
+    form_token,
+    new_form_key,
+    new_session,
+    same_origin,
+    session_of,
+    set_session_cookie,
+    token_matches,
+)
 from medgen.errors.web.images import KIND_TITLES, ExampleImages, load_images
 from medgen.errors.web.views import (
     EyeballErrors,
@@ -58,19 +68,10 @@ from medgen.errors.web.views import (
 )
 from medgen.exceptions import InputError
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
+DEFAULT_PORT = 8765
 STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
-SECURITY_HEADERS = (
-    (
-        b"content-security-policy",
-        b"default-src 'none'; img-src 'self'; style-src 'self'; "
-        b"script-src 'self'; form-action 'self'; frame-ancestors 'none'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),  # no-referrer would make form posts send Origin: null
-    (b"cache-control", b"no-store"),
-)
 FORM_LIMITS = {"max_files": 0, "max_fields": 4, "max_part_size": 4096}
+STALE_FORM = "this form is stale or not from this app's page: reload the page and try again"
 
 
 @dataclass(frozen=True)
@@ -82,44 +83,11 @@ class Workbench:
     author: str
     images: ExampleImages
     static: dict[str, bytes]
+    form_key: bytes = field(default_factory=new_form_key, repr=False)  # signs form tokens
 
     def store(self) -> ErrorStore:
         """A fresh connection to the project's store (one per request and thread)."""
         return ErrorStore(self.project, create=False)
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (127.0.0.0/8, ::1)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def allowed_hosts_for(host: str) -> list[str]:
-    """The Host headers to accept when bound to `host`: loopback names only, unless exposed."""
-    return [*LOOPBACK_HOSTS] if host in LOOPBACK_HOSTS or host.startswith("127.") else ["*"]
-
-
-class SecurityHeaders:
-    """ASGI middleware adding a strict content security policy and no-store to every response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 def make_templates() -> Jinja2Templates:
@@ -143,13 +111,25 @@ def workbench_of(request: Request) -> Workbench:
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
-    """Render template `name` with the context every page shares."""
+    """Render template `name` with the context every page shares, the session's form token too.
+
+    A browser without a session gets one (a cookie) with the page.
+    """
     workbench = workbench_of(request)
+    session = session_of(request)
+    fresh = session is None
+    session = session or new_session()
     shared = {
         "model_version": workbench.predictions.model_version,
         "split_name": workbench.predictions.split,
+        "csrf_token": form_token(workbench.form_key, session),
     }
-    return TEMPLATES.TemplateResponse(request, name, {**shared, **context}, status_code=status_code)
+    response = TEMPLATES.TemplateResponse(
+        request, name, {**shared, **context}, status_code=status_code
+    )
+    if fresh:
+        set_session_cookie(response, session)
+    return response
 
 
 def example_id_of(request: Request) -> int:
@@ -222,12 +202,20 @@ def example(request: Request) -> Response:
     return example_page(request, workbench_of(request), example_id_of(request))
 
 
-def same_origin(request: Request) -> bool:
-    """False for a cross-site form post (another site's page posting to this app)."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return False
-    origin = request.headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == request.headers.get("host", "")
+async def checked_form(request: Request) -> dict[str, str]:
+    """The fields of a form post from this app's own page; 403 for any other (every POST route).
+
+    The session's token is required whatever headers come with it; Origin / Sec-Fetch-Site,
+    where a browser sends them, must also say the post comes from this app.
+    """
+    if not same_origin(request):
+        raise HTTPException(403)
+    async with request.form(**FORM_LIMITS) as form:
+        fields = {key: str(value) for key, value in form.items()}
+    token = fields.pop(TOKEN_FIELD, "")
+    if not token_matches(workbench_of(request).form_key, session_of(request), token):
+        raise HTTPException(403, STALE_FORM)
+    return fields
 
 
 def apply_tag(workbench: Workbench, example_id: int, category: str, action: str) -> str:
@@ -256,11 +244,9 @@ def apply_tag(workbench: Workbench, example_id: int, category: str, action: str)
 async def tag(request: Request) -> Response:
     """POST /example/{id}/tag: add or remove a tag, then back to the example (303)."""
     workbench, example_id = workbench_of(request), example_id_of(request)
-    if not same_origin(request):
-        raise HTTPException(403)
-    async with request.form(**FORM_LIMITS) as form:
-        category = str(form.get("category", "")).strip().lower()
-        action = str(form.get("action", "add"))
+    form = await checked_form(request)
+    category = form.get("category", "").strip().lower()
+    action = form.get("action", "add")
     message = await run_in_threadpool(apply_tag, workbench, example_id, category, action)
     if message:
         return await run_in_threadpool(example_page, request, workbench, example_id, message, 400)
@@ -353,7 +339,7 @@ def create_app(
     project: str | Path,
     *,
     author: str | None = None,
-    allowed_hosts: Sequence[str] = LOOPBACK_HOSTS,
+    allowed_hosts: Sequence[str] = tuple(allowed_hosts_for("127.0.0.1", DEFAULT_PORT)),
 ) -> Starlette:
     """The eyeballing app over `project`'s store for `predictions` (InputError if they misfit)."""
     preds = read_predictions(predictions)
@@ -369,7 +355,7 @@ def create_app(
     app = Starlette(
         routes=ROUTES,
         middleware=[
-            Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)),
+            Middleware(HostGuard, allowed_hosts=list(allowed_hosts)),
             Middleware(SecurityHeaders),
         ],
         exception_handlers={InputError: input_error},

@@ -1,5 +1,6 @@
 // Keyboard shortcuts of medgen's eyeballing app; every action is also a plain link or form.
 // j / ArrowRight: next error; k / ArrowLeft: previous; t: the tag box; 1-9: toggle a category.
+// It posts nothing itself: 1-9 click a form's button, so the form's session token goes along.
 (function () {
   "use strict";
 
