@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -122,3 +123,26 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(path, f"expected a JSON object, got {type(data).__name__}")
     return data
+
+
+def sha256_of(path: str | Path) -> str:
+    """The SHA-256 hex digest of file `path`, or one InputError line saying why it is unreadable."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except FileNotFoundError:
+        raise InputError(path, "no such file") from None
+    except OSError as err:
+        raise InputError(path, f"cannot be read ({err.strerror})") from None
+    return digest.hexdigest()
+
+
+def check_sha256(path: str | Path, digest: str, record: str | Path) -> None:
+    """Refuse file `path` unless its SHA-256 is `digest`, as recorded in `record`."""
+    if sha256_of(path) != digest:
+        raise InputError(
+            path,
+            f"does not match the SHA-256 recorded in {record}: corrupted or changed since saved",
+        )

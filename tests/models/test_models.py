@@ -142,6 +142,11 @@ def test_bad_model_folders_are_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a folder"):
         load_model(tmp_path / "missing")
     (tmp_path / "m" / "model.safetensors").write_bytes(b"\x80\x04garbage")
+    with pytest.raises(InputError, match=r"does not match the SHA-256 recorded in model\.json"):
+        load_model(tmp_path / "m")
+    record = json.loads((tmp_path / "m" / "model.json").read_text())
+    del record["sha256"]  # unverified, it is still never unpickled
+    (tmp_path / "m" / "model.json").write_text(json.dumps(record))
     with pytest.raises(InputError, match="pickle"):
         load_model(tmp_path / "m")
     model.save(tmp_path / "m")

@@ -1,17 +1,26 @@
-"""A trained model on disk: `model.safetensors` (every tensor) + `model.json` (family, config).
+"""A trained model on disk: `model.safetensors` (every tensor) + `model.json` (family, config,
+the weights' SHA-256).
 
-Loading rebuilds the model from its config, then checks the file's keys and shapes against it,
-so a foreign, truncated or pickled file is refused with one clear line and never unpickled.
+Loading rebuilds the model from its config, then checks the file's SHA-256, keys and shapes
+against it, so a foreign, truncated, pickled or bit-flipped file is refused with one clear line
+and never unpickled. A model saved before the hash was recorded loads with a one-line warning.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from medgen import __version__
 from medgen.exceptions import InputError
-from medgen.fileio import atomic_directory, read_json_object, write_json_atomic
+from medgen.fileio import (
+    atomic_directory,
+    check_sha256,
+    read_json_object,
+    sha256_of,
+    write_json_atomic,
+)
 from medgen.tensorio import load_tensors, save_tensors, state_shapes
 
 if TYPE_CHECKING:
@@ -19,13 +28,17 @@ if TYPE_CHECKING:
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "model.json"
+HASH = "sha256"  # model.json: the SHA-256 of model.safetensors
+
+_log = logging.getLogger(__name__)
 
 
 def save_model(model: GenerativeModel, directory: str | Path) -> None:
     """Write `model` to `directory` as a whole (replacing an earlier export only once complete)."""
     with atomic_directory(directory, overwrite=True) as tmp:
         save_tensors(tmp / WEIGHTS_FILE, model.state_dict())
-        write_json_atomic(tmp / CONFIG_FILE, model_record(model))
+        record = {**model_record(model), HASH: sha256_of(tmp / WEIGHTS_FILE)}
+        write_json_atomic(tmp / CONFIG_FILE, record)
 
 
 def model_record(model: GenerativeModel) -> dict[str, Any]:
@@ -66,5 +79,17 @@ def load_model(directory: str | Path) -> GenerativeModel:
     record = read_record(directory)
     model = build_model(record, Path(directory) / CONFIG_FILE)
     weights = Path(directory) / WEIGHTS_FILE
+    digest = record.get(HASH)
+    if digest is None:
+        _log.warning(
+            "medgen: warning: %s: records no SHA-256 of %s (saved by an older medgen); "
+            "loading it unverified",
+            Path(directory) / CONFIG_FILE,
+            WEIGHTS_FILE,
+        )
+    elif not isinstance(digest, str):
+        raise InputError(Path(directory) / CONFIG_FILE, f"field {HASH!r} is not a string")
+    else:
+        check_sha256(weights, digest, CONFIG_FILE)
     model.load_state_dict(load_tensors(weights, state_shapes(model.state_dict())))
     return model.eval()

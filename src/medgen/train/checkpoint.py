@@ -5,18 +5,24 @@
         ema.safetensors            its exponential moving average (models with `uses_ema`)
         optimizer-<phase>.safetensors / .json   AdamW moments ("state.<param>.<name>") / groups
         rng.safetensors            every process's random states, stacked (world, n)
-        state.json                 step, images, seconds, data position, config (+ hash), version
+        state.json                 step, images, seconds, data position, config (+ hash), version,
+                                   the SHA-256 of every other file and of its own fields
 
 Each folder is written whole or not at all (`atomic_directory`), so a run killed at any moment
 leaves only complete checkpoints. Loading reads and checks every file before it touches the
-model, and a file that is missing, truncated, a pickle, or of the wrong keys or shapes is refused
-with one `InputError` line.
+model, and a file that is missing, truncated, a pickle, of the wrong keys or shapes, or whose
+SHA-256 differs from the recorded one is refused with one `InputError` line. A checkpoint saved
+before the hashes were recorded loads with a one-line warning. Resuming skips a damaged newest
+checkpoint for the newest intact one, and sets the damaged one aside (`step-N.corrupt`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
+import os
 import re
 import shutil
 from collections.abc import Mapping
@@ -29,7 +35,13 @@ from torch import Tensor, nn
 
 from medgen import __version__
 from medgen.exceptions import InputError
-from medgen.fileio import atomic_directory, read_json_object, write_json_atomic
+from medgen.fileio import (
+    atomic_directory,
+    check_sha256,
+    read_json_object,
+    sha256_of,
+    write_json_atomic,
+)
 from medgen.tensorio import check_tensors, load_tensors, save_tensors, state_shapes
 from medgen.train.ema import EMA
 from medgen.train.rng import RngState, capture_rng
@@ -39,6 +51,11 @@ _NAME = re.compile(r"^step-(\d{8,})$")
 _PARTIAL = re.compile(r"^\.step-\d{8,}\.(tmp|old)-\d+$")  # left by a process killed mid-write
 _ADAM_MOMENTS = ("exp_avg", "exp_avg_sq")
 _LENIENT_RNG = ("generator", "cuda")  # device-dependent: checked in restore_rng, not here
+STATE = "state.json"
+HASHES = "sha256"  # state.json: file name -> SHA-256 of each other file of the checkpoint
+STATE_HASH = "state_sha256"  # state.json: SHA-256 of its other fields (canonical JSON)
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -84,6 +101,47 @@ def latest_checkpoint(out: str | Path) -> Path | None:
     return found[-1] if found else None
 
 
+def resume_checkpoint(out: str | Path) -> Path | None:
+    """The newest checkpoint of run `out` that `verify_checkpoint` passes (None if it has none).
+
+    Newer damaged ones are set aside as `step-N.corrupt`, each with a one-line warning naming
+    the damaged file and the checkpoint resumed instead; if every checkpoint is damaged, the
+    newest one's InputError is raised and nothing is moved.
+    """
+    damaged: list[tuple[Path, InputError]] = []
+    for candidate in reversed(list_checkpoints(out)):
+        try:
+            verify_checkpoint(candidate)
+        except InputError as err:
+            damaged.append((candidate, err))
+            continue
+        for directory, problem in damaged:
+            aside = _set_aside(directory).name
+            _log.warning(
+                "medgen: warning: %s; resuming from %s (%s set aside as %s)",
+                problem,
+                candidate.name,
+                directory.name,
+                aside,
+            )
+        return candidate
+    if damaged:
+        raise damaged[0][1]
+    return None
+
+
+def _set_aside(directory: Path) -> Path:
+    """Rename a damaged checkpoint out of the run's list, keeping it for inspection."""
+    target = directory.with_name(f"{directory.name}.corrupt")
+    n = 1
+    while target.exists():
+        n += 1
+        target = directory.with_name(f"{directory.name}.corrupt-{n}")
+    with contextlib.suppress(FileNotFoundError):  # another process of the launch moved it
+        os.replace(directory, target)
+    return target
+
+
 def prune_checkpoints(out: str | Path, keep: int) -> None:
     """Delete all but the newest `keep` checkpoints of run `out`."""
     for old in list_checkpoints(out)[:-keep]:
@@ -126,8 +184,46 @@ def save_checkpoint(
             "config": dict(config),
             "config_hash": config_hash(config),
         }
-        write_json_atomic(tmp / "state.json", body)
+        write_state(tmp, body)
     return directory
+
+
+def write_state(directory: str | Path, body: Mapping[str, Any]) -> None:
+    """Write `body` as the state.json of checkpoint `directory`, with the SHA-256 of every other
+    file there and of its own fields."""
+    directory = Path(directory)
+    files = sorted(p for p in directory.iterdir() if p.is_file() and p.name != STATE)
+    data = json.loads(json.dumps(dict(body)))  # as it will read back: tuples become lists
+    data.pop(STATE_HASH, None)
+    data[HASHES] = {p.name: sha256_of(p) for p in files}
+    data[STATE_HASH] = _fields_hash(data)
+    write_json_atomic(directory / STATE, data)
+
+
+def verify_checkpoint(directory: str | Path) -> bool:
+    """Check state.json and every file it lists against the SHA-256 it records; False, with
+    nothing checked, for a checkpoint saved before medgen recorded them."""
+    directory = Path(directory)
+    path = directory / STATE
+    data = read_json_object(path)
+    if HASHES not in data and STATE_HASH not in data:
+        return False
+    recorded = data.get(HASHES)
+    if (
+        not isinstance(recorded, dict)
+        or data.get(STATE_HASH) != _fields_hash(data)
+        or not all(isinstance(v, str) and k == Path(k).name for k, v in recorded.items())
+    ):
+        raise InputError(
+            path, "does not match the SHA-256 it records: corrupted or changed since saved"
+        )
+    for name, digest in recorded.items():
+        check_sha256(directory / name, digest, STATE)
+    return True
+
+
+def _fields_hash(data: Mapping[str, Any]) -> str:
+    return config_hash({k: v for k, v in data.items() if k != STATE_HASH})
 
 
 def load_checkpoint(
@@ -146,7 +242,13 @@ def load_checkpoint(
     """
     directory = Path(directory)
     rng_like = capture_rng(torch.Generator()) if rng_like is None else rng_like
-    state, config = read_state(directory / "state.json")
+    if not verify_checkpoint(directory):
+        _log.warning(
+            "medgen: warning: %s: records no SHA-256 of its files (saved by an older medgen); "
+            "loading it unverified",
+            directory / STATE,
+        )
+    state, config = read_state(directory / STATE)
     if state.world_size != world_size:
         raise InputError(
             directory,
@@ -173,7 +275,7 @@ def load_checkpoint(
 
 
 def config_hash(config: Mapping[str, Any]) -> str:
-    """A short fingerprint of a run config, to tell runs apart at a glance."""
+    """A short fingerprint (SHA-256, 16 hex digits) of a run config or other JSON object."""
     return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -288,5 +390,8 @@ __all__ = [
     "prune_checkpoints",
     "read_state",
     "remove_partial",
+    "resume_checkpoint",
     "save_checkpoint",
+    "verify_checkpoint",
+    "write_state",
 ]

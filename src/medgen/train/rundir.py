@@ -33,7 +33,7 @@ from medgen.fileio import (
     write_text_atomic,
 )
 from medgen.models.protocol import GenerativeModel
-from medgen.train.checkpoint import latest_checkpoint, read_state
+from medgen.train.checkpoint import STATE, latest_checkpoint, read_state, resume_checkpoint
 from medgen.train.config import RESUMABLE_CHANGES, TrainConfig
 
 CONFIG = "config.json"
@@ -60,7 +60,8 @@ def resume_point(out: Path, resume: bool, current: Mapping[str, Any]) -> Path | 
     """The checkpoint a run in `out` continues from (None: start afresh), after the checks.
 
     Without `resume`, a folder that already holds a run is refused; with it, the saved config
-    must equal `current` but for the keys in RESUMABLE_CHANGES.
+    must equal `current` but for the keys in RESUMABLE_CHANGES, and a damaged newest checkpoint
+    gives way to the newest intact one (`resume_checkpoint`).
     """
     if out.exists() and not out.is_dir():
         raise InputError(out, "exists and is not a folder")
@@ -72,9 +73,10 @@ def resume_point(out: Path, resume: bool, current: Mapping[str, Any]) -> Path | 
                 out, "already holds a run; pass --resume to continue it or choose another --out"
             )
         return None
+    checkpoint = resume_checkpoint(out)
     if checkpoint is not None:
-        saved = read_state(checkpoint / "state.json")[1]
-        check_same_run(saved, current, checkpoint / "state.json")
+        saved = read_state(checkpoint / STATE)[1]
+        check_same_run(saved, current, checkpoint / STATE)
     elif (out / CONFIG).exists():
         check_same_run(read_json_object(out / CONFIG), current, out / CONFIG)
     return checkpoint
