@@ -9,6 +9,7 @@ import pytest
 from import_fixtures import blob, make_class_folder, write_image
 
 from medgen.data.importers import import_data
+from medgen.data.importers.deid import source_id
 from medgen.data.importers.folder import class_label
 from medgen.data.store import open_dataset
 
@@ -26,9 +27,9 @@ def test_class_folders_become_labelled_slices(tmp_path: Path) -> None:
     assert images.min() >= 0.0 and 0.9 < images.max() <= 1.0
     np.testing.assert_array_equal(data.array("brain_mask"), images > 0.02)
     meta = data.meta.set_index("source")
-    assert meta.loc["glioma/img0.png", "label"] == 1
-    assert meta.loc["notumor/img2.png", "label"] == 0
-    assert meta.loc["pituitary/img1.png", "tumour_type"] == "pituitary"
+    assert meta.loc[source_id("image", "glioma/img0.png"), "label"] == 1
+    assert meta.loc[source_id("image", "notumor/img2.png"), "label"] == 0
+    assert meta.loc[source_id("image", "pituitary/img1.png"), "tumour_type"] == "pituitary"
     assert set(data.meta["source_z"]) == {0.0}
     assert set(data.meta["split"]) <= {"train", "dev", "test"}
     assert data.manifest["kind"] == "import-folder" and result.skipped == []
@@ -53,8 +54,8 @@ def test_nested_layout_and_formats(tmp_path: Path) -> None:
     write_image(tmp_path / "src/Testing/notumor/c.TIFF", image.astype(np.float32), mode="F")
     import_data(tmp_path / "src", tmp_path / "out", size=32)
     meta = open_dataset(tmp_path / "out").meta.set_index("source")
-    assert meta.loc["Training/glioma/a.jpg", "tumour_type"] == "glioma"
-    assert meta.loc["Testing/notumor/c.TIFF", "label"] == 0
+    assert meta.loc[source_id("image", "Training/glioma/a.jpg"), "tumour_type"] == "glioma"
+    assert meta.loc[source_id("image", "Testing/notumor/c.TIFF"), "label"] == 0
 
 
 def test_rgb_is_converted_to_grey(tmp_path: Path) -> None:
@@ -65,8 +66,11 @@ def test_rgb_is_converted_to_grey(tmp_path: Path) -> None:
     import_data(tmp_path / "src", tmp_path / "out", size=32)
     data = open_dataset(tmp_path / "out")
     images = dict(zip(data.meta["source"], data.array("images"), strict=True))
-    np.testing.assert_allclose(images["a/rgb.png"], images["a/grey.png"], atol=1e-2)
-    np.testing.assert_allclose(images["a/rgba.png"], images["a/grey.png"], atol=1e-2)
+    grey, rgb, rgba = (
+        images[source_id("image", f"a/{name}.png")] for name in ("grey", "rgb", "rgba")
+    )
+    np.testing.assert_allclose(rgb, grey, atol=1e-2)
+    np.testing.assert_allclose(rgba, grey, atol=1e-2)
 
 
 def test_aspect_is_kept_by_padding(tmp_path: Path) -> None:

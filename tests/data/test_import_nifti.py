@@ -12,6 +12,7 @@ from import_fixtures import NIBABEL_DATA, blob, make_brats_case, write_nifti
 from cli_support import run_cli
 from medgen.data.importers import import_data
 from medgen.data.importers.common import scale_intensity
+from medgen.data.importers.deid import source_id
 from medgen.data.store import open_dataset
 from medgen.exceptions import InputError
 
@@ -25,7 +26,9 @@ def test_brats_cases_with_segmentations(tmp_path: Path) -> None:
     assert sorted(data.arrays) == ["brain_mask", "images", "tumour_mask"]
     assert result.manifest["imported"] == {"sources": 2, "skipped": 0}
     assert result.n_slices == 2 * (16 - 2 * 3)  # 3 empty axial slices at each end
-    assert set(data.meta["source"]) == {f"{c}/{c}_t1.nii.gz" for c in ("BraTS_001", "BraTS_002")}
+    assert set(data.meta["source"]) == {
+        source_id("case", f"{c}/{c}") for c in ("BraTS_001", "BraTS_002")
+    }
     assert sorted(set(data.meta["source_z"])) == list(range(3, 13))
     tumour = np.asarray(data.array("tumour_mask"))
     np.testing.assert_array_equal(data.meta["tumour_px"], tumour.sum(axis=(1, 2)))
@@ -45,8 +48,14 @@ def test_modality_choice_and_brats_2023_names(tmp_path: Path) -> None:
         path.rename(case / renamed.replace("_seg.", "-seg."))
     result = import_data(tmp_path / "src", tmp_path / "out", size=32, modality="t2")
     meta = open_dataset(tmp_path / "out").meta
-    assert set(meta["source"]) == {"BraTS_001/BraTS_001-t2w.nii.gz"}
     assert "tumour_mask" in result.manifest["arrays"] and meta["label"].max() == 1
+    import_data(tmp_path / "src", tmp_path / "out-t1", size=32, modality="t1")
+    t1 = open_dataset(tmp_path / "out-t1")
+    assert not np.allclose(t1.array("images"), open_dataset(tmp_path / "out").array("images"))
+    # One case, one source whichever modality is imported, so the two can be paired.
+    assert (
+        set(meta["source"]) == set(t1.meta["source"]) == {source_id("case", "BraTS_001/BraTS_001")}
+    )
 
 
 def test_mask_suffix_pairs_with_plain_image(tmp_path: Path) -> None:
@@ -55,7 +64,9 @@ def test_mask_suffix_pairs_with_plain_image(tmp_path: Path) -> None:
     write_nifti(tmp_path / "src/case7_mask.nii", (volume > 110).astype(np.uint8))
     import_data(tmp_path / "src", tmp_path / "out", size=32)
     data = open_dataset(tmp_path / "out")
-    assert set(data.meta["source"]) == {"case7.nii"} and data.meta["label"].max() == 1
+    assert (
+        set(data.meta["source"]) == {source_id("case", "case7")} and data.meta["label"].max() == 1
+    )
 
 
 def test_volume_without_segmentation_is_unlabelled(tmp_path: Path) -> None:
@@ -63,7 +74,7 @@ def test_volume_without_segmentation_is_unlabelled(tmp_path: Path) -> None:
     make_brats_case(tmp_path / "src", "b", seg=False)
     import_data(tmp_path / "src", tmp_path / "out", size=32)
     data = open_dataset(tmp_path / "out")
-    unlabelled = data.meta["source"] == "b/b_t1.nii.gz"
+    unlabelled = data.meta["source"] == source_id("case", "b/b")
     assert set(data.meta.loc[unlabelled, "label"]) == {-1}
     assert data.array("tumour_mask")[unlabelled.to_numpy()].max() == 0
 
@@ -111,7 +122,7 @@ def test_single_file_source(tmp_path: Path) -> None:
     path = write_nifti(tmp_path / "scan.nii.gz", blob((16, 16, 8)))
     result = import_data(path, tmp_path / "out", size=32)
     assert result.n_slices == 8
-    assert set(open_dataset(tmp_path / "out").meta["source"]) == {"scan.nii.gz"}
+    assert set(open_dataset(tmp_path / "out").meta["source"]) == {source_id("case", "scan")}
 
 
 def test_blank_volume_is_an_error(tmp_path: Path) -> None:
@@ -136,10 +147,11 @@ def test_real_nibabel_files(tmp_path: Path) -> None:
         shutil.copy(NIBABEL_DATA / name, tmp_path / "src" / name)
     result = import_data(tmp_path / "src", tmp_path / "out", size=32)
     data = open_dataset(tmp_path / "out")
-    assert set(data.meta["source"]) == set(names)
+    cases = {source_id("case", name.split(".")[0]): name for name in names}
+    assert set(data.meta["source"]) == set(cases)
     assert result.n_slices == len(data) > 0
     assert set(data.meta["label"]) == {-1} and "tumour_mask" not in data.arrays
-    counts = data.meta["source"].value_counts()
+    counts = data.meta["source"].map(cases).value_counts()
     assert counts["example4d.nii.gz"] <= 24 and counts["anatomical.nii"] <= 25
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
@@ -45,11 +44,21 @@ def import_command(
     skip_bad: Annotated[
         bool, typer.Option(help="Skip bad files, import the rest and list what was skipped.")
     ] = False,
+    case_id: Annotated[
+        str | None,
+        typer.Option(
+            help="A code for this import (a study or site code, never a name), prefixed to "
+            "every source; sources are otherwise hashes of the files' paths."
+        ),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option(help="Replace OUT once the new dataset is complete.")
     ] = False,
 ) -> None:
     """Import users' data: slices resized to SIZE × SIZE, intensities scaled to [0, 1].
+
+    Files left out and slices missing from a series get one warning line each, on stderr;
+    nothing about them is written into OUT.
 
     Example: medgen data import brats/ --out mydata --kind nifti --axis 2
     """
@@ -67,6 +76,7 @@ def import_command(
             splits=fractions,
             seed=seed,
             skip_bad=skip_bad,
+            case_id=case_id,
             overwrite=overwrite,
             progress=advance,
         )
@@ -75,18 +85,16 @@ def import_command(
     sources = f"{manifest['imported']['sources']} {manifest['config']['kind']} sources"
     digest = manifest["content_hash"][:12]
     print(f"wrote {out}: {result.n_slices} slices from {sources} ({counts}), content hash {digest}")
-    if result.skipped:
-        _print_skipped(result.skipped)
+    for path, reason in result.skipped:
+        _warn(f"{path}: {reason}")
+    for gap in result.gaps:
+        slices = f"{gap.missing} slice{'s' if gap.missing != 1 else ''}"
+        _warn(
+            f"{gap.series}: {slices} missing between {Path(gap.before).name} and "
+            f"{Path(gap.after).name}"
+        )
 
 
-def _print_skipped(skipped: Sequence[tuple[str, str]]) -> None:
-    """A table of the files --skip-bad left out, and why."""
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"skipped {len(skipped)} bad file(s)", title_justify="left")
-    table.add_column("file", overflow="fold")
-    table.add_column("reason", overflow="fold")
-    for path, reason in skipped:
-        table.add_row(path, reason)
-    Console(highlight=False).print(table)
+def _warn(message: str) -> None:
+    """One warning line on stderr."""
+    typer.echo(f"medgen: warning: {message}", err=True)

@@ -57,7 +57,7 @@ META_COLUMNS: dict[str, tuple[str, Any]] = {
         np.nan,
     ),  # MNI z in mm of the template slice, or the imported slice index
     "seed": ("int64", -1),  # per-slice seed (built-in data)
-    "source": ("str", ""),  # "mni152" or the imported file, relative to the import root
+    "source": ("str", ""),  # "mni152", or an imported file's de-identified label (importers.deid)
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from medgen.data.importers.core import KINDS, ImportResult, Skipped, detect_kind, import_data
+from medgen.data.importers.common import Gap, Skipped
+from medgen.data.importers.core import KINDS, ImportResult, detect_kind, import_data
 
-__all__ = ["KINDS", "ImportResult", "Skipped", "detect_kind", "import_data"]
+__all__ = ["KINDS", "Gap", "ImportResult", "Skipped", "detect_kind", "import_data"]

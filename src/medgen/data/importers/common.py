@@ -9,14 +9,15 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NamedTuple, NoReturn, TypeVar
 
 import numpy as np
 import pandas as pd
 
+from medgen.data.importers.deid import source_id
 from medgen.exceptions import InputError
 
 T = TypeVar("T")
@@ -33,15 +34,35 @@ class ImportOptions:
     size: int = 64  # output images are size × size pixels
     axis: int = 2  # NIfTI slicing axis in RAS+ voxel order: 0 sagittal, 1 coronal, 2 axial
     modality: str = "t1"  # which BraTS-style modality to take per case
+    skip_bad: bool = False  # leave bad files out (listed) instead of failing
+
+
+class Skipped(NamedTuple):
+    """A file left out of an import, and why (bad with --skip-bad, or a repeated slice)."""
+
+    path: str
+    reason: str
+
+
+class Gap(NamedTuple):
+    """Slices missing from a series (absent or left out) between two files that imported."""
+
+    series: str  # the series' folder
+    before: str  # the file below the gap
+    after: str  # the file above it
+    missing: int  # how many slices the spacing says are missing
 
 
 @dataclass
 class Slices:
-    """A loaded unit: images (k, S, S) float32 in [0, 1], tumour masks or None, a k-row table."""
+    """A loaded unit: images (k, S, S) float32 in [0, 1], tumour masks or None, a k-row table,
+    and the files it left out and the gaps they leave."""
 
     images: np.ndarray
     tumour: np.ndarray | None
     meta: pd.DataFrame
+    skipped: list[Skipped] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -53,13 +74,15 @@ class Slices:
 
 @dataclass(frozen=True)
 class Unit:
-    """One source to import: `path` names it in messages, `source` goes into the metadata table,
-    `group` keeps its slices in one split, `load` reads it (InputError if it is bad)."""
+    """One source to import: `path` names it in messages, `source` (a hash, see `deid`) goes into
+    the metadata table, `group` keeps its slices in one split, `load` reads it (InputError if it
+    is bad), `identifiers` are the patient identifiers its headers hold (in memory only)."""
 
     path: Path
     source: str
     group: str
     load: Callable[[], Slices]
+    identifiers: frozenset[str] = frozenset()
 
 
 def fail(path: Path, problem: str) -> NoReturn:
@@ -70,7 +93,7 @@ def fail(path: Path, problem: str) -> NoReturn:
 def bad_unit(path: Path, root: Path, problem: str) -> Unit:
     """A unit whose loading fails with `problem` (so --skip-bad can skip it like any other)."""
     rel = path.relative_to(root).as_posix()
-    return Unit(path, rel, rel, partial(fail, path, problem))
+    return Unit(path, source_id("file", rel), rel, partial(fail, path, problem))
 
 
 def is_hidden(name: str) -> bool:
@@ -207,6 +230,11 @@ def make_slices(
     return Slices(images[keep].astype(np.float32), tumour, meta)
 
 
+def no_slices(size: int) -> Slices:
+    """A unit with nothing to import (every file in it left out)."""
+    return Slices(np.zeros((0, size, size), np.float32), None, pd.DataFrame({"source_z": []}))
+
+
 def with_columns(slices: Slices, **columns: Any) -> Slices:
     """`slices` with constant metadata columns set (e.g. a class folder's label)."""
-    return Slices(slices.images, slices.tumour, slices.meta.assign(**columns))
+    return replace(slices, meta=slices.meta.assign(**columns))

@@ -3,12 +3,15 @@
 Two passes: the first loads each source (catching bad input), counts its slices and keeps them in
 memory while they fit CACHE_BYTES; the second writes into a DatasetWriter, which needs the count
 up front and leaves nothing behind if anything fails.
+
+Files left out and gaps in series are returned in the `ImportResult`, never written into the
+dataset, which holds no source path (see `deid`); the CLI prints one warning line for each.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -18,12 +21,15 @@ import pandas as pd
 from medgen.data.importers import dicom, folder, nifti
 from medgen.data.importers.common import (
     PERCENTILES,
+    Gap,
     ImportOptions,
+    Skipped,
     Slices,
     Unit,
     foreground,
     list_files,
 )
+from medgen.data.importers.deid import check_case_id, check_no_identifier
 from medgen.data.store import DatasetWriter, check_out, check_size
 from medgen.exceptions import InputError, SettingError
 
@@ -36,20 +42,15 @@ SPLITS = ("train", "dev", "test")
 CACHE_BYTES = 512 << 20  # slices kept between the two passes; beyond this they are re-read
 
 
-class Skipped(NamedTuple):
-    """A file left out by --skip-bad, and why."""
-
-    path: str
-    reason: str
-
-
 @dataclass
 class ImportResult:
-    """What an import wrote: the manifest, the slice count, and what --skip-bad left out."""
+    """What an import wrote: the manifest, the slice count, the files it left out (bad ones with
+    --skip-bad, repeated slices always) and the gaps in series."""
 
     manifest: dict[str, Any]
     n_slices: int
     skipped: list[Skipped] = field(default_factory=list)
+    gaps: list[Gap] = field(default_factory=list)
 
 
 class Loaded(NamedTuple):
@@ -60,6 +61,14 @@ class Loaded(NamedTuple):
     n: int
     has_tumour: bool
     slices: Slices | None
+
+
+class FirstPass(NamedTuple):
+    """The units that loaded, the files left out, and the gaps in series."""
+
+    loaded: list[Loaded]
+    skipped: list[Skipped]
+    gaps: list[Gap]
 
 
 def detect_kind(source: Path, files: list[Path]) -> str:
@@ -89,7 +98,9 @@ def check_splits(splits: tuple[float, ...]) -> tuple[float, float, float]:
     return float(splits[0]), float(splits[1]), float(splits[2])
 
 
-def check_options(kind: str, size: int, axis: int, modality: str) -> ImportOptions:
+def check_options(
+    kind: str, size: int, axis: int, modality: str, skip_bad: bool = False
+) -> ImportOptions:
     """Validate the options (SettingError naming the bad one)."""
     if kind not in KINDS:
         raise SettingError("kind", f"{kind!r} is not one of {', '.join(KINDS)}")
@@ -97,7 +108,7 @@ def check_options(kind: str, size: int, axis: int, modality: str) -> ImportOptio
         raise SettingError("axis", f"{axis} is not 0, 1 or 2")
     if modality not in nifti.MODALITIES:
         raise SettingError("modality", f"{modality!r} is not one of {', '.join(nifti.MODALITIES)}")
-    return ImportOptions(size=check_size(size), axis=axis, modality=modality)
+    return ImportOptions(size=check_size(size), axis=axis, modality=modality, skip_bad=skip_bad)
 
 
 def check_paths(source: Path, out: Path, overwrite: bool) -> None:
@@ -122,12 +133,12 @@ def assign_splits(
     return {unique[i]: SPLITS[min(int(split_of_rank[r]), 2)] for r, i in enumerate(order)}
 
 
-def first_pass(
-    units: list[Unit], skip_bad: bool, progress: Progress | None
-) -> tuple[list[Loaded], list[Skipped]]:
-    """Load every unit once: count its slices, keep them while they fit, record bad ones."""
+def first_pass(units: list[Unit], skip_bad: bool, progress: Progress | None) -> FirstPass:
+    """Load every unit once: count its slices, keep them while they fit, record what was left
+    out and the gaps."""
     loaded: list[Loaded] = []
     skipped: list[Skipped] = []
+    gaps: list[Gap] = []
     kept_bytes = 0
     for done, unit in enumerate(units, 1):
         try:
@@ -137,6 +148,8 @@ def first_pass(
                 raise
             skipped.append(Skipped(exc.what, exc.problem))
         else:
+            skipped += slices.skipped
+            gaps += slices.gaps
             keep = kept_bytes + slices.nbytes <= CACHE_BYTES
             kept_bytes += slices.nbytes if keep else 0
             if len(slices):
@@ -144,7 +157,7 @@ def first_pass(
                 loaded.append(Loaded(unit, len(slices), has_tumour, slices if keep else None))
         if progress:
             progress(done, 2 * len(units))
-    return loaded, skipped
+    return FirstPass(loaded, skipped, gaps)
 
 
 def write(
@@ -198,6 +211,7 @@ def import_data(
     splits: tuple[float, float, float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     skip_bad: bool = False,
+    case_id: str | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
 ) -> ImportResult:
@@ -206,11 +220,14 @@ def import_data(
     Every slice becomes size × size (aspect kept, zero-padded), intensities scaled per image or
     volume to [0, 1] by the 0.5-99.5 percentiles; slices with no foreground are dropped from
     volumes. Splits are drawn per image, case or patient from `seed`. Bad input raises an
-    InputError naming the file, or with `skip_bad` is left out and listed in the result; an empty
-    folder, or nothing left to import, is always an error. `out` appears only when complete.
+    InputError naming the file, or with `skip_bad` is left out (a file, not its whole series) and
+    listed in the result; an empty folder, or nothing left to import, is always an error. `out`
+    appears only when complete. Each `source` is a hash of the relative path, under `case_id/`
+    if given; a `case_id` holding a patient identifier from the headers is refused.
     """
-    options = check_options(kind, size, axis, modality)
+    options = check_options(kind, size, axis, modality, skip_bad)
     fractions = check_splits(splits)
+    check_case_id(case_id)
     source, out = Path(source), Path(out)
     check_paths(source, out, overwrite)
     files = list_files(source)
@@ -219,9 +236,13 @@ def import_data(
     kind = detect_kind(source, files) if kind == "auto" else kind
     root = source if source.is_dir() else source.parent
     units = PLANNERS[kind](root, files, options)
-    loaded, skipped = first_pass(units, skip_bad, progress)
+    check_no_identifier(case_id, (unit.identifiers for unit in units))
+    if case_id is not None:
+        units = [replace(unit, source=f"{case_id}/{unit.source}") for unit in units]
+    loaded, skipped, gaps = first_pass(units, skip_bad, progress)
     if not loaded:
-        why = f"{len(skipped)} of {len(units)} skipped as bad" if skipped else "all blank"
+        n_bad = len(skipped)
+        why = f"{n_bad} file{'s' if n_bad != 1 else ''} skipped as bad" if skipped else "all blank"
         raise InputError(source, f"has no slices to import ({why})")
     groups = assign_splits([item.unit.group for item in loaded], fractions, seed)
     manifest = {
@@ -234,10 +255,11 @@ def import_data(
             "splits": list(fractions),
             "seed": seed,
             "skip_bad": skip_bad,
+            "case_id": case_id,
         },
         "intensity": f"per {'image' if kind == 'folder' else 'volume'}: "
         f"percentiles {PERCENTILES[0]}-{PERCENTILES[1]} to [0, 1], clipped",
         "imported": {"sources": len(loaded), "skipped": len(skipped)},
     }
     written = write(out, loaded, groups, options, manifest, overwrite, progress, len(units))
-    return ImportResult(written, int(written["n_slices"]), skipped)
+    return ImportResult(written, int(written["n_slices"]), skipped, gaps)

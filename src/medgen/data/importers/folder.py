@@ -1,6 +1,7 @@
 """Import an image folder with one subfolder per class (PNG, JPG, TIFF), e.g. the common
 `glioma/`, `meningioma/`, `pituitary/`, `notumor/` layout; a class is an image's parent folder,
-so `Training/glioma/x.png` is of class `glioma`."""
+so `Training/glioma/x.png` is of class `glioma`. The class name is written (as `tumour_type`); an
+image's `source` is a hash of its path (see `deid`)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from medgen.data.importers.common import (
     walk,
     with_columns,
 )
+from medgen.data.importers.deid import source_id
 from medgen.exceptions import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
@@ -88,5 +90,5 @@ def plan(root: Path, files: list[Path], options: ImportOptions) -> list[Unit]:
             units.append(bad_unit(path, root, "is not an image file (expected PNG, JPG or TIFF)"))
             continue
         load = partial(load_image, path, path.parent.name, options.size)
-        units.append(Unit(path, rel.as_posix(), rel.as_posix(), load))
+        units.append(Unit(path, source_id("image", rel.as_posix()), rel.as_posix(), load))
     return units

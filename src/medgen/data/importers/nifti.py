@@ -2,7 +2,8 @@
 
 `case_seg.nii.gz`, `case-seg*.nii.gz` and `case_mask*.nii.gz` segment the image `case.nii.gz`, or
 the modality images `case_t1.nii.gz`, `case_t1ce.nii.gz`, `case_t2.nii.gz`, `case_flair.nii.gz`
-(BraTS 2023: `case-t1n`, `-t1c`, `-t2w`, `-t2f`) of which one per case is imported.
+(BraTS 2023: `case-t1n`, `-t1c`, `-t2w`, `-t2f`) of which one per case is imported. A case's
+`source` is a hash of its folder and name (see `deid`), the same whichever modality is imported.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from medgen.data.importers.common import (
     make_slices,
     read_file,
 )
+from medgen.data.importers.deid import source_id
 from medgen.exceptions import InputError
 
 SUFFIXES = (".nii.gz", ".nii")
@@ -153,8 +155,7 @@ def plan(root: Path, files: list[Path], options: ImportOptions) -> list[Unit]:
                 bad_unit(first, root, f"case has no {options.modality} image (has {have})")
             )
             continue
-        rel = image.relative_to(root).as_posix()
         group = (key[0] / key[1]).relative_to(root).as_posix()
         load = partial(load_case, image, segs.get(key), options)
-        units.append(Unit(image, rel, group, load))
+        units.append(Unit(image, source_id("case", group), group, load))
     return units
