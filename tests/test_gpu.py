@@ -1,11 +1,15 @@
 """The same code on a CUDA GPU: every family trains and samples there, the detector and the
-task denoisers run there and agree with the CPU, and a seed gives the same noise on both.
+task denoisers run there and agree with the CPU, a seed gives the same noise on both, and two
+same-seed runs under torch's deterministic algorithms end bit-identical.
 
 Skipped on machines without a GPU (CI has none); run on one with `pytest tests/test_gpu.py`.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -20,13 +24,14 @@ from medgen.devices import ENV
 from medgen.diffusion.samplers import SAMPLERS
 from medgen.tasks.augment import generate_with_masks, train_joint_generator
 from medgen.tasks.run import open_pixel_model
+from medgen.tensorio import load_tensors
 from medgen.train.generate import open_run
-from medgen.train.recipe import read_run_config, train_on_data
+from medgen.train.recipe import RunConfig, read_run_config, train_on_data
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def _config(family: str) -> object:
+def _config(family: str) -> RunConfig:
     return read_run_config(
         None,
         family,
@@ -107,3 +112,35 @@ def test_a_cpu_seed_gives_the_same_ancestral_noise_on_the_gpu() -> None:
         for device in ("cpu", "cuda")
     ]
     torch.testing.assert_close(runs[0], runs[1], atol=1e-5, rtol=1e-5)
+
+
+# Two same-seed runs of one family in a fresh process whose cuBLAS and cuDNN take only
+# deterministic kernels: the flag is set, and the workspace size fixed, before CUDA starts.
+TWICE = """
+import sys
+import torch
+
+torch.use_deterministic_algorithms(True)
+sys.path.insert(0, sys.argv[1])
+from test_gpu import _config
+from medgen.train.recipe import train_on_data
+
+family, data, out = sys.argv[2:]
+for run in ("a", "b"):
+    train_on_data(family, data, f"{out}/{run}", _config(family), progress=False)
+"""
+
+
+@pytest.mark.parametrize("family", ["diffusion", "gan", "vae"])
+def test_two_same_seed_runs_are_bit_identical_under_deterministic_algorithms(
+    family: str, builtin_dataset: Path, tmp_path: Path
+) -> None:
+    env = {**os.environ, "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
+    args = [str(Path(__file__).parent), family, str(builtin_dataset), str(tmp_path)]
+    result = subprocess.run(
+        [sys.executable, "-c", TWICE, *args], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    a, b = (load_tensors(tmp_path / run / "model" / "model.safetensors") for run in "ab")
+    assert a.keys() == b.keys()
+    assert [name for name in a if not torch.equal(a[name], b[name])] == []

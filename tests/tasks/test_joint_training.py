@@ -72,3 +72,23 @@ def test_the_joint_diffusion_model_weighs_the_mask_unless_told_otherwise(
     assert isinstance(model, DiffusionModel) and model.config.mask_weight == MASK_WEIGHT > 0
     plain = joint_model("diffusion", store, {"mask_weight": 0.0})
     assert isinstance(plain, DiffusionModel) and plain.config.mask_weight == 0.0
+
+
+def test_a_joint_generator_trained_twice_with_one_seed_is_the_same(
+    builtin_dataset: Path, tmp_path: Path
+) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    from medgen.tasks.augment import train_joint_generator
+    from medgen.train.recipe import read_run_config
+
+    (tmp_path / "gan.toml").write_text("[model]\nwidth = 8\n")
+    weights = []
+    for k in range(2):
+        torch.manual_seed(100 + k)  # whatever the global generators held before
+        config = read_run_config(tmp_path / "gan.toml", "gan", budget="2steps", batch_size=4)
+        train_joint_generator("gan", builtin_dataset, tmp_path / f"run{k}", config, progress=False)
+        weights.append(load_file(str(tmp_path / f"run{k}" / "model" / "model.safetensors")))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import Any, NoReturn
 
 import typer
+import typer.main
 from rich.console import Console
+from typer.core import TyperGroup
+from typer.exceptions import TyperException
 
 from medgen import __version__
 from medgen.cli.compare import compare_command, features_command
@@ -60,27 +65,53 @@ def _root(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: bad input becomes one line on stderr and exit code 2, never a traceback."""
+    """Entry point: bad input and usage errors become one line on stderr and exit code 2, Ctrl-C
+    exit code 130, never a traceback."""
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        app(args=argv, standalone_mode=False, prog_name="medgen")
+        run(args)
     except InputError as exc:
         what = exc.what
         if isinstance(exc, SettingError):  # the library's name -> the running command's flag
-            what = setting_flag(app, sys.argv[1:] if argv is None else argv, exc.setting)
-        stderr.print(f"medgen: error: {what}: {exc.problem}", markup=False)
-        sys.exit(2)
+            what = setting_flag(app, args, exc.setting)
+        fail(f"{what}: {exc.problem}", 2)
     except KeyboardInterrupt:
         stderr.print("medgen: interrupted; nothing half-written was kept", markup=False)
         sys.exit(130)
-    except typer.Exit as exc:
+    except typer.Exit as exc:  # --help, --version, a command's own exit code
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(1)
-    except Exception as exc:  # usage errors of typer's own click: one line, their exit code (2)
-        if not (hasattr(exc, "format_message") and hasattr(exc, "exit_code")):
-            raise
-        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help is the answer
-            exc.show()  # type: ignore[attr-defined]
-        else:
-            stderr.print(f"medgen: error: {exc.format_message()}", markup=False)
-        sys.exit(exc.exit_code)
+    except BrokenPipeError:  # the reader of stdout went away (`medgen ... | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
+    except TyperException as exc:  # a usage error of typer's own click: its exit code (2)
+        fail(usage_problem(exc), exc.exit_code)
+
+
+def run(args: list[str]) -> None:
+    """Parse `args` and run the command, letting every exception through to `main`.
+
+    typer's own entry point is bypassed on purpose: it turns Ctrl-C into a returned exit code,
+    which a caller that expects None would drop (a Ctrl-C would then exit 0).
+    """
+    command = typer.main.get_command(app)
+    with command.make_context("medgen", args) as ctx:
+        command.invoke(ctx)
+
+
+def usage_problem(exc: TyperException) -> str:
+    """The one-line text of a usage error; a bare group (`medgen data`) names its commands."""
+    ctx: Any = getattr(exc, "ctx", None)  # a UsageError's context: the command it was raised in
+    group = getattr(ctx, "command", None)
+    if type(exc).__name__ == "NoArgsIsHelpError" and isinstance(group, TyperGroup):
+        path = ctx.command_path
+        names = ", ".join(group.list_commands(ctx))
+        return f"{path} needs a command: {names} (see {path} --help)"
+    return exc.format_message()
+
+
+def fail(problem: str, code: int) -> NoReturn:
+    """Print `medgen: error: PROBLEM` as one line on stderr and exit with `code`."""
+    stderr.print(f"medgen: error: {problem}", markup=False)
+    sys.exit(code)

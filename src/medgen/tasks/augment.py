@@ -48,6 +48,7 @@ from medgen.models.io import build_model
 from medgen.train.generate import open_run
 from medgen.train.loop import train
 from medgen.train.recipe import RunConfig, conditioning_of
+from medgen.train.rng import init_seed, seed_globals
 
 INPAINT_MARGIN = 2  # pixels around the mask that are redrawn too (the lesion's ring, oedema)
 GRAIN_SCALE_PX = 1.0  # detail finer than this Gaussian is grain: the scan's noise, not the lesion
@@ -163,6 +164,7 @@ def train_joint_generator(
     store = open_dataset(data)
     if "tumour_mask" not in store.arrays:
         raise InputError(data, "has no tumour_mask array: a joint generator learns masks too")
+    seed_globals(init_seed(config.train.seed))  # the same seed, the same initial weights
     model = joint_model(family, store, config.model)
     return train(
         model, joint_training_set(store, balance), out, config.train, data=data, progress=progress

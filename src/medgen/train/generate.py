@@ -72,6 +72,8 @@ def sample_run(
         raise InputError(out, f"unknown output format {out.suffix!r} (use {' or '.join(FORMATS)})")
     if n < 1:
         raise SettingError("n", f"must be at least 1, got {n}")
+    if steps is not None and steps < 1:
+        raise SettingError("steps", f"must be at least 1, got {steps}")
     model = open_run(run).eval()
     labels = parse_condition(model, cond, n)
     options: dict[str, Any] = {}

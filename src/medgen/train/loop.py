@@ -6,6 +6,15 @@ Everything a step depends on (weights, EMA, optimizer moments, every RNG, the da
 the metrics being averaged) is in each checkpoint, so a run killed at any moment and resumed ends
 bit-identical, on CPU, to one never stopped. `accelerate launch -m medgen train ...` runs the same
 loop on many processes (DDP); only the main process writes files.
+
+Two fresh runs with the same seed, data and config end bit-identical on CPU too: `train_on_data`
+seeds every generator before it builds the model, and `train` seeds them again, per process,
+before the first step. On a GPU the initial weights (built on the CPU), the data order and the
+noise are the same as well, but by default cuDNN and cuBLAS may pick kernels that sum in a
+varying order, so two runs part in the last bits after the first step and drift further. They
+stay bit-identical when the process calls `torch.use_deterministic_algorithms(True)` and has
+`CUBLAS_WORKSPACE_CONFIG=:4096:8` in its environment before CUDA starts (tests/test_gpu.py),
+at some cost in speed; the trainer leaves that choice to the caller.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from medgen.models.io import build_model
 from medgen.train.budget import parse_budget
 from medgen.train.config import TrainConfig
 from medgen.train.loop import train
+from medgen.train.rng import init_seed, seed_globals
 from medgen.train.rundir import CONFIG, MODEL
 
 SCALE_EXAMPLES = 512  # training images used to measure a diffusion model's noise scales
@@ -99,6 +100,7 @@ def train_on_data(
         raise InputError("family", f"unknown family {family!r} (choose one of {', '.join(MODELS)})")
     store = open_dataset(data)
     saved = Path(out) / CONFIG
+    seed_globals(init_seed(config.train.seed))  # before the model: its initial weights
     if resume and saved.exists():
         model = resumed_model(saved, family)
     else:

@@ -29,12 +29,22 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch * 104_729 + 67890) % (2**63)
 
 
-def seed_all(generator: torch.Generator, seed: int) -> None:
-    """Seed `generator` and the global torch, CUDA, numpy and Python generators from `seed`."""
-    generator.manual_seed(seed)
+def init_seed(seed: int) -> int:
+    """The seed of a new model's initial weights: the same in every process, stable across runs."""
+    return (seed * 1_000_003 + 24_680) % (2**63)
+
+
+def seed_globals(seed: int) -> None:
+    """Seed the global torch (CPU and every CUDA device), numpy and Python generators."""
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
+
+
+def seed_all(generator: torch.Generator, seed: int) -> None:
+    """Seed `generator` and the global torch, CUDA, numpy and Python generators from `seed`."""
+    generator.manual_seed(seed)
+    seed_globals(seed)
 
 
 def capture_rng(generator: torch.Generator) -> RngState:
@@ -103,8 +113,10 @@ __all__ = [
     "RngState",
     "capture_rng",
     "epoch_seed",
+    "init_seed",
     "preserved_global_rng",
     "process_seed",
     "restore_rng",
     "seed_all",
+    "seed_globals",
 ]
