@@ -22,6 +22,11 @@ def tally(counts: dict[str, int]) -> pd.DataFrame:
         ({"brainstem": 25, "frontal": 25}, "unclear", "tie with frontal"),
         ({"brainstem": 16, "frontal": 40, "parietal": 30}, "contradicted", "trail frontal"),
         ({"frontal": 40}, "contradicted", "does not put brainstem"),
+        (
+            {"brainstem": 60, "none": 90, "frontal": 10},
+            "clear",
+            "clear of the next location, frontal",
+        ),
     ],
 )
 def test_brainstem_at_the_top_only_when_the_tally_says_so(

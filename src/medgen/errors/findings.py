@@ -16,6 +16,7 @@ import pandas as pd
 from medgen.evaluate.proportions import wilson
 
 VERDICTS = ("clear", "unclear", "contradicted")
+NO_TUMOUR = "none"  # the location (and class) of a healthy slice
 
 
 class Finding(NamedTuple):
@@ -42,8 +43,10 @@ def _apart(first: tuple[int, int], second: tuple[int, int]) -> bool:
 def top_location(summary: pd.DataFrame, n_errors: int, location: str) -> Finding:
     """Whether `location` is the largest location category of the eyeball errors (and so has
     the highest ceiling: a category's ceiling is proportional to its count), from an error
-    tally's summary (columns category, count)."""
-    rows = summary[summary["category"].str.startswith("location=")]
+    tally's summary (columns category, count). False alarms on healthy slices (location
+    "none") are not a tumour location and do not compete."""
+    locations = summary["category"].str.startswith("location=")
+    rows = summary[locations & (summary["category"] != f"location={NO_TUMOUR}")]
     rows = rows.sort_values("count", ascending=False, kind="stable")
     counts = dict(zip(rows["category"].str.removeprefix("location="), rows["count"], strict=True))
     if not counts or n_errors == 0:
