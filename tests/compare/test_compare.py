@@ -15,7 +15,7 @@ from medgen.compare.summary import display_table, summary_sentences
 from medgen.evaluate.features import FeatureConfig, train_extractor
 from medgen.train.recipe import read_run_config, train_on_data
 
-SETTINGS = MetricSettings(n_boot=10, kid_subsets=10)
+SETTINGS = MetricSettings(n_halves=20, kid_subsets=10)
 
 
 def gaussian(n: int, shift: float, seed: int) -> torch.Tensor:
@@ -37,8 +37,25 @@ def test_a_shifted_set_scores_worse_and_intervals_are_ordered() -> None:
     assert shifted["fd"] == pytest.approx(4 * 3.0**2, rel=0.1)  # |mu_r - mu_f|^2 over 4 dims
     assert shifted["precision"] < 0.5 and shifted["recall"] < 0.5
     for name in ("fd", "precision", "recall", "density", "coverage"):
-        assert shifted[f"{name}_low"] <= shifted[f"{name}_high"]
+        assert shifted[f"{name}_low"] <= shifted[name] <= shifted[f"{name}_high"]
+        assert len(shifted["half_samples"][name]) == 20
     assert shifted["prdc_k"] == 5 and shifted["n_fake"] == 300
+    assert shifted["kid_subset_size"] == 150 and shifted["kid_std"] > 0
+
+
+@pytest.mark.parametrize("seed", [10, 20, 30])
+def test_two_indistinguishable_runs_are_never_called_clear(seed: int) -> None:
+    """Two fresh draws of one distribution: every lead's paired interval includes zero."""
+    train, held, reference = gaussian(300, 0, 1), gaussian(300, 0, 2), gaussian(300, 0, 3)
+    settings = MetricSettings(n_halves=50, kid_subsets=10)
+    rows = []
+    for run, family, offset in (("a", "diffusion", 0), ("b", "gan", 1)):
+        r = quality_row(gaussian(300, 0, seed + offset), reference, train, held, settings)
+        rows.append(r | {"run": run, "model": family, "family": family, "nfe": 1})
+        rows[-1]["ms_per_image"] = 1.0
+    text = " ".join(summary_sentences(rows, None))
+    assert "clear of" not in text and text.count("so that lead is not clear") == 4
+    assert "do not confirm" in text
 
 
 def row(run: str, family: str, fd: float, precision: float, recall: float) -> dict[str, object]:
@@ -53,6 +70,7 @@ def row(run: str, family: str, fd: float, precision: float, recall: float) -> di
         "fraction_closer": 0.05,
         "ms_per_image": 2.0,
     }
+    halves: dict[str, list[float]] = {}
     for name, value in (
         ("fd", fd),
         ("precision", precision),
@@ -61,7 +79,8 @@ def row(run: str, family: str, fd: float, precision: float, recall: float) -> di
         ("density", precision),
     ):
         r |= {name: value, f"{name}_low": value * 0.95, f"{name}_high": value * 1.05}
-    return r
+        halves[name] = [value * (1 + 0.05 * i / 10) for i in range(-10, 11)]
+    return r | {"half_samples": halves}
 
 
 def test_the_summary_states_what_the_numbers_show() -> None:
@@ -69,6 +88,7 @@ def test_the_summary_states_what_the_numbers_show() -> None:
     text = " ".join(summary_sentences(rows, None))
     assert "d (diffusion) has the lowest Fréchet distance" in text
     assert "d (diffusion) has the highest recall" in text and "clear of every" in text
+    assert "lead over" not in text
     assert "these runs confirm it" in text
     rows[1] |= row("g", "gan", 30, 0.9, 0.5)
     rows[1]["fraction_closer"] = 0.4

@@ -52,8 +52,15 @@ def test_kid_is_near_zero_for_one_distribution_and_positive_for_a_shift() -> Non
 def test_kid_caps_the_subset_size_and_is_reproducible() -> None:
     a, b = draw(30, 3, seed=9), draw(20, 3, seed=10) + 0.5
     first = kernel_inception_distance(a, b, subsets=5, seed=1)
-    assert first.subset_size == 20
+    assert first.subset_size == 10  # half the smaller set, so the subsets differ
     assert first == kernel_inception_distance(a, b, subsets=5, seed=1)
+
+
+def test_kid_std_is_a_spread_over_distinct_subsets() -> None:
+    """Subsets as large as the sets would all be the same set, with std ~1e-13."""
+    a, b = draw(100, 4, seed=11), draw(100, 4, seed=12) + 0.3
+    kid = kernel_inception_distance(a, b, subsets=20, subset_size=1000)
+    assert kid.subset_size == 50 and kid.std > 0.01 * abs(kid.mean) > 0
 
 
 @pytest.mark.parametrize(
@@ -61,7 +68,7 @@ def test_kid_caps_the_subset_size_and_is_reproducible() -> None:
     [
         (draw(10, 3, seed=0), draw(10, 4, seed=1), "one feature dimension"),
         (draw(10, 3, 2, seed=0), draw(10, 3, 2, seed=1), "2-D"),
-        (draw(1, 3, seed=0), draw(10, 3, seed=1), "at least 2 samples"),
+        (draw(1, 3, seed=0), draw(10, 3, seed=1), "at least . samples"),
         (torch.full((5, 3), torch.nan), draw(5, 3, seed=1), "finite"),
     ],
 )

@@ -1,7 +1,7 @@
 """`medgen compare RUN... --data DIR --out DIR` as a library call.
 
 For each run: n samples, their features in one feature space, FD/KID/PRDC against held-out
-real slices with bootstrap intervals, the memorisation check, and what the run cost; unseen
+real slices with half-sampling intervals, the memorisation check, and what the run cost; unseen
 real slices scored the same way give the floor. Conditional runs also get one row per
 condition (their samples for that condition against the real slices of that condition).
 Everything lands in OUT atomically: metrics.json/.csv, per_condition.csv, samples.png,
@@ -295,7 +295,7 @@ def write_outputs(
         "summary": comparison.summary,
     }
     write_json_atomic(folder / "metrics.json", jsonable(record))
-    table = pd.DataFrame([*comparison.rows, comparison.floor])
+    table = pd.DataFrame([*comparison.rows, comparison.floor]).drop(columns="half_samples")
     write_text_atomic(folder / "metrics.csv", table.to_csv(index=False))
     if comparison.per_condition:
         per = pd.DataFrame(comparison.per_condition)

@@ -13,19 +13,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from medgen.evaluate import (
-    bootstrap_ci,
-    bootstrap_many,
     frechet_distance,
+    half_sample_interval,
+    half_sample_replicates,
     kernel_inception_distance,
     memorisation,
     prdc,
 )
+from medgen.evaluate.halfsample import Centre
 
-PRDC_FIELDS = ("precision", "recall", "density", "coverage")
+FD_AND_PRDC = ("fd", "precision", "recall", "density", "coverage")
+# how each interval is centred (medgen.evaluate.halfsample): FD's O(1/n) bias is removed; PRDC
+# depends on the sample counts through its k-NN radii, so its target is its value at these counts
+CENTRES: dict[str, Centre] = {
+    "fd": "debiased",
+    "precision": "at_sample_size",
+    "recall": "at_sample_size",
+    "density": "at_sample_size",
+    "coverage": "at_sample_size",
+}
 
 
 @dataclass(frozen=True)
@@ -33,16 +42,16 @@ class MetricSettings:
     """How the numbers are computed; recorded next to them."""
 
     k: int = 5  # neighbours of the PRDC balls (Naeem et al. 2020 use 5)
-    n_boot: int = 50  # bootstrap replicates of each interval
+    n_halves: int = 100  # half-sample replicates behind each interval
     level: float = 0.95
     kid_subsets: int = 100
-    kid_subset_size: int = 1000  # capped at the smaller set
+    kid_subset_size: int = 1000  # capped at half the smaller set
     memorisation_quantile: float = 0.05
     seed: int = 0
 
 
 def interval(name: str, estimate: Any) -> dict[str, float]:
-    """{name, name_low, name_high} from a bootstrap Estimate."""
+    """{name, name_low, name_high} from a half-sampling Estimate."""
     return {name: estimate.value, f"{name}_low": estimate.low, f"{name}_high": estimate.high}
 
 
@@ -53,21 +62,28 @@ def quality_row(
     held_out: Tensor,
     settings: MetricSettings,
 ) -> dict[str, Any]:
-    """FD, KID, PRDC (with bootstrap intervals) and memorisation of `fake` features (M, D)."""
+    """FD, KID, PRDC (with half-sampling intervals) and memorisation of `fake` features (M, D).
+
+    `row["half_samples"]` keeps each interval's replicates: every row made with one reference
+    set and one seed shares its real halves, so two rows' replicates pair up for an interval
+    of their difference (medgen.compare.summary).
+    """
+    # PRDC needs k < the size of a half set
+    k = min(settings.k, reference.shape[0] // 2 - 1, fake.shape[0] // 2 - 1)
+
+    def five(real: Tensor, gen: Tensor) -> tuple[float, ...]:
+        return (frechet_distance(real, gen), *tuple(prdc(real, gen, k=k))[:4])
+
+    halves = half_sample_replicates(
+        five, reference, fake, n_halves=settings.n_halves, seed=settings.seed
+    )  # (n_halves, 5)
     row: dict[str, Any] = {}
-    generator = torch.Generator().manual_seed(settings.seed)
-
-    def boot(metric: Any) -> Any:
-        return bootstrap_ci(
-            metric,
-            reference,
-            fake,
-            n_boot=settings.n_boot,
-            level=settings.level,
-            generator=generator,
-        )
-
-    row |= interval("fd", boot(frechet_distance))
+    for i, (name, value) in enumerate(zip(FD_AND_PRDC, five(reference, fake), strict=True)):
+        estimate = half_sample_interval(value, halves[:, i], CENTRES[name], settings.level)
+        row |= interval(name, estimate)
+    row["fd_low"] = max(row["fd_low"], 0.0)  # a distance is never negative
+    row["half_samples"] = {name: halves[:, i].tolist() for i, name in enumerate(FD_AND_PRDC)}
+    row["prdc_k"] = float(k)
     kid = kernel_inception_distance(
         reference,
         fake,
@@ -76,17 +92,6 @@ def quality_row(
         seed=settings.seed,
     )
     row |= {"kid": kid.mean, "kid_std": kid.std, "kid_subset_size": float(kid.subset_size)}
-    k = min(settings.k, reference.shape[0] - 1, fake.shape[0] - 1)
-
-    def four(real: Tensor, gen: Tensor) -> tuple[float, ...]:
-        return tuple(prdc(real, gen, k=k))[: len(PRDC_FIELDS)]
-
-    estimates = bootstrap_many(
-        four, reference, fake, n_boot=settings.n_boot, level=settings.level, generator=generator
-    )
-    for name, estimate in zip(PRDC_FIELDS, estimates, strict=True):
-        row |= interval(name, estimate)
-    row["prdc_k"] = float(k)
     mem = memorisation(train, held_out, fake, quantile=settings.memorisation_quantile)
     row |= {
         "memorisation_ratio": mem.ratio,

@@ -7,14 +7,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+import torch
+
+from medgen.compare.metrics import CENTRES
+from medgen.evaluate import Estimate, half_sample_interval
 
 FLOOR = "real (dev split)"  # the row that scores unseen real slices as if they were samples
 WITH_INTERVALS = ("fd", "precision", "recall", "density", "coverage")
 COPY_WARNING = 2.0  # fraction_closer above this many times the quantile suggests copying
+LEVEL = 0.95  # confidence level of the intervals of a difference between two runs
 
 
 def with_interval(row: Mapping[str, Any], name: str, digits: int = 3) -> str:
-    """ "value [low, high]" for a metric with a bootstrap interval."""
+    """ "value [low, high]" for a metric with a half-sampling interval."""
     value, low, high = row[name], row[f"{name}_low"], row[f"{name}_high"]
     return f"{value:.{digits}g} [{low:.{digits}g}, {high:.{digits}g}]"
 
@@ -43,23 +48,43 @@ def best(rows: Sequence[Mapping[str, Any]], metric: str, high: bool) -> Mapping[
     return (max if high else min)(rows, key=lambda r: r[metric])
 
 
-def overlaps(a: Mapping[str, Any], b: Mapping[str, Any], metric: str) -> bool:
-    """Whether two runs' bootstrap intervals of `metric` overlap (no clear winner)."""
-    return a[f"{metric}_low"] <= b[f"{metric}_high"] and b[f"{metric}_low"] <= a[f"{metric}_high"]
+def difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str) -> Estimate:
+    """a[metric] - b[metric] with its LEVEL interval from paired half-sample replicates.
+
+    Both rows are measured against one real set with one seed, so replicate i of each uses
+    the same real half: the pairing cancels the real set's share of the noise.
+    """
+    halves_a = torch.tensor(a["half_samples"][metric], dtype=torch.float64)
+    halves_b = torch.tensor(b["half_samples"][metric], dtype=torch.float64)
+    return half_sample_interval(a[metric] - b[metric], halves_a - halves_b, CENTRES[metric], LEVEL)
+
+
+def clearly_ahead(
+    winner: Mapping[str, Any], rival: Mapping[str, Any], metric: str, high: bool
+) -> bool:
+    """Whether the interval of winner - rival on `metric` excludes zero on the winner's side."""
+    gap = difference(winner, rival, metric)
+    return gap.low > 0 if high else gap.high < 0
 
 
 def ranking_sentence(rows: Sequence[Mapping[str, Any]], metric: str, high: bool, what: str) -> str:
-    """Which run wins on `metric`, and whether its lead is outside the intervals."""
+    """Which run wins on `metric`, and whether the interval of each lead excludes zero."""
     winner = best(rows, metric, high)
     rivals = [r for r in rows if r is not winner]
     word = "highest" if high else "lowest"
     sentence = f"{winner['run']} ({winner['model']}) has the {word} {what}, {winner[metric]:.3g}"
     if not rivals:
         return sentence + "."
-    tied = [r["run"] for r in rivals if overlaps(winner, r, metric)]
+    tied = [r["run"] for r in rivals if not clearly_ahead(winner, r, metric, high)]
+    level = f"{100 * LEVEL:.0f}%"
     if tied:
-        return sentence + f"; its interval overlaps {', '.join(tied)}, so that lead is not clear."
-    return sentence + ", clear of every other run's 95% interval."
+        return (
+            sentence + f"; the {level} interval of its lead over {', '.join(tied)} includes "
+            "zero, so that lead is not clear."
+        )
+    return (
+        sentence + f", clear of every other run: the {level} interval of each lead excludes zero."
+    )
 
 
 def recall_claim(rows: Sequence[Mapping[str, Any]]) -> str | None:
@@ -70,8 +95,8 @@ def recall_claim(rows: Sequence[Mapping[str, Any]]) -> str | None:
     if not diffusion or not gans:
         return None
     d, g = best(diffusion, "recall", True), best(gans, "recall", True)
-    higher_recall = d["recall_low"] > g["recall_high"]
-    precision_ok = d["precision_high"] >= g["precision_low"]
+    higher_recall = clearly_ahead(d, g, "recall", high=True)
+    precision_ok = difference(d, g, "precision").high >= 0  # not clearly lower
     verdict = "confirm" if higher_recall and precision_ok else "do not confirm"
     return (
         f"Medfusion (Müller-Franzes et al. 2023) found diffusion's recall far above GANs' at "

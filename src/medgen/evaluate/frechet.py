@@ -74,14 +74,16 @@ def kernel_inception_distance(
     degree: int = 3,
     seed: int = 0,
 ) -> KIDResult:
-    """Unbiased MMD^2 with kernel (x.y / D + 1)^degree over random subsets (Binkowski et al. 2018).
+    """Unbiased MMD^2 with kernel (x.y / D + 1)^degree: mean and std over random subsets drawn
+    without replacement (Binkowski et al. 2018, section 4).
 
-    real is (N, D) and fake (M, D) features; subset_size is capped at min(N, M) (at least 2),
-    so KID also works when samples are few. torchmetrics draws the subsets from the global torch
-    RNG; here that RNG is forked and seeded with `seed`, so a call is reproducible.
+    real is (N, D) and fake (M, D) features, N, M >= 4. subset_size is capped at half the
+    smaller set, so the subsets differ and their std is a spread, not the rounding error of
+    one full-set value drawn again. torchmetrics draws the subsets from the global torch RNG;
+    here that RNG is forked and seeded with `seed`, so a call is reproducible.
     """
-    check_feature_sets(real, fake, 2, "kernel inception distance")
-    size = min(subset_size, real.shape[0], fake.shape[0])
+    check_feature_sets(real, fake, 4, "kernel inception distance")
+    size = min(subset_size, min(real.shape[0], fake.shape[0]) // 2)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
         metric = KernelInceptionDistance(
