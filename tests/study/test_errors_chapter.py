@@ -9,7 +9,7 @@ import pandas as pd
 from medgen.detect.predictions import Predictions
 from medgen.errors.findings import remedy_fixes, top_location
 from medgen.report.html import render_template
-from medgen.study.chapters.errors import brainstem_gap
+from medgen.study.chapters.errors import ARM_TEXT, brainstem_gap
 
 
 def predictions(rows: list[tuple[str, str, str]]) -> Predictions:
@@ -19,9 +19,6 @@ def predictions(rows: list[tuple[str, str, str]]) -> Predictions:
 
 
 def render(shares: dict | None = None, **findings: object) -> str:
-    remedy = pd.DataFrame(
-        {"arm": ["baseline", "real"], "set": "test", "scope": "slice", "error": [0.5, 0.6]}
-    ).set_index(["arm", "set", "scope"])
     context = {
         "seconds": 60.0,
         "accuracy": "",
@@ -35,7 +32,8 @@ def render(shares: dict | None = None, **findings: object) -> str:
         "n_errors": 100,
         "remedy": "",
         "remedy_n": 400,
-        "n_ways": len(remedy) - 1,
+        "arms": ["baseline", "real", "augment"],
+        "ARM_TEXT": ARM_TEXT,
         "shares": shares or {},
         "generators": None,
         "prevalence": {"dev": 0.15, "test": 0.15, "train": 0.01},
@@ -97,3 +95,27 @@ def test_each_arms_share_of_the_real_gain_comes_with_its_interval() -> None:
     html = render(shares=shares, gap=finding, top=finding, fixes=finding, bottleneck=finding)
     assert "inpaint 66% (50–88%)" in html and "augment 20%," not in html
     assert "augment 20%." in html  # no interval where the real arm's gain is not clear
+
+
+def test_the_by_parts_table_reads_plainly() -> None:
+    from medgen.study.chapters.errors import parts_shown
+
+    nan = float("nan")
+    table = pd.DataFrame(
+        {
+            "part": ["preprocess", "extract", "classify"],
+            "errors": [2, 4, 7],
+            "wrong_type": [0, 0, 2],
+            "share": [nan, 0.308, 0.538],
+            "share_low": [nan, 0.127, 0.291],
+            "share_high": [nan, 0.576, 0.768],
+            "accuracy_if_perfect_up_to": [0.35, 0.5, nan],
+            "verdict": ["no gain: a perfect preprocess takes accuracy from 0.350 to 0.350", "", ""],
+        }
+    )
+    shown = parts_shown(table)
+    assert list(shown["share of errors (95% CI)"]) == [
+        "no gain: a perfect preprocess takes accuracy from 0.350 to 0.350",
+        "31% (13%–58%)",
+        "54% (29%–77%)",
+    ]
