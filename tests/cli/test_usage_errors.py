@@ -19,11 +19,6 @@ from medgen.train import latest_checkpoint
 
 # (arguments, what the one line must name)
 MISTAKES: list[tuple[tuple[str, ...], tuple[str, ...]]] = [
-    ((), ("medgen needs a command", "train", "--help")),
-    (("data",), ("medgen data needs a command", "make")),
-    (("errors",), ("medgen errors needs a command", "tally")),
-    (("lab",), ("medgen lab needs a command", "score")),
-    (("detect",), ("medgen detect needs a command", "predict")),
     (("bogus",), ("No such command 'bogus'",)),
     (("data", "bogus"), ("No such command 'bogus'",)),
     (("--bogus",), ("No such option: --bogus",)),
@@ -80,6 +75,24 @@ def test_every_usage_mistake_is_one_line_with_exit_code_2(tmp_path: Path) -> Non
             failures.append(f"medgen {' '.join(args)}: {err}")
     assert not failures, "\n".join(failures)
     assert not any(tmp_path.iterdir())  # no mistake wrote anything
+
+
+@pytest.mark.parametrize(
+    ("args", "commands"),
+    [
+        ((), ("train", "study")),
+        (("data",), ("make", "import")),
+        (("errors",), ("tally", "remedy")),
+        (("lab",), ("score",)),
+        (("detect",), ("predict",)),
+    ],
+)
+def test_a_bare_command_group_prints_its_help(
+    args: tuple[str, ...], commands: tuple[str, ...]
+) -> None:
+    result = run_cli(*args)
+    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert "Usage: medgen" in result.stdout and all(c in result.stdout for c in commands)
 
 
 def start(*args: str | Path) -> subprocess.Popen[str]:

@@ -9,7 +9,6 @@ from typing import Any, NoReturn
 import typer
 import typer.main
 from rich.console import Console
-from typer.core import TyperGroup
 from typer.exceptions import TyperException
 
 from medgen import __version__
@@ -86,7 +85,11 @@ def main(argv: list[str] | None = None) -> None:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
     except TyperException as exc:  # a usage error of typer's own click: its exit code (2)
-        fail(usage_problem(exc), exc.exit_code)
+        ctx: Any = getattr(exc, "ctx", None)  # the context of the command it was raised in
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            print(ctx.get_help())  # a bare group (`medgen`, `medgen data`): its help, exit 0
+            sys.exit(0)
+        fail(exc.format_message(), exc.exit_code)
 
 
 def run(args: list[str]) -> None:
@@ -98,17 +101,6 @@ def run(args: list[str]) -> None:
     command = typer.main.get_command(app)
     with command.make_context("medgen", args) as ctx:
         command.invoke(ctx)
-
-
-def usage_problem(exc: TyperException) -> str:
-    """The one-line text of a usage error; a bare group (`medgen data`) names its commands."""
-    ctx: Any = getattr(exc, "ctx", None)  # a UsageError's context: the command it was raised in
-    group = getattr(ctx, "command", None)
-    if type(exc).__name__ == "NoArgsIsHelpError" and isinstance(group, TyperGroup):
-        path = ctx.command_path
-        names = ", ".join(group.list_commands(ctx))
-        return f"{path} needs a command: {names} (see {path} --help)"
-    return exc.format_message()
 
 
 def fail(problem: str, code: int) -> NoReturn:
