@@ -87,7 +87,10 @@ def main(argv: list[str] | None = None) -> None:
     except TyperException as exc:  # a usage error of typer's own click: its exit code (2)
         ctx: Any = getattr(exc, "ctx", None)  # the context of the command it was raised in
         if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
-            print(ctx.get_help())  # a bare group (`medgen`, `medgen data`): its help, exit 0
+            try:  # a bare group (`medgen`, `medgen data`): its help, exit 0
+                print(ctx.get_help())
+            except BrokenPipeError:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
         fail(exc.format_message(), exc.exit_code)
 
