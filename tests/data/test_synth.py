@@ -132,7 +132,9 @@ def test_malignant_tumours_are_larger_and_have_oedema(builtin_dataset: Path) -> 
     assert malignant["tumour_px"].median() > benign["tumour_px"].median()
     assert (malignant["oedema_px"] > 0).mean() > 0.7
     assert (benign["oedema_px"] == 0).all()
-    assert benign["tumour_px"].min() <= 4, "some tumours are only a few pixels at 64x64"
+    # calibrated to be learnable at 64x64 (benchmarks/scenario.py): a few pixels across at least
+    assert benign["tumour_px"].median() >= 20
+    assert meta.loc[meta["label"] == 1, "tumour_px"].quantile(0.01) >= 4
 
 
 def test_brainstem_tumours_are_mostly_non_enhancing_and_darker(builtin_dataset: Path) -> None:
@@ -150,7 +152,8 @@ def test_brainstem_tumours_are_mostly_non_enhancing_and_darker(builtin_dataset: 
         around = clean[i][(brain[i] > 0) & (tumour[i] == 0)].mean()
         if meta.at[i, "enhancing"] == 0 and meta.at[i, "tumour_contrast"] > 0.2:
             assert inside < around
-        if meta.at[i, "enhancing"] == 1 and meta.at[i, "tumour_contrast"] > 0.2:
+        big = meta.at[i, "tumour_px"] >= 5  # a tumour squeezed to a pixel or two is all margin
+        if meta.at[i, "enhancing"] == 1 and meta.at[i, "tumour_contrast"] > 0.2 and big:
             assert clean[i][tumour[i] > 0].max() > around  # a necrotic core may pull the mean down
 
 

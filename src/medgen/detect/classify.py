@@ -40,10 +40,12 @@ class RegionClassifier(nn.Module):
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("std", torch.ones(n_features))
         self.mlp = nn.Sequential(
-            nn.Linear(n_features, hidden), nn.SiLU(),
-            nn.Linear(hidden, hidden), nn.SiLU(),
+            nn.Linear(n_features, hidden),
+            nn.SiLU(),
+            nn.Linear(hidden, hidden),
+            nn.SiLU(),
             nn.Linear(hidden, len(CLASSES)),
-        )  # fmt: skip
+        )
 
     def forward(self, features: Tensor) -> Tensor:
         return self.mlp((features - self.mean) / self.std)

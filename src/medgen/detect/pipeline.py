@@ -100,8 +100,10 @@ def check_training_data(store: StoredDataset) -> None:
         )
     types = set(store.split("train")["tumour_type"].astype(str))
     if not types <= set(CLASSES) or len(types) < 2:
-        raise InputError(store.root, f"train split tumour types {sorted(types)}: the detector "
-                                     f"needs {', '.join(CLASSES)}")  # fmt: skip
+        raise InputError(
+            store.root,
+            f"train split tumour types {sorted(types)}: the detector needs {', '.join(CLASSES)}",
+        )
 
 
 def rows(store: StoredDataset, name: str, ids: np.ndarray) -> np.ndarray:
@@ -141,8 +143,16 @@ class Detector:
             prob, region, feats = self.run_extract(pre)
         probs = class_probabilities(self.classifier, feats)
         undo = np.argsort(order, kind="stable")  # back to the caller's order
-        return Outputs(ids, pre[undo], brain[undo], prob[undo], region[undo], feats[undo],
-                       probs[undo], tuple(sorted(perfect)))  # fmt: skip
+        return Outputs(
+            ids,
+            pre[undo],
+            brain[undo],
+            prob[undo],
+            region[undo],
+            feats[undo],
+            probs[undo],
+            tuple(sorted(perfect)),
+        )
 
     def run_extract(self, preprocessed: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The extract part on preprocessed slices: tumour probability, region, features."""
@@ -158,11 +168,19 @@ class Detector:
         """Write detector.json and the two parts' weights into the folder `out`."""
         save_tensors(out / SEGMENTATION, self.net.state_dict())
         save_tensors(out / CLASSIFIER, self.classifier.state_dict())
-        write_json_atomic(out / INFO, {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "medgen_version": __version__,
-            "parts": list(PARTS), "classes": list(CLASSES), "features": list(FEATURES),
-            "config": asdict(self.config), **summary,
-        })  # fmt: skip
+        write_json_atomic(
+            out / INFO,
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "medgen_version": __version__,
+                "parts": list(PARTS),
+                "classes": list(CLASSES),
+                "features": list(FEATURES),
+                "config": asdict(self.config),
+                **summary,
+            },
+        )
 
 
 def load_detector_config(run: str | Path) -> DetectorConfig:
@@ -253,11 +271,14 @@ def train_detector(
         truth = np.concatenate([truth, extra_held[1]])
     detector.classifier = train_classifier(features, truth, config.classify)
     summary = {
-        "data": str(Path(data)), "content_hash": store.manifest.get("content_hash"),
-        "segmentation_examples": len(masks), "added_examples": added,
-        "classifier_examples": len(truth), "segmentation": seg,
+        "data": str(Path(data)),
+        "content_hash": store.manifest.get("content_hash"),
+        "segmentation_examples": len(masks),
+        "added_examples": added,
+        "classifier_examples": len(truth),
+        "segmentation": seg,
         "seconds": round(time.perf_counter() - start, 1),
-    }  # fmt: skip
+    }
     try:
         with atomic_directory(out, overwrite=overwrite) as tmp:
             detector.save(tmp, summary)

@@ -20,8 +20,16 @@ from medgen.detect.predictions import write_predictions
 from medgen.exceptions import SettingError
 from medgen.fileio import write_bytes_atomic
 
-META = ("location", "tumour_type", "tumour_px", "tumour_contrast", "enhancing", "noise_sigma",
-        "bias_strength", "source_z")  # fmt: skip
+META = (
+    "location",
+    "tumour_type",
+    "tumour_px",
+    "tumour_contrast",
+    "enhancing",
+    "noise_sigma",
+    "bias_strength",
+    "source_z",
+)
 INTERMEDIATE = "intermediate"
 BATCH = 500  # slices per pass: bounds memory on large splits
 
@@ -29,11 +37,13 @@ BATCH = 500  # slices per pass: bounds memory on large splits
 def predictions_table(outputs: Outputs, meta: pd.DataFrame) -> pd.DataFrame:
     """id, truth, prediction, score_<class> and the metadata columns, one row per example."""
     rows = meta.loc[outputs.ids]
-    table = pd.DataFrame({
-        "id": outputs.ids,
-        "truth": rows["tumour_type"].astype(str).to_numpy(),
-        "prediction": outputs.prediction.astype(str),
-    })  # fmt: skip
+    table = pd.DataFrame(
+        {
+            "id": outputs.ids,
+            "truth": rows["tumour_type"].astype(str).to_numpy(),
+            "prediction": outputs.prediction.astype(str),
+        }
+    )
     for i, name in enumerate(CLASSES):
         table[f"score_{name}"] = outputs.class_probabilities[:, i].round(4)
     for column in META:
@@ -79,6 +89,12 @@ def predict_split(run: str | Path, data: str | Path, split: str, out: str | Path
     save_array(folder / "preprocessed.npy", outputs.preprocessed.astype(np.float16))
     save_array(folder / "probability.npy", np.round(outputs.probability * 255).astype(np.uint8))
     save_array(folder / "region.npy", outputs.region.astype(np.uint8))
-    return write_predictions(out, predictions_table(outputs, store.meta), model_version(run),
-                             split, data, str(store.manifest.get("content_hash", "")),
-                             image_size=store.size)  # fmt: skip
+    return write_predictions(
+        out,
+        predictions_table(outputs, store.meta),
+        model_version(run),
+        split,
+        data,
+        str(store.manifest.get("content_hash", "")),
+        image_size=store.size,
+    )

@@ -3,7 +3,10 @@
 Classical, unlearned steps (numpy/scipy), each a small function of one slice so that a failing
 step can be looked at on its own:
 
-- brain mask: Otsu threshold of the smoothed slice, holes filled, the largest component kept;
+- brain mask: Otsu threshold of the smoothed slice, closed, holes filled, every component of at
+  least MIN_PART of the largest kept (low axial slices show the temporal lobes and cerebellar
+  hemispheres apart from the brainstem; the largest component alone drops them, and the
+  tumours in them: experiments/scenario/NOTES.md);
 - bias correction: homomorphic, the log bias field taken as the mask-normalised Gaussian
   blur of log intensities (a smooth multiplicative field divides out; anatomy mostly stays);
 - denoising: a small Gaussian blur (Rician noise at these levels is close to Gaussian inside
@@ -23,6 +26,7 @@ from scipy import ndimage
 from skimage.filters import threshold_otsu
 
 EPS = 1e-6
+MIN_PART = 0.05  # a brain component is kept when its area is at least this share of the largest
 
 
 @dataclass(frozen=True)
@@ -36,16 +40,19 @@ class PreprocessConfig:
 
 
 def brain_mask(image: np.ndarray, smooth_px: float = 1.0) -> np.ndarray:
-    """Boolean (H, W) brain mask: Otsu on the smoothed slice, holes filled, largest component."""
+    """Boolean (H, W) brain mask: Otsu on the smoothed slice, closed (a dark lesion at the brain's
+    edge stays in), holes filled, components of at least MIN_PART of the largest kept."""
     smooth = ndimage.gaussian_filter(image.astype(np.float64), smooth_px)
     if np.ptp(smooth) < EPS:
         return np.zeros(image.shape, dtype=bool)
-    mask = ndimage.binary_fill_holes(smooth > threshold_otsu(smooth))
+    above = np.pad(smooth > threshold_otsu(smooth), 2)  # padded: closing keeps the edges
+    mask = ndimage.binary_fill_holes(ndimage.binary_closing(above, iterations=2)[2:-2, 2:-2])
     labels, n = ndimage.label(mask)
     if n == 0:
         return np.zeros(image.shape, dtype=bool)
     sizes = ndimage.sum_labels(mask, labels, index=np.arange(1, n + 1))
-    return np.asarray(labels == 1 + int(np.argmax(sizes)))
+    keep = np.flatnonzero(sizes >= MIN_PART * sizes.max()) + 1
+    return np.isin(labels, keep)
 
 
 def masked_blur(values: np.ndarray, mask: np.ndarray, scale_px: float) -> np.ndarray:

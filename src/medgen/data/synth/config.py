@@ -68,18 +68,24 @@ class IntensityConfig:
 class TumourConfig:
     """Tumour sizes, contrast and shape, per type."""
 
+    # Sizes and contrast are calibrated at 64 px (3 mm pixels) so that a detector trained with
+    # every location equally common finds nearly every tumour, while the scenario's rare
+    # brainstem tumours stay its main error (benchmarks/scenario.py, experiments/scenario/).
     p_malignant: float = 0.5  # fraction of tumours that are malignant
-    benign_radius_mm: tuple[float, float] = (3.0, 16.0)  # log-uniform radius range
-    malignant_radius_mm: tuple[float, float] = (4.0, 25.0)
-    contrast: tuple[float, float] = (0.06, 0.6)  # enhancement over the brightest nearby tissue
+    benign_radius_mm: tuple[float, float] = (10.0, 20.0)  # log-uniform radius range
+    malignant_radius_mm: tuple[float, float] = (12.0, 28.0)
+    # enhancing: enhancement over the brightest nearby tissue; non-enhancing: the share of the
+    # infiltrated tissue's signal lost
+    contrast: tuple[float, float] = (0.3, 0.6)
     irregularity: float = 0.22  # malignant margin: amplitude of the angular harmonics
     rim_fraction: float = 0.35  # malignant: enhancing rim thickness / radius
     oedema_factor: tuple[float, float] = (1.4, 2.2)  # malignant: oedema radius / tumour radius
     oedema_contrast: float = 0.45  # oedema darkening, as a fraction of the tumour contrast
     # location -> probability that a tumour there is diffuse, non-enhancing and T1-hypointense
-    # (brainstem gliomas mostly are); locations left out use `non_enhancing_elsewhere`.
+    # (brainstem gliomas mostly are); locations left out use `non_enhancing_elsewhere`. None
+    # elsewhere: the look stays the brainstem's own, which rare brainstem tumours make hard.
     non_enhancing: dict[str, float] = field(default_factory=lambda: {"brainstem": 0.85})
-    non_enhancing_elsewhere: float = 0.03
+    non_enhancing_elsewhere: float = 0.0
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -106,7 +112,7 @@ class TumourConfig:
 class NoiseConfig:
     """Rician noise: the std of the complex Gaussian, uniform per slice in this range."""
 
-    sigma: tuple[float, float] = (0.01, 0.07)
+    sigma: tuple[float, float] = (0.01, 0.03)  # calibrated with the tumours (TumourConfig)
 
     def __post_init__(self) -> None:
         check_ranges(self)

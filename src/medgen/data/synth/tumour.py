@@ -95,12 +95,14 @@ def draw_tumour(
 
     if not enhancing:
         # Diffuse, non-enhancing and T1-hypointense, like a diffuse midline glioma of the pons:
-        # a soft infiltrative margin, faintly textured, `contrast` darker than the tissue it
-        # infiltrates (measured from the local mean instead, a lesion in a small bright
-        # structure such as the pons would be barely darker than the structure itself).
+        # a soft infiltrative margin, faintly textured, the signal of the tissue it infiltrates
+        # cut by the fraction `contrast`. Relative to that tissue, not to the local mean (which
+        # takes in the CSF around a small structure such as the pons, so the lesion came out
+        # barely darker than the pons), and above the background (a lesion as dark as CSF at
+        # the brain's edge reads as outside the brain): experiments/scenario/NOTES.md.
         weight = 1.0 / (1.0 + np.exp(sd / 0.9))
         texture = 0.2 * smooth_field(rng, clean.shape[0], max(3, clean.shape[0] // 6))
-        value = clean - contrast * (1.0 + texture)
+        value = clean * np.clip(1.0 - contrast * (1.0 + texture), 0.0, 1.0)
     elif malignant:
         # Infiltrative margin (soft), heterogeneous enhancing rim, dark necrotic core.
         weight = 1.0 / (1.0 + np.exp(sd / 0.6))
