@@ -60,6 +60,16 @@ def test_tiny_study_end_to_end(tmp_path: Path) -> None:
         assert levels.items() <= config.items()  # the anomaly prior trains where it is queried
     sources = re.findall(r'src="([^"]+)"', text)
     assert sources and all((out / src).is_file() for src in sources)
+    links = [h for h in re.findall(r'href="([^"]+)"', text) if not h.startswith("#")]
+    assert links and [h for h in links if not (out / h).exists()] == []
+    cells = re.findall(r"<t[dh][^>]*>([^<]*)</t[dh]>", text)
+    shown_badly = re.compile(r"(?i:\b(nan|inf)\b)|\bNone\b|\de\+\d")  # e.g. 5e+03
+    assert [c for c in cells if shown_badly.search(c)] == []
+    for head, body in re.findall(r"<thead>(.*?)</thead>\s*<tbody>(.*?)</tbody>", text, re.DOTALL):
+        assert "_" not in "".join(re.findall(r"<th[^>]*>([^<]*)</th>", head))
+        assert re.findall(r"<th[^>]*>([^<]*)</th>", body)[:2] != ["0", "1"]  # no row numbers
+    compare = out / "chapters" / "compare" / "compare"
+    assert (compare / record["features_at"] / "extractor.json").is_file()
     again = medgen("study", "--profile", "tiny", "--out", out)
     assert again.returncode == 0, again.stderr
     assert "reusing it" in again.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
@@ -9,7 +10,7 @@ import pandas as pd
 from medgen.detect.predictions import Predictions
 from medgen.errors.findings import remedy_fixes, top_location
 from medgen.report.html import render_template
-from medgen.study.chapters.errors import ARM_TEXT, brainstem_gap
+from medgen.study.chapters.errors import ARM_TEXT, brainstem_gap, remedy_figures
 
 
 def predictions(rows: list[tuple[str, str, str]]) -> Predictions:
@@ -119,3 +120,15 @@ def test_the_by_parts_table_reads_plainly() -> None:
         "31% (13%–58%)",
         "54% (29%–77%)",
     ]
+
+
+def test_the_remedys_added_examples_are_the_chapters_figure(tmp_path: Path) -> None:
+    remedy = tmp_path / "remedy"
+    remedy.mkdir()
+    assert remedy_figures(remedy) == []  # no slice tumours in training: no picture
+    (remedy / "added.png").write_bytes(b"png")
+    rows = ["the slice's training tumours", "real arm", "augment arm"]
+    pd.DataFrame({"examples": rows, "n": [3, 400, 400]}).to_csv(remedy / "added.csv", index=False)
+    (figure,) = remedy_figures(remedy)
+    assert figure.path == "remedy/added.png"
+    assert "the slice's training tumours; real arm; augment arm" in figure.caption

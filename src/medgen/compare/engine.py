@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from medgen.report.html import (
     render_template,
     table_html,
 )
+from medgen.report.tables import mode_collapse_shown
 from medgen.report.training import sample_panels
 from medgen.train.recipe import conditioning_of
 
@@ -179,12 +181,22 @@ class Comparison:
     feature_scores: dict[str, float] = field(default_factory=dict)  # what the space knows (dev)
 
 
+def recorded_path(path: Path, out: Path) -> str:
+    """`path` as `out`'s records name it: relative to `out` when it lies in `out`'s parent
+    folder (so renaming that folder, as an atomic write does, keeps it valid), else absolute."""
+    path, out = path.resolve(), out.resolve()
+    if path.is_relative_to(out.parent):
+        return os.path.relpath(path, out)
+    return str(path)
+
+
 def get_extractor(
     features: str | Path | None, data: Path, workdir: Path, log: Callable[[str], None]
 ) -> tuple[Extractor, str]:
-    """The given feature space, or a domain extractor trained now into workdir/features."""
+    """The given feature space, or a domain extractor trained now into workdir/features; with
+    where it is as the comparison written in `workdir` records it (`recorded_path`)."""
     if features is not None:
-        return load_extractor(features), str(features)
+        return load_extractor(features), recorded_path(Path(features), workdir)
     log("training the domain feature extractor on the data's train split")
     train_extractor(data, workdir / "features", FeatureConfig())
     return load_extractor(workdir / "features"), "features"
@@ -307,7 +319,8 @@ def write_outputs(
     write_text_atomic(
         folder / "summary.md", "\n".join(lines + [f"- {s}" for s in comparison.summary]) + "\n"
     )
-    body = comparison_html(comparison, settings, mode_collapse)
+    shown = None if mode_collapse is None else mode_collapse_shown(mode_collapse)
+    body = comparison_html(comparison, settings, shown)
     figures = [FigureRef("samples.png", "Real test slices beside each run's samples.")]
     report = Report(
         "medgen compare", f"{len(comparison.rows)} runs, feature space {comparison.features}"

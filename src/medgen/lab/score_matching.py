@@ -6,6 +6,7 @@ J_naive - J_dsm stays constant in theta (Vincent 2011)."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +107,17 @@ def train(
     return history
 
 
+COSINE_TOP = 1.001  # the cosine panel's upper y-limit, just above a perfect 1
+COSINE_BOTTOM = 0.9  # its lower y-limit, unless a cosine falls below it
+
+
+def cosine_limits(cosines: Sequence[float]) -> tuple[float, float]:
+    """The cosine panel's y-limits: down to COSINE_BOTTOM, or lower with a 5% margin so the
+    lowest cosine (which the summary quotes) is on the plot."""
+    lowest = float(np.min(cosines)) if len(cosines) else COSINE_BOTTOM
+    return min(COSINE_BOTTOM, lowest - 0.05 * (COSINE_TOP - lowest)), COSINE_TOP
+
+
 def curves_figure(histories: dict[str, list[dict[str, Any]]]) -> Figure:
     """J_naive of each run, J_naive - J_dsm along both runs, and the gradients' agreement."""
     fig = Figure(figsize=(13, 3.6), layout="constrained")
@@ -119,7 +131,10 @@ def curves_figure(histories: dict[str, list[dict[str, Any]]]) -> Figure:
         axes[2].plot(steps, [h["grad_cosine"] for h in history], "o-", label=f"J_{name} run")
     axes[0].set(xlabel="step", ylabel="J_naive (error to the true score)", yscale="log")
     axes[1].set(xlabel="step", ylabel="J_naive - J_dsm (± 2 s.e.)", title="constant in theta")
-    axes[2].set(xlabel="step", ylabel="cosine(grad J_naive, grad J_dsm)", ylim=(0.9, 1.001))
+    cosines = [h["grad_cosine"] for history in histories.values() for h in history]
+    axes[2].set(
+        xlabel="step", ylabel="cosine(grad J_naive, grad J_dsm)", ylim=cosine_limits(cosines)
+    )
     for ax in axes:
         ax.legend(fontsize=8)
     return fig

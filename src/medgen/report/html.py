@@ -1,11 +1,15 @@
 """The HTML report: chapters (title, HTML fragment, figures) assembled into one `report.html`.
 
-A chapter's fragment refers to its figures by paths relative to the report's folder, so the
-report opens from disk in any browser with no server and no network.
+A chapter writes its body's links and its figures relative to its own folder; `render_fragment`
+rebases them onto the report's folder, so the report opens from disk in any browser with no
+server and no network.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,6 +21,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from medgen import __version__
 from medgen.fileio import write_text_atomic
 
+MISSING = "–"  # a table cell with no value
+LINK = re.compile(r'\b(href|src)="([^"]*)"')
+ABSOLUTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|/|#)")  # a scheme, a root or an anchor
 TEMPLATES = Path(__file__).with_name("templates")
 ENV = Environment(
     loader=FileSystemLoader(TEMPLATES),
@@ -52,16 +59,62 @@ def render_template(name: str, **context: Any) -> str:
     return ENV.get_template(name).render(**context)
 
 
+def cell(value: Any, float_format: str = "{:.3g}") -> Any:
+    """A table value as the report shows it: whole numbers as integers with thousands
+    separators, other numbers by `float_format` (rounded to an integer where that would print an
+    exponent such as 5e+03), NaN and None as MISSING, infinities as ∞; text unchanged."""
+    if value is None or value is pd.NA:
+        return MISSING
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return value
+    if isinstance(value, numbers.Integral):
+        return f"{int(value):,}"
+    x = float(value)
+    if math.isnan(x):
+        return MISSING
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    if x.is_integer():
+        return f"{int(x):,}"
+    text = float_format.format(x)
+    return f"{x:,.0f}" if "e+" in text else text
+
+
+def header(label: Any) -> Any:
+    """A column or index name as a reader sees it: snake_case words spaced."""
+    return label.replace("_", " ") if isinstance(label, str) else label
+
+
 def table_html(table: pd.DataFrame, *, float_format: str = "{:.3g}") -> str:
-    """A pandas table as an HTML fragment (index shown, numbers formatted)."""
-    return table.to_html(
-        classes="table", border=0, float_format=float_format.format, na_rep="–", escape=True
-    )
+    """A pandas table as an HTML fragment: every value through `cell`, headers through `header`,
+    the index shown unless it is pandas' unnamed row numbering."""
+    numbered = isinstance(table.index, pd.RangeIndex) and table.index.name is None
+    shown = table.map(lambda value: cell(value, float_format))
+    shown = shown.rename(columns=header).rename_axis(index=[header(n) for n in table.index.names])
+    return shown.to_html(classes="table", border=0, index=not numbered, na_rep=MISSING, escape=True)
+
+
+def rebase_links(body: str, base: str) -> str:
+    """`body` with each relative href and src prefixed by the folder `base`."""
+    base = base.rstrip("/")
+    if base in ("", "."):
+        return body
+
+    def rebased(match: re.Match[str]) -> str:
+        attribute, target = match.groups()
+        if not target or ABSOLUTE.match(target):
+            return match.group(0)
+        return f'{attribute}="{base}/{target}"'
+
+    return LINK.sub(rebased, body)
 
 
 def render_fragment(body: str, figures: list[FigureRef], base: str) -> str:
-    """A chapter's fragment: its `body` HTML then its figures, linked relative to `base`."""
-    return render_template("fragment.html", body=body, figures=figures, base=base.rstrip("/"))
+    """A chapter's fragment: its `body` HTML then its figures, with the body's relative links
+    and the figures' paths (both relative to the chapter's folder) rebased onto `base`."""
+    return render_template(
+        "fragment.html", body=rebase_links(body, base), figures=figures, base=base.rstrip("/")
+    )
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Tables about a dataset's metadata: counts per split × location × type, summaries per type."""
+"""Tables for the report: a dataset's counts per split × location × type and summaries per type,
+and the mode-collapse benchmark's summary as a reader sees it."""
 
 from __future__ import annotations
 
@@ -62,3 +63,38 @@ def type_summary(meta: pd.DataFrame) -> pd.DataFrame:
     table = meta.groupby("tumour_type")[columns].median()
     table.insert(0, "slices", meta.groupby("tumour_type").size())
     return table.reindex(ordered(meta["tumour_type"], TYPE_ORDER))
+
+
+def mean_std(mean: float, std: float, digits: int) -> str:
+    """`mean ± std` to `digits` decimals; the mean alone when the spread is zero or unknown."""
+    if not np.isfinite(mean):
+        return "∞" if mean > 0 else "–"
+    if not std or not np.isfinite(std):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def spread(summary: pd.DataFrame, name: str, digits: int) -> list[str]:
+    """Column `name` of a summary with `name_mean` and `name_std` columns, as `mean_std` text."""
+    pairs = zip(summary[f"{name}_mean"], summary[f"{name}_std"], strict=True)
+    return [mean_std(mean, std, digits) for mean, std in pairs]
+
+
+def mode_collapse_shown(summary: pd.DataFrame) -> pd.DataFrame:
+    """The mode-collapse summary (`medgen.lab.mode_collapse.summarise`) with plain headers, mean
+    ± std in one cell, one row per mixture and model; a reverse KL of ∞ means some seed drew no
+    high-quality sample, so it has no mode histogram."""
+    modes = spread(summary, "modes", 1)
+    index = [summary["mixture"], summary["family"]]
+    return pd.DataFrame(
+        {
+            "modes captured": [f"{m} of {of}" for m, of in zip(modes, summary["of"], strict=True)],
+            "fewest (any seed)": summary["modes_min"].to_numpy(),
+            "high quality %": spread(summary, "high_quality", 1),
+            "reverse KL": spread(summary, "reverse_kl", 3),
+            "training s": spread(summary, "train_s", 2),
+            "parameters": summary["parameters"].to_numpy(),
+            "NFE": summary["nfe"].to_numpy(),
+        },
+        index=pd.MultiIndex.from_arrays(index, names=["mixture", "model"]),
+    )

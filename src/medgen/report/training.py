@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,21 +51,31 @@ def read_metrics(path: Path) -> list[dict[str, Any]]:
     return records
 
 
+def loss_series(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list[int], list[float]]]:
+    """Each loss in `records` as (images seen, values), skipping a loss that repeats an earlier
+    one value for value (a trainer may log its total under a second name)."""
+    series: dict[str, tuple[list[int], list[float]]] = {}
+    keys = sorted({k for r in records for k in r.get("metrics", {}) if "loss" in k})
+    for key in keys:
+        x = [r["images"] for r in records if key in r.get("metrics", {})]
+        y = [r["metrics"][key] for r in records if key in r.get("metrics", {})]
+        if (x, y) not in series.values():
+            series[key] = (x, y)
+    return series
+
+
 def loss_curves(runs: Mapping[str, Path], out: Path) -> Path:
-    """Each run's losses against training images seen, one panel per run."""
+    """Each run's losses against training images seen, one panel per run, one line per loss."""
     fig = Figure(figsize=(PANEL_IN * 1.4 * len(runs), PANEL_IN))
     for i, (name, run) in enumerate(runs.items()):
         ax = fig.add_subplot(1, len(runs), i + 1)
-        records = read_metrics(run / "metrics.jsonl")
-        metrics: dict[str, float] = records[0].get("metrics", {}) if records else {}
-        for key in sorted(k for k in metrics if "loss" in k):
-            x = [r["images"] for r in records if key in r.get("metrics", {})]
-            y = [r["metrics"][key] for r in records if key in r.get("metrics", {})]
+        series = loss_series(read_metrics(run / "metrics.jsonl"))
+        for key, (x, y) in series.items():
             ax.plot(x, y, label=key, linewidth=1)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("training images seen", fontsize=8)
         ax.tick_params(labelsize=7)
-        if metrics:
+        if series:
             ax.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, out)

@@ -10,6 +10,7 @@ from medgen.compare.metrics import MetricSettings
 from medgen.evaluate.features import FeatureConfig, train_extractor
 from medgen.lab.mode_collapse import mode_collapse_rows, summarise
 from medgen.report.html import FigureRef
+from medgen.report.tables import mode_collapse_shown
 from medgen.study.context import ChapterResult, StudyContext
 
 
@@ -43,7 +44,7 @@ def compare_chapter(ctx: StudyContext) -> ChapterResult:
         mode_collapse=modes,
         log=ctx.log,
     )
-    body = comparison_html(result, settings, modes)
+    body = comparison_html(result, settings, mode_collapse_shown(modes))
     body += (
         '<p class="note">Everything here, as files: <a href="compare/metrics.json">metrics.json'
         '</a>, <a href="compare/metrics.csv">metrics.csv</a>, and the feature extractor in '

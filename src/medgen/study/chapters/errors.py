@@ -35,7 +35,7 @@ from medgen.errors.remedy import (
     run_remedy,
 )
 from medgen.errors.split import split_tables
-from medgen.report.html import render_template, table_html
+from medgen.report.html import FigureRef, render_template, table_html
 from medgen.study.context import ChapterResult, StudyContext
 
 TALLY_BY = ("location", "tumour_type", "size_bin", "enhancing", "error_kind")
@@ -171,7 +171,21 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
     accuracy = float(np.mean(predictions.table.truth == predictions.table.prediction))
     line = f"dev accuracy {accuracy:.3f}; brainstem: gap {gap.verdict}, top {top.verdict}, "
     line += f"more data fixes it {fixes.verdict}"
-    return ChapterResult("The detector and its errors", body, [], outputs, line)
+    figures = remedy_figures(ctx.workdir / "remedy")
+    return ChapterResult("The detector and its errors", body, figures, outputs, line)
+
+
+def remedy_figures(remedy: Path) -> list[FigureRef]:
+    """The remedy's added.png (chapter-relative), which it draws when the slice has training
+    tumours, captioned with its rows as added.csv lists them; none without it."""
+    if not (remedy / "added.png").is_file():
+        return []
+    rows = pd.read_csv(remedy / "added.csv")["examples"]
+    caption = (
+        f"What the remedy adds to the {SLICE} slice, one row each, top to bottom: "
+        f"{'; '.join(rows)}. The true tumours are outlined."
+    )
+    return [FigureRef(f"{remedy.name}/added.png", caption)]
 
 
 def remedy_section(

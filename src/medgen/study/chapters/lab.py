@@ -8,6 +8,16 @@ from medgen.lab import run_experiment
 from medgen.report.html import FigureRef, render_template, table_html
 from medgen.study.context import ChapterResult, StudyContext
 
+SCALARS = {  # the score-matching experiment's numbers, as the table names them
+    "difference_mean": "J_naive - J_dsm, mean over checkpoints",
+    "difference_spread": "J_naive - J_dsm, max - min",
+    "difference_typical_se": "J_naive - J_dsm, median standard error",
+    "grad_cosine_min": "lowest cosine of the two gradients",
+    "grad_relative_error_max": "largest relative gradient error",
+    "check_samples": "samples per check",
+    "training_steps": "training steps per objective",
+}
+
 
 def numbers_table(name: str, numbers: dict) -> str:
     """The experiment's headline numbers as an HTML table."""
@@ -15,7 +25,7 @@ def numbers_table(name: str, numbers: dict) -> str:
         return table_html(pd.DataFrame(numbers["per_t"]).set_index("t"))
     if name == "why-noise":
         return table_html(pd.DataFrame(numbers["rows"]).set_index(["data", "method"]))
-    scalars = {k: v for k, v in numbers.items() if isinstance(v, int | float)}
+    scalars = {SCALARS.get(k, k): v for k, v in numbers.items() if isinstance(v, int | float)}
     scalars.update(
         {
             f"final J_naive, trained on J_{k}": v
