@@ -18,6 +18,7 @@ from medgen.cli.detect import detect_app
 from medgen.cli.errors import errors_app
 from medgen.cli.flags import setting_flag
 from medgen.cli.lab import lab_app
+from medgen.cli.remedy import remedy_command
 from medgen.cli.study import study_command
 from medgen.cli.tasks import anomaly_command, denoise_command, reconstruct_command
 from medgen.cli.train import sample_command, train_command
@@ -33,6 +34,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data_app, name="data")
+errors_app.command("remedy")(remedy_command)
 app.add_typer(errors_app, name="errors")
 app.add_typer(lab_app, name="lab")
 app.add_typer(detect_app, name="detect")
