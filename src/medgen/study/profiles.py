@@ -96,7 +96,7 @@ PROFILES: dict[str, Profile] = {
         description="the default dataset (8000/5000/2000 slices at 64 pixels): at most 20 minutes",
         target=CPU,
         budget_s=1200.0,
-        chapter_budget_s={  # measured on a 2-core CPU: data 27 s, lab 10 s, errors 264 s
+        chapter_budget_s={
             "data": 80.0,
             "lab": 60.0,
             "models": 420.0,
