@@ -200,3 +200,13 @@ def test_compare_refuses_bad_input(
     )
     assert_one_line_error(result, "not a feature extractor")
     assert not (tmp_path / "o").exists()
+
+
+def test_intervals_stay_where_their_metric_can_lie() -> None:
+    # 20 samples of the real distribution: precision and recall near 1, with wide intervals
+    train, held, reference = gaussian(20, 0, 1), gaussian(20, 0, 2), gaussian(20, 0, 3)
+    row = quality_row(gaussian(20, 0, 4), reference, train, held, SETTINGS)
+    for name in ("precision", "recall", "coverage"):
+        assert 0.0 <= row[f"{name}_low"] <= row[name] <= row[f"{name}_high"] <= 1.0, name
+    for name in ("fd", "density"):
+        assert 0.0 <= row[f"{name}_low"] <= row[name] <= row[f"{name}_high"], name

@@ -35,6 +35,13 @@ CENTRES: dict[str, Centre] = {
     "density": "at_sample_size",
     "coverage": "at_sample_size",
 }
+RANGES = {  # where each metric can lie: a distance is never negative, a share never above 1
+    "fd": (0.0, float("inf")),
+    "precision": (0.0, 1.0),
+    "recall": (0.0, 1.0),
+    "density": (0.0, float("inf")),
+    "coverage": (0.0, 1.0),
+}
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,9 @@ def quality_row(
     for i, (name, value) in enumerate(zip(FD_AND_PRDC, five(reference, fake), strict=True)):
         estimate = half_sample_interval(value, halves[:, i], CENTRES[name], settings.level)
         row |= interval(name, estimate)
-    row["fd_low"] = max(row["fd_low"], 0.0)  # a distance is never negative
+    for name, (floor, ceiling) in RANGES.items():  # an interval stays where its metric can be
+        row[f"{name}_low"] = min(max(row[f"{name}_low"], floor), ceiling)
+        row[f"{name}_high"] = min(max(row[f"{name}_high"], floor), ceiling)
     row["half_samples"] = {name: halves[:, i].tolist() for i, name in enumerate(FD_AND_PRDC)}
     row["prdc_k"] = float(k)
     kid = kernel_inception_distance(
