@@ -210,3 +210,11 @@ def test_intervals_stay_where_their_metric_can_lie() -> None:
         assert 0.0 <= row[f"{name}_low"] <= row[name] <= row[f"{name}_high"] <= 1.0, name
     for name in ("fd", "density"):
         assert 0.0 <= row[f"{name}_low"] <= row[name] <= row[f"{name}_high"], name
+
+
+def test_kid_reads_as_mean_and_spread_without_exponents() -> None:
+    train, held, reference = gaussian(40, 0, 1), gaussian(40, 0, 2), gaussian(40, 0, 3)
+    far = quality_row(gaussian(40, 30.0, 4), reference, train, held, SETTINGS)  # KID x1000 > 1000
+    far |= {"run": "far", "family": "vae", "model": "vae"}
+    cell = display_table([far]).iloc[0]["KID x1000"]
+    assert "e+" not in cell and " ± " in cell and float(cell.split(" ± ")[0]) > 1000

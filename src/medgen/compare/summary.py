@@ -11,6 +11,7 @@ import torch
 
 from medgen.compare.metrics import CENTRES
 from medgen.evaluate import Estimate, half_sample_interval
+from medgen.report.tables import mean_std
 
 FLOOR = "real (dev split)"  # the row that scores unseen real slices as if they were samples
 WITH_INTERVALS = ("fd", "precision", "recall", "density", "coverage")
@@ -31,7 +32,7 @@ def display_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
         line: dict[str, Any] = {"run": row["run"], "model": row["model"]}
         for name in WITH_INTERVALS:
             line[name.upper() if name == "fd" else name] = with_interval(row, name)
-        line["KID x1000"] = f"{1000 * row['kid']:.3g} ± {1000 * row['kid_std']:.2g}"
+        line["KID x1000"] = mean_std(1000 * row["kid"], 1000 * row["kid_std"], 1)
         line["memorisation ratio"] = row["memorisation_ratio"]
         line["closer than 5% of real"] = f"{100 * row['fraction_closer']:.1f}%"
         for name in ("parameters", "images_seen", "train_seconds", "ms_per_image", "nfe"):
