@@ -18,6 +18,7 @@ from medgen.cli.detect import detect_app
 from medgen.cli.errors import errors_app
 from medgen.cli.flags import setting_flag
 from medgen.cli.lab import lab_app
+from medgen.cli.reference import reference_app
 from medgen.cli.remedy import remedy_command
 from medgen.cli.study import study_command
 from medgen.cli.tasks import anomaly_command, denoise_command, reconstruct_command
@@ -38,6 +39,7 @@ errors_app.command("remedy")(remedy_command)
 app.add_typer(errors_app, name="errors")
 app.add_typer(lab_app, name="lab")
 app.add_typer(detect_app, name="detect")
+app.add_typer(reference_app, name="reference")
 app.command("train")(train_command)
 app.command("sample")(sample_command)
 app.command("compare")(compare_command)

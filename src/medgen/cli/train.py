@@ -30,6 +30,11 @@ def train_command(
     where: str | None = typer.Option(
         None, help="Train on the matching slices only, e.g. label=0 (healthy, for medgen anomaly)."
     ),
+    joint: bool = typer.Option(
+        False,
+        help="Train a joint (image, tumour mask) generator conditional on tumour type, location "
+        "and appearance: the remedy's (diffusion, gan).",
+    ),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
     cpu: bool = typer.Option(False, help="Train on the CPU even when a GPU is present."),
 ) -> None:
@@ -40,7 +45,8 @@ def train_command(
 
     Example: medgen train diffusion --data data --out runs/diffusion --budget 10m
     """
-    from medgen.exceptions import InputError
+    from medgen.exceptions import InputError, SettingError
+    from medgen.tasks.augment import train_joint_generator
     from medgen.train.loop import NonFiniteLoss, leaving_process_group
     from medgen.train.recipe import read_run_config, train_on_data
 
@@ -49,19 +55,27 @@ def train_command(
             "FAMILY", f"unknown family {family!r} (choose one of {', '.join(FAMILIES)})"
         )
     run_config = read_run_config(config, family, budget=budget, batch_size=batch_size, seed=seed)
+    if joint:
+        given = {"cond": cond, "latent": latent, "where": where, "resume": resume or None}
+        for flag, value in given.items():
+            if value is not None:
+                raise SettingError(flag, "does not apply to a joint generator (--joint)")
     try:
         with leaving_process_group():
-            summary = train_on_data(
-                family,
-                data,
-                out,
-                run_config,
-                cond=cond,
-                latent=latent,
-                resume=resume,
-                cpu=cpu,
-                where=where,
-            )
+            if joint:
+                summary = train_joint_generator(family, data, out, run_config, cpu=cpu)
+            else:
+                summary = train_on_data(
+                    family,
+                    data,
+                    out,
+                    run_config,
+                    cond=cond,
+                    latent=latent,
+                    resume=resume,
+                    cpu=cpu,
+                    where=where,
+                )
     except NonFiniteLoss as err:
         raise InputError(out, f"training stopped: {err}") from None
     done = f"{summary['steps']} steps, {summary['images']} images in {summary['seconds']:.0f} s"

@@ -88,14 +88,15 @@ def joint_conditions(store: StoredDataset) -> tuple[str, ...]:
 
 
 def joint_training_set(
-    store: StoredDataset, balance: float = 0.0
+    store: StoredDataset, balance: float = 0.0, split: str = "train"
 ) -> SliceDataset | Subset[dict[str, Any]]:
-    """The train split as two-channel (slice, mask) images with their condition labels, each
-    row repeated `condition_repeats(..., balance)` times (balance 0: every row once)."""
+    """The `split` as two-channel (slice, mask) images with their condition labels (the train
+    split's vocabularies), each row repeated `condition_repeats(..., balance)` times (balance 0:
+    every row once)."""
     names = joint_conditions(store)
     labels = AddConditions(store.meta, names, condition_vocab(store.split("train"), names))
     dataset = SliceDataset(
-        store, "train", arrays=("images", "tumour_mask"), transform=Both(StackMask(), labels)
+        store, split, arrays=("images", "tumour_mask"), transform=Both(StackMask(), labels)
     )
     if balance == 0.0:
         return dataset
@@ -158,6 +159,7 @@ def train_joint_generator(
     *,
     balance: float = DEFAULT_BALANCE,
     progress: bool = True,
+    cpu: bool = False,
 ) -> dict[str, Any]:
     """Train a conditional (image, mask) diffusion model or GAN on `data`'s train split, rare
     condition cells repeated by `condition_repeats(..., balance)`."""
@@ -167,7 +169,13 @@ def train_joint_generator(
     seed_globals(init_seed(config.train.seed))  # the same seed, the same initial weights
     model = joint_model(family, store, config.model)
     return train(
-        model, joint_training_set(store, balance), out, config.train, data=data, progress=progress
+        model,
+        joint_training_set(store, balance),
+        out,
+        config.train,
+        data=data,
+        progress=progress,
+        cpu=cpu,
     )
 
 

@@ -122,18 +122,18 @@ def resumed_model(saved: Path, family: str) -> GenerativeModel:
 
 
 def training_set(
-    store: StoredDataset, model: GenerativeModel, where: str | None = None
+    store: StoredDataset, model: GenerativeModel, where: str | None = None, split: str = "train"
 ) -> Dataset[dict[str, Any]]:
-    """The train split (the slices matching `where`), with labels if the model is conditional."""
+    """The `split` (the slices matching `where`), with labels if the model is conditional."""
     conditioning = conditioning_of(model)
     transform = None
     if conditioning is not None and conditioning.names:
         transform = AddConditions(store.meta, conditioning.names, conditioning.vocab)
     keep = None if where is None else metadata_filter(store.meta, where)
-    dataset = SliceDataset(store, split="train", where=keep, transform=transform)
+    dataset = SliceDataset(store, split=split, where=keep, transform=transform)
     if len(dataset) == 0:
         matching = "" if where is None else f" matching {where!r}"
-        raise InputError(store.root, f"has no slices{matching} in its train split")
+        raise InputError(store.root, f"has no slices{matching} in its {split} split")
     return dataset
 
 

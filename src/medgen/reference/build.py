@@ -1,0 +1,168 @@
+"""Turn a finished training run into a reference-model folder, the form medgen ships:
+
+NAME/model/model.safetensors + model.json   the weights (float16 where the dev metrics hold)
+                                           and config; the folder is a run `medgen sample`,
+                                           `medgen compare` and the tasks open as they are
+NAME/weights.safetensors + extractor.json  (the feature extractor instead of model/)
+NAME/config.json                           the run's config: [train] and [model] as trained
+NAME/train.toml                            the recipe's --config file
+NAME/metrics.jsonl                         the training curve, at most CURVE_LINES lines
+NAME/provenance.json                       command, data hash, commit, steps, images,
+                                           seconds, machine, dev metrics
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from medgen import __version__
+from medgen.data.store import open_dataset
+from medgen.fileio import atomic_directory, read_json_object, sha256_of, write_json_atomic
+from medgen.models import GenerativeModel
+from medgen.models.io import CONFIG_FILE, HASH, WEIGHTS_FILE, build_model, model_record
+from medgen.reference.catalog import Recipe, get_recipe, train_argv
+from medgen.reference.provenance import data_record, dev_metrics, machine_name, source_commit
+from medgen.tensorio import save_tensors
+
+CURVE_LINES = 200  # metrics.jsonl lines kept in a reference folder
+PROVENANCE = "provenance.json"
+PLACEHOLDERS = {"data": "DATA", "out": "RUN", "latent": "LATENT_VAE_RUN"}
+
+
+def half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The state with every floating tensor stored as float16 (integers, e.g. counters, kept)."""
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def holds(reduced: dict[str, float], full: dict[str, float]) -> bool:
+    """Whether every dev metric of the reduced-precision model is within one standard error of
+    the full-precision model's (or within 0.1% of it where the standard error is smaller)."""
+    for name, value in full.items():
+        if name.endswith(" se"):
+            continue
+        noise = max(full.get(f"{name} se", 0.0), 1e-3 * abs(value))
+        if not abs(reduced[name] - value) <= noise:
+            return False
+    return True
+
+
+def write_model(model: GenerativeModel, state: dict[str, torch.Tensor], folder: Path) -> None:
+    """model.safetensors (the given state, in its dtype) and model.json with their SHA-256."""
+    folder.mkdir(parents=True)
+    save_tensors(folder / WEIGHTS_FILE, state)
+    record = {**model_record(model), HASH: sha256_of(folder / WEIGHTS_FILE)}
+    write_json_atomic(folder / CONFIG_FILE, record)
+
+
+def trimmed_curve(path: Path, limit: int = CURVE_LINES) -> str:
+    """metrics.jsonl thinned to at most `limit` evenly spaced lines, the last one kept."""
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    if len(lines) > limit:
+        stride = -(-len(lines) // limit)
+        lines = [*lines[::stride][: limit - 1], lines[-1]]
+    return "".join(line + "\n" for line in lines)
+
+
+def recorded_command(recipe: Recipe, budget: str | None = None) -> str:
+    """The recipe's command with placeholders for the paths that differ between machines."""
+    latent = PLACEHOLDERS["latent"] if recipe.latent else None
+    argv = train_argv(
+        recipe, PLACEHOLDERS["data"], PLACEHOLDERS["out"], budget=budget, latent_run=latent
+    )
+    if recipe.config_file is not None:
+        argv[argv.index(str(recipe.config_file))] = "train.toml"
+    return " ".join(["medgen", *argv])
+
+
+def package_generative(recipe: Recipe, run: Path, store_path: Path, tmp: Path) -> dict[str, Any]:
+    """Write model/ (float16 where the dev metrics hold) and config.json; the dev metrics."""
+    from medgen.train.generate import open_run
+
+    model = open_run(run)
+    store = open_dataset(store_path)
+    full = dev_metrics(model, store, where=recipe.where, joint=recipe.joint)
+    state = half(model.state_dict())
+    reduced_model = build_model(model_record(model))
+    reduced_model.load_state_dict(state)
+    reduced = dev_metrics(reduced_model, store, where=recipe.where, joint=recipe.joint)
+    keep_half = holds(reduced, full)
+    write_model(model, state if keep_half else model.state_dict(), tmp / "model")
+    shutil.copyfile(run / "config.json", tmp / "config.json")
+    return {
+        "dtype": "float16" if keep_half else "float32",
+        "dev": reduced if keep_half else full,
+        "dev_float32": full,
+    }
+
+
+def package_features(run: Path, tmp: Path) -> dict[str, Any]:
+    """Copy the extractor's folder (small: kept in float32); its dev scores."""
+    from medgen.evaluate.features import INFO, WEIGHTS
+
+    for name in (WEIGHTS, INFO):
+        shutil.copyfile(run / name, tmp / name)
+    info = read_json_object(run / INFO)
+    return {"dtype": "float32", "dev": info.get("dev_scores", {})}
+
+
+def run_summary(recipe: Recipe, run: Path) -> dict[str, Any]:
+    """Steps, images and seconds of the finished run."""
+    if recipe.family == "features":
+        from medgen.evaluate.features import INFO
+
+        info = read_json_object(run / INFO)
+        steps = int(info["config"]["steps"])
+        return {
+            "steps": steps,
+            "images": steps * int(info["config"]["batch_size"]),
+            "seconds": info.get("train_seconds"),
+        }
+    summary = read_json_object(run / "summary.json")
+    return {k: summary.get(k) for k in ("steps", "images", "seconds", "status")}
+
+
+def package_reference(
+    name: str,
+    run: str | Path,
+    data: str | Path,
+    dest: str | Path,
+    *,
+    budget: str | None = None,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Write the reference folder `dest` for `name` from its finished `run` trained on `data`
+    (with `budget` if it replaced the recipe's); its provenance."""
+    recipe = get_recipe(name)
+    run, data = Path(run), Path(data)
+    with atomic_directory(dest, overwrite=overwrite) as tmp:
+        if recipe.family == "features":
+            measured = package_features(run, tmp)
+        else:
+            measured = package_generative(recipe, run, data, tmp)
+            assert recipe.config_file is not None
+            shutil.copyfile(recipe.config_file, tmp / "train.toml")
+            shutil.copyfile(run / "metrics.jsonl", tmp / "metrics.full.jsonl")
+            (tmp / "metrics.jsonl").write_text(trimmed_curve(tmp / "metrics.full.jsonl"))
+            (tmp / "metrics.full.jsonl").unlink()
+        provenance = {
+            "name": name,
+            "role": recipe.role,
+            "family": recipe.family,
+            "chapter": recipe.chapter,
+            "command": recorded_command(recipe, budget),
+            "latent": recipe.latent,
+            "data": data_record(open_dataset(data)),
+            "commit": source_commit(),
+            "medgen_version": __version__,
+            "torch_version": torch.__version__,
+            "machine": machine_name(),
+            **run_summary(recipe, run),
+            **measured,
+        }
+        write_json_atomic(tmp / PROVENANCE, json.loads(json.dumps(provenance)))
+    return provenance
