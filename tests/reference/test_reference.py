@@ -12,7 +12,7 @@ from medgen.data.store import open_dataset
 from medgen.data.synth import DataConfig, make_dataset
 from medgen.exceptions import InputError, SettingError
 from medgen.models.io import load_model, read_record
-from medgen.reference.build import half, holds, package_reference, recorded_command, trimmed_curve
+from medgen.reference.build import half, holds, recorded_command, trimmed_curve
 from medgen.reference.catalog import RECIPES, get_recipe, train_argv
 from medgen.reference.retrain import retrain
 from medgen.reference.zoo import load_reference, require, shipped, usable
