@@ -13,15 +13,6 @@ reference_app = typer.Typer(
 )
 
 
-def dev_summary(dev: dict[str, float]) -> str:
-    """The first dev metric as "name value ± se" (the loss, for a generative model)."""
-    for name, value in dev.items():
-        if not name.endswith(" se"):
-            se = dev.get(f"{name} se")
-            return f"{name} {value:.4g}" + ("" if se is None else f" ± {se:.2g}")
-    return "-"
-
-
 @reference_app.command("list")
 def list_command() -> None:
     """Every shipped reference model: size, precision, training data, steps and dev metric.
@@ -45,7 +36,7 @@ def list_command() -> None:
         print(
             f"{name:<17} {ref.size_bytes / 1e6:>5.1f} {p.get('dtype', '?'):<8} "
             f"{ref.data_hash[:12]:<12} {p.get('steps', 0):>6} {p.get('images', 0):>7}  "
-            f"{dev_summary(p.get('dev', {}))}"
+            f"{ref.dev_line()}"
         )
     print(f"{len(found)} of {len(RECIPES)} shipped, {total / 1e6:.1f} MB of weights")
 
@@ -72,7 +63,7 @@ def retrain_command(
         ..., help="Dataset folder to train on (the shipped ones: medgen data make)."
     ),
     out: Path = typer.Option(
-        ..., help="Folder for the run (OUT/run) and the new reference (OUT/NAME)."
+        ..., help="Folder for the run (OUT/runs/NAME) and the new reference (OUT/NAME)."
     ),
     budget: str | None = typer.Option(
         None, help="Training budget instead of the recipe's: 500steps, 20000img, 90s, 10m."

@@ -22,16 +22,25 @@ def study_command(
         None, metavar="CHAPTER", help="Re-run this chapter even if it is done (repeatable)."
     ),
     workers: int = typer.Option(0, help="Processes for parallel work (0: all cores)."),
+    train: bool = typer.Option(
+        False,
+        "--train",
+        help="Train every model within the profile's budget instead of evaluating the shipped "
+        "reference models (which the standard profile uses).",
+    ),
 ) -> None:
     """Run the study (or resume it) and write OUT/report.html.
 
     Example: medgen study --out study --profile quick
     """
+    from dataclasses import replace
+
     from medgen.study import get_profile, run_study
 
+    chosen = get_profile(profile)
     result = run_study(
         out,
-        get_profile(profile),
+        replace(chosen, references=False) if train else chosen,
         data=data,
         force=force or (),
         workers=workers,

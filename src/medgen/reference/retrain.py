@@ -18,7 +18,7 @@ from typing import Any
 from medgen.data.store import open_dataset
 from medgen.reference.build import package_reference
 from medgen.reference.catalog import Recipe, feature_steps, get_recipe
-from medgen.reference.zoo import MODELS_DIR, Reference, load_reference, reference_folder
+from medgen.reference.zoo import Reference, load_reference, reference_folder
 
 NOISE_Z = 2.0  # |difference| / its standard error below which two dev metrics agree
 
@@ -97,9 +97,9 @@ def retrain(
     latent_run: str | Path | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
-    root: Path = MODELS_DIR,
+    root: Path | None = None,
 ) -> Retrained:
-    """Train reference `name` on `data` into OUT/run, package it as OUT/NAME, and compare its
+    """Train reference `name` on `data` into OUT/runs/NAME, package it as OUT/NAME, and compare its
     dev metrics with the shipped model's (when one is shipped for the same data)."""
     recipe = get_recipe(name)
     data, out = Path(data), Path(out)
@@ -115,8 +115,9 @@ def retrain(
     if recipe.latent:
         latent = Path(latent_run) if latent_run else reference_folder(recipe.latent, root)
     log(f"training {name}: {recipe.role}")
-    train_recipe(recipe, data, out / "run", budget, latent, progress)
-    provenance = package_reference(name, out / "run", data, out / name, budget=budget)
+    run = out / "runs" / name
+    train_recipe(recipe, data, run, budget, latent, progress)
+    provenance = package_reference(name, run, data, out / name, budget=budget)
     comparison = (
         [] if shipped is None else compare_dev(provenance["dev"], shipped.provenance["dev"])
     )

@@ -41,6 +41,15 @@ class Reference:
         """Bytes of its weights files."""
         return sum(p.stat().st_size for p in self.folder.rglob("*.safetensors"))
 
+    def dev_line(self) -> str:
+        """Its first dev metric as "name value ± se" (the loss, for a generative model)."""
+        dev = self.provenance.get("dev", {})
+        for name, value in dev.items():
+            if not name.endswith(" se"):
+                se = dev.get(f"{name} se")
+                return f"{name} {value:.4g}" + ("" if se is None else f" ± {se:.2g}")
+        return "-"
+
     def mismatch(self, store: StoredDataset) -> str | None:
         """Why it must not be evaluated on `store` (None if the data are its own)."""
         found = store.manifest.get("content_hash")
@@ -52,17 +61,21 @@ class Reference:
         )
 
 
-def reference_folder(name: str, root: Path = MODELS_DIR) -> Path:
-    """Where reference `name` is (or would be) shipped."""
-    return root / get_recipe(name).name
+def reference_folder(name: str, root: Path | None = None) -> Path:
+    """Where reference `name` is (or would be) shipped (under `root`, default MODELS_DIR)."""
+    return (root or MODELS_DIR) / get_recipe(name).name
 
 
-def shipped(root: Path = MODELS_DIR) -> list[Reference]:
-    """Every reference model shipped under `root`, in catalog order."""
-    return [load_reference(name, root) for name in RECIPES if (root / name / PROVENANCE).is_file()]
+def shipped(root: Path | None = None) -> list[Reference]:
+    """Every reference model shipped under `root` (default MODELS_DIR), in catalog order."""
+    return [
+        load_reference(name, root)
+        for name in RECIPES
+        if (reference_folder(name, root) / PROVENANCE).is_file()
+    ]
 
 
-def load_reference(name: str, root: Path = MODELS_DIR) -> Reference:
+def load_reference(name: str, root: Path | None = None) -> Reference:
     """Reference `name` (SettingError if medgen has no such recipe, InputError if it is not
     shipped or its provenance is unreadable)."""
     folder = reference_folder(name, root)
@@ -78,7 +91,7 @@ def usable(
     name: str,
     store: StoredDataset,
     log: Callable[[str], None] = print,
-    root: Path = MODELS_DIR,
+    root: Path | None = None,
 ) -> Reference | None:
     """Reference `name` if it is shipped and was trained on `store`'s data; otherwise None,
     after one line saying why (the caller then trains its own model)."""
@@ -94,7 +107,7 @@ def usable(
     return reference
 
 
-def require(name: str, store: StoredDataset, root: Path = MODELS_DIR) -> Reference:
+def require(name: str, store: StoredDataset, root: Path | None = None) -> Reference:
     """Reference `name`, refused with one InputError line unless it was trained on `store`."""
     reference = load_reference(name, root)
     reason = reference.mismatch(store)

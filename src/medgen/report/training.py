@@ -79,3 +79,22 @@ def loss_curves(runs: Mapping[str, Path], out: Path) -> Path:
             ax.legend(fontsize=7)
     fig.tight_layout()
     return save_figure(fig, out)
+
+
+def curves_compared(runs: Mapping[str, Path], key: str, out: Path) -> Path:
+    """One loss (`key`) of several runs on one axis against training images seen, log-scaled
+    in images, so that a short run and a long one of the same recipe can be read together."""
+    fig = Figure(figsize=(PANEL_IN * 1.8, PANEL_IN))
+    ax = fig.add_subplot(1, 1, 1)
+    for name, run in runs.items():
+        series = loss_series(read_metrics(run / "metrics.jsonl"))
+        if key in series:
+            x, y = series[key]
+            ax.plot(x, y, label=name, linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("training images seen", fontsize=8)
+    ax.set_ylabel(key, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return save_figure(fig, out)

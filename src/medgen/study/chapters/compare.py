@@ -12,6 +12,7 @@ from medgen.lab.mode_collapse import mode_collapse_rows, summarise
 from medgen.report.html import FigureRef
 from medgen.report.tables import mode_collapse_shown
 from medgen.study.context import ChapterResult, StudyContext
+from medgen.study.references import provenance_html, reference_run
 
 
 def compare_chapter(ctx: StudyContext) -> ChapterResult:
@@ -20,9 +21,13 @@ def compare_chapter(ctx: StudyContext) -> ChapterResult:
     data = ctx.out / ctx.upstream["data"]["dataset"]
     models = ctx.out / "chapters" / "models"
     runs = [models / path for path in ctx.upstream["models"].values()]
-    ctx.log(f"training the feature extractor ({p.feature_steps} steps)")
-    features = ctx.workdir / "features"
-    train_extractor(data, features, FeatureConfig(steps=p.feature_steps, seed=p.seed))
+    shipped = reference_run(ctx, "features")
+    if shipped is None:
+        ctx.log(f"training the feature extractor ({p.feature_steps} steps)")
+        features = ctx.workdir / "features"
+        train_extractor(data, features, FeatureConfig(steps=p.feature_steps, seed=p.seed))
+    else:
+        features = shipped
     ctx.log(
         f"mode-collapse benchmark: {p.mode_collapse_seeds} seeds, scale {p.mode_collapse_scale:g}"
     )
@@ -45,14 +50,19 @@ def compare_chapter(ctx: StudyContext) -> ChapterResult:
         log=ctx.log,
     )
     body = comparison_html(result, settings, mode_collapse_shown(modes))
+    where = "<code>features/</code>" if shipped is None else f"<code>{features}</code>"
     body += (
         '<p class="note">Everything here, as files: <a href="compare/metrics.json">metrics.json'
         '</a>, <a href="compare/metrics.csv">metrics.csv</a>, and the feature extractor in '
-        "<code>features/</code>. Re-run with <code>medgen compare RUN... --data DIR --features "
+        f"{where}. Re-run with <code>medgen compare RUN... --data DIR --features "
         "FEATURES --out DIR</code>.</p>"
     )
+    body += provenance_html({} if shipped is None else {"feature extractor": "features"})
     figures = [FigureRef("compare/samples.png", "Real test slices beside each run's samples.")]
-    outputs = {"features": "features", "metrics": "compare/metrics.json"}
+    outputs = {
+        "features": "features" if shipped is None else str(shipped),
+        "metrics": "compare/metrics.json",
+    }
     best = min(result.rows, key=lambda r: r["fd"])
     summary = f"lowest FD: {best['run']} ({best['fd']:.3g}); feature space {result.features}"
     return ChapterResult("Diffusion, GAN and VAE compared", body, figures, outputs, summary)

@@ -37,6 +37,7 @@ from medgen.errors.remedy import (
 from medgen.errors.split import split_tables
 from medgen.report.html import FigureRef, render_template, table_html
 from medgen.study.context import ChapterResult, StudyContext
+from medgen.study.references import provenance_html, reference_run
 
 TALLY_BY = ("location", "tumour_type", "size_bin", "enhancing", "error_kind")
 TALLY_ROWS = 12  # categories shown, the largest first
@@ -131,7 +132,12 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
     gap = brainstem_gap(predictions)
     top = top_location(tally.summary_, tally.n_errors_, SLICE)
     parts_table = parts.table()
-    remedy, shares, fixes = remedy_section(ctx, run, config, run / "predictions" / "dev", project)
+    remedy, shares, fixes, joint = remedy_section(
+        ctx, run, config, run / "predictions" / "dev", project
+    )
+    generators = f"trained for {p.remedy_generators}" if p.remedy_generators else ""
+    if joint:
+        generators = "the shipped reference model (provenance below)"
     rows = [
         {"parts made perfect": ", ".join(r.perfect) or "none", "eyeball accuracy": r.accuracy}
         for r in parts.ceiling
@@ -160,8 +166,9 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
         ARM_TEXT=ARM_TEXT,
         remedy_n=p.remedy_n,
         shares=shares,
-        generators=p.remedy_generators,
+        generators=generators,
     )
+    body += provenance_html({"joint (image, mask) diffusion": "joint_diffusion"} if joint else {})
     outputs = {
         "detector": "detector",
         "predictions": "detector/predictions/dev",
@@ -190,14 +197,21 @@ def remedy_figures(remedy: Path) -> list[FigureRef]:
 
 def remedy_section(
     ctx: StudyContext, detector: Path, config: DetectorConfig, predictions: Path, project: Path
-) -> tuple[pd.DataFrame, dict[str, dict[str, float]], Finding]:
+) -> tuple[pd.DataFrame, dict[str, dict[str, float]], Finding, bool]:
     """The remedy experiment on brainstem tumours: the chapter's detector is the baseline, and
-    the generator arms run when the profile gives their generators a training budget."""
+    the generator arms run with the reference joint generator where the study uses it, or when
+    the profile gives their generators a training budget; whether the reference was used."""
     p = ctx.profile
     data = ctx.out / ctx.upstream["data"]["dataset"]
     store = open_dataset(data)
     plan = RemedyPlan({"location": SLICE}, p.remedy_n, p.seed)
-    arms = [name for name, arm in ARMS.items() if p.remedy_generators or arm.generator is None]
+    joint = reference_run(ctx, "joint_diffusion")
+    given = {} if joint is None else {"diffusion": joint}
+    arms = [
+        name
+        for name, arm in ARMS.items()
+        if p.remedy_generators or arm.generator is None or arm.generator in given
+    ]
     budget = p.remedy_generators or Generators({}).budget
     result = run_remedy(
         data,
@@ -206,7 +220,7 @@ def remedy_section(
         measured_sets(store, predictions, project),
         config,
         arms=possible_arms(store, plan, arms),
-        generators=Generators({}, budget=budget, seed=p.seed),
+        generators=Generators(given, budget=budget, seed=p.seed),
         baseline_run=detector,
         progress=False,
         log=ctx.log,
@@ -221,4 +235,4 @@ def remedy_section(
         for arm, s in result.intervals.get("test", {}).items()
         if arm != "real" and s["share"] == s["share"]
     }
-    return shown, shares, remedy_fixes(result.table, SLICE)
+    return shown, shares, remedy_fixes(result.table, SLICE), joint is not None

@@ -1,5 +1,11 @@
-"""Chapter 3, the models: a VAE, a diffusion model in its latent space, and a GAN, trained on the
-study's data within the chapter's budget; their samples beside real slices, and loss curves."""
+"""Chapter 3, the models: a VAE, a diffusion model in its latent space, and a GAN; their samples
+beside real slices, and loss curves.
+
+With the profile's reference models (and the data they were trained on) the three are the
+shipped references, sampled here, and one short run of the latent diffusion recipe is trained
+from scratch within the budget, so that the reader sees training work and can set its curve
+beside the reference run's. Without them, the three are trained here within the budget.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +18,12 @@ import pandas as pd
 import torch
 
 from medgen.models import load_model
+from medgen.reference.catalog import get_recipe
 from medgen.report.html import FigureRef, render_template, table_html
-from medgen.report.training import loss_curves, sample_panels
+from medgen.report.training import curves_compared, loss_curves, read_metrics, sample_panels
 from medgen.study.chapters.data import study_dataset
 from medgen.study.context import ChapterResult, StudyContext
+from medgen.study.references import provenance_html, reference_run
 from medgen.train.recipe import RunConfig, read_run_config, train_on_data
 
 # family -> (share of the chapter budget, --latent run or None), trained in this order; the
@@ -25,6 +33,8 @@ PLAN: dict[str, tuple[float, str | None]] = {
     "diffusion": (0.35, "vae"),
     "gan": (0.2, None),
 }
+REFERENCES = {"vae": "vae", "diffusion": "latent_diffusion", "gan": "gan"}  # family -> reference
+SCRATCH_SHARE = 0.6  # of the budget: the from-scratch run beside the reference models
 SHOWN = 16  # images per panel of the samples figure
 SAMPLE_STEPS = 20  # diffusion sampling steps in the chapter
 
@@ -60,37 +70,94 @@ def sample_timing(run: Path, n: int, seed: int) -> tuple[np.ndarray, float]:
     return images[:, 0].numpy(), (time.perf_counter() - start) / n
 
 
+def final_loss(run: Path) -> float:
+    """The last logged training loss of a run (NaN if it logged none)."""
+    losses = [
+        r["metrics"]["loss"]
+        for r in read_metrics(run / "metrics.jsonl")
+        if "loss" in r.get("metrics", {})
+    ]
+    return float(losses[-1]) if losses else float("nan")
+
+
+def trained_row(name: str, summary: dict[str, Any]) -> dict[str, Any]:
+    """The cost-table row of a run trained in this chapter."""
+    return {
+        "model": name,
+        "source": "trained here",
+        "parameters": summary["parameters"],
+        "steps": summary["steps"],
+        "images seen": summary["images"],
+        "train s": summary["seconds"],
+        "final loss": summary["final_metrics"].get("loss", float("nan")),
+    }
+
+
+def reference_row(name: str, folder: Path) -> dict[str, Any]:
+    """The cost-table row of a shipped reference model (its provenance)."""
+    from medgen.reference.zoo import load_reference
+
+    p = load_reference(folder.name).provenance
+    model = load_model(folder / "model")
+    return {
+        "model": name,
+        "source": "reference",
+        "parameters": sum(t.numel() for t in model.parameters()),
+        "steps": p["steps"],
+        "images seen": p["images"],
+        "train s": p["seconds"],
+        "final loss": final_loss(folder),
+    }
+
+
+def scratch_run(ctx: StudyContext, data: Path, vae: Path) -> tuple[Path, dict[str, Any]]:
+    """The latent diffusion reference's recipe, trained from scratch within SCRATCH_SHARE of
+    the budget, in the reference VAE's latent space."""
+    recipe = get_recipe(REFERENCES["diffusion"])
+    seconds = max(SCRATCH_SHARE * ctx.budget_s, 1.0)
+    ctx.log(f"training latent diffusion from scratch for {seconds:.0f} s (the reference's recipe)")
+    config = read_run_config(
+        recipe.config_file, "diffusion", budget=f"{seconds:.0f}s", checkpoint_every=10_000
+    )
+    run = ctx.workdir / "runs" / "scratch"
+    summary = train_on_data(
+        "diffusion", data, run, config, cond=recipe.cond, latent=vae, progress=False
+    )
+    return run, summary
+
+
 def models_chapter(ctx: StudyContext) -> ChapterResult:
-    """Train the three families on the study's data; samples, loss curves and a cost table."""
+    """The three families (the reference models, or runs trained here); samples, loss curves
+    and a cost table."""
     data = ctx.out / ctx.upstream["data"]["dataset"]
     runs: dict[str, Path] = {}
+    used: dict[str, str] = {}  # shown name -> reference name
     rows, panels = [], {"real slices": real_slices(ctx, SHOWN)}
     for family, (share, latent) in PLAN.items():
-        seconds = share * ctx.budget_s
-        runs[family] = ctx.workdir / "runs" / family
-        ctx.log(f"training {family} for {seconds:.0f} s")
-        summary = train_on_data(
-            family,
-            data,
-            runs[family],
-            run_config(family, seconds, ctx.profile.seed),
-            latent=None if latent is None else runs[latent],
-            progress=False,
-        )
-        images, per_image = sample_timing(runs[family], SHOWN, ctx.profile.seed)
         name = "latent diffusion" if latent else family
+        found = reference_run(ctx, REFERENCES[family])
+        if latent is not None and REFERENCES[latent] not in used.values():
+            found = None  # the reference lives in the reference VAE's latent space: only with it
+        if found is not None:
+            runs[family] = found
+            used[name] = REFERENCES[family]
+            rows.append(reference_row(name, found))
+        else:
+            seconds = share * ctx.budget_s
+            runs[family] = ctx.workdir / "runs" / family
+            ctx.log(f"training {family} for {seconds:.0f} s")
+            summary = train_on_data(
+                family,
+                data,
+                runs[family],
+                run_config(family, seconds, ctx.profile.seed),
+                latent=None if latent is None else runs[latent],
+                progress=False,
+            )
+            rows.append(trained_row(name, summary))
+        images, per_image = sample_timing(runs[family], SHOWN, ctx.profile.seed)
         panels[name] = images
-        rows.append(
-            {
-                "model": name,
-                "parameters": summary["parameters"],
-                "steps": summary["steps"],
-                "images seen": summary["images"],
-                "train s": summary["seconds"],
-                "final loss": summary["final_metrics"].get("loss", float("nan")),
-                "sample ms/image": 1000 * per_image,
-            }
-        )
+        rows[-1]["sample ms/image"] = 1000 * per_image
     figures = []
     path, ref = ctx.figure("samples.png")
     sample_panels(panels, path)
@@ -98,15 +165,35 @@ def models_chapter(ctx: StudyContext) -> ChapterResult:
     path, ref = ctx.figure("losses.png")
     loss_curves(runs, path)
     figures.append(FigureRef(ref, "Training losses against images seen (metrics.jsonl)."))
+    scratch = None
+    if "latent diffusion" in used:
+        scratch, summary = scratch_run(ctx, data, runs["vae"])
+        rows.append(trained_row("latent diffusion, from scratch", summary))
+        path, ref = ctx.figure("scratch.png")
+        curves_compared(
+            {"reference": runs["diffusion"], "from scratch here": scratch}, "loss", path
+        )
+        figures.append(
+            FigureRef(
+                ref,
+                "The latent diffusion recipe's training loss: the shipped reference run and the "
+                "run trained from scratch in this chapter, against images seen.",
+            )
+        )
     table = pd.DataFrame(rows).set_index("model")
+    # a run trained here is chapter-relative; a reference is where medgen is installed
+    links = {k: f"runs/{k}" if v.is_relative_to(ctx.workdir) else str(v) for k, v in runs.items()}
     body = render_template(
         "models_chapter.html",
         table=table_html(table, float_format="{:.4g}"),
         budget=ctx.budget_s,
-        runs={k: f"runs/{k}" for k in runs},
+        runs=links,
+        references=used,
+        scratch=scratch is not None,
     )
-    outputs = {family: f"runs/{family}" for family in runs}
-    summary_line = ", ".join(f"{r['model']} {r['steps']} steps" for r in rows)
+    body += provenance_html(used)
+    outputs = {family: links[family] for family in runs}
+    summary_line = ", ".join(f"{r['model']} {r['steps']} steps ({r['source']})" for r in rows)
     return ChapterResult(
         "The models: VAE, latent diffusion, GAN", body, figures, outputs, summary_line
     )

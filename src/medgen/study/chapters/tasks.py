@@ -1,11 +1,13 @@
 """Chapter 5, diffusion at work: denoising, anomaly detection and undersampled-MRI
-reconstruction by pixel-space diffusion models trained here, against their classical peers.
+reconstruction by pixel-space diffusion models, against their classical peers.
 
-Two diffusion models are trained, one on every training slice (the prior for denoising and
+Two diffusion models serve, one trained on every training slice (the prior for denoising and
 reconstruction) and one on the healthy training slices only, at the noise levels anomaly
 detection queries (PRIOR_LEVELS), with a VAE on the same healthy slices as the anomaly baseline:
 an anomaly detector must not have seen tumours, and the models chapter's latent diffusion model
-cannot serve (the tasks need pixel space).
+cannot serve (the tasks need pixel space). Each is the shipped reference model where the
+profile uses them and the data are its own (REFERENCES), and is otherwise trained here within
+its share of the budget.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from medgen.models import VAE, load_model
 from medgen.models.diffusion import DiffusionConfig
 from medgen.report.html import FigureRef, render_template, table_html
 from medgen.study.context import ChapterResult, StudyContext
+from medgen.study.references import provenance_html, reference_run
 from medgen.tasks.anomaly_split import PRIOR_LEVELS
 from medgen.tasks.outputs import PANEL_COLUMNS, TaskOutcome, write_panel
 from medgen.tasks.run import TaskSettings, open_pixel_model
@@ -33,13 +36,23 @@ PLAN: dict[str, tuple[str, float, str | None, dict[str, float] | None]] = {
     "diffusion_healthy": ("diffusion", 0.25, "label=0", PRIOR_LEVELS),
     "vae_healthy": ("vae", 0.1, "label=0", None),
 }
+REFERENCES = {
+    "diffusion": "pixel_prior",
+    "diffusion_healthy": "healthy_prior",
+    "vae_healthy": "healthy_vae",
+}
 
 
-def train_runs(ctx: StudyContext, data: Path) -> dict[str, Path]:
-    """The chapter's three runs, each within its share of the budget."""
-    runs = {}
+def train_runs(ctx: StudyContext, data: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """The chapter's three runs (a reference, or trained within its share of the budget), and
+    the references among them (run name -> reference name)."""
+    runs, used = {}, {}
     train = open_dataset(data).split("train")
     for name, (family, share, where, model) in PLAN.items():
+        found = reference_run(ctx, REFERENCES[name])
+        if found is not None:
+            runs[name], used[name] = found, REFERENCES[name]
+            continue
         seconds = max(share * ctx.budget_s, 1.0)
         ctx.log(f"training {name} for {seconds:.0f} s")
         available = len(train) if where is None else int((train["label"] == 0).sum())
@@ -55,7 +68,7 @@ def train_runs(ctx: StudyContext, data: Path) -> dict[str, Path]:
         )
         runs[name] = ctx.workdir / "runs" / name
         train_on_data(family, data, runs[name], config, where=where, progress=False)
-    return runs
+    return runs, used
 
 
 def panel(ctx: StudyContext, name: str, outcome: TaskOutcome, caption: str) -> FigureRef:
@@ -70,7 +83,7 @@ def tasks_chapter(ctx: StudyContext) -> ChapterResult:
     """Train the chapter's runs; denoise, detect anomalies and reconstruct; three peer tables."""
     data = ctx.out / ctx.upstream["data"]["dataset"]
     store = open_dataset(data)
-    runs = train_runs(ctx, data)
+    runs, used = train_runs(ctx, data)
     p = ctx.profile
     s = TaskSettings(
         split="test",
@@ -118,6 +131,8 @@ def tasks_chapter(ctx: StudyContext) -> ChapterResult:
     def html(t: Table) -> str:
         return table_html(t.table, float_format="{:.3f}")
 
+    # a run trained here is chapter-relative; a reference is where medgen is installed
+    links = {k: f"runs/{k}" if v.is_relative_to(ctx.workdir) else str(v) for k, v in runs.items()}
     body = render_template(
         "tasks_chapter.html",
         budget=ctx.budget_s,
@@ -134,9 +149,11 @@ def tasks_chapter(ctx: StudyContext) -> ChapterResult:
             "Anomaly detection": anomalies.verdict,
             "Reconstruction": recon.verdict,
         },
-        runs={k: f"runs/{k}" for k in runs},
+        runs=links,
+        references=used,
     )
-    outputs = {k: f"runs/{k}" for k in runs}
+    body += provenance_html(used)
+    outputs = dict(links)
     met = {"denoise": denoised.met, "anomaly": anomalies.met, "reconstruct": recon.met}
     outputs["targets_met"] = ", ".join(k for k, v in met.items() if v) or "none"
     summary = "targets met: " + ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in met.items())

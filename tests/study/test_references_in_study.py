@@ -1,0 +1,84 @@
+"""The study evaluates the shipped reference models on their own data, and trains its own runs,
+after one line saying why, on any other data."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from medgen.data.synth import DataConfig, make_dataset
+from medgen.reference import zoo
+from medgen.reference.retrain import retrain
+from medgen.study.chapters import data_chapter, tasks_chapter
+from medgen.study.profiles import PROFILES
+from medgen.study.runner import run_study
+
+TASK_REFERENCES = ("pixel_prior", "healthy_prior", "healthy_vae")
+WITH_REFERENCES = dataclasses.replace(PROFILES["tiny"], references=True)
+
+
+@pytest.fixture(scope="module")
+def datasets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The data the references are trained on, and other data (another seed)."""
+    root = tmp_path_factory.mktemp("data")
+    made = []
+    for seed in (5, 6):
+        out = root / f"data{seed}"
+        config = DataConfig(size=32, n_train=80, n_dev=20, n_test=20, seed=seed)
+        make_dataset(out, config, workers=1)
+        made.append(out)
+    return made[0], made[1]
+
+
+@pytest.fixture(scope="module")
+def task_zoo(datasets: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tasks chapter's three reference models, two steps each, on the first dataset."""
+    root = tmp_path_factory.mktemp("zoo")
+    for name in TASK_REFERENCES:
+        retrain(name, datasets[0], root / "work", budget="2steps", progress=False, root=root)
+        (root / "work" / name).rename(root / name)
+    return root
+
+
+def run_tasks(out: Path, data: Path, zoo_root: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    monkeypatch.setattr(zoo, "MODELS_DIR", zoo_root)
+    lines: list[str] = []
+    run_study(
+        out,
+        WITH_REFERENCES,
+        data=data,
+        chapters={"data": data_chapter, "tasks": tasks_chapter},
+        workers=1,
+        log=lines.append,
+    )
+    return lines
+
+
+def test_references_trained_on_the_studys_data_are_evaluated_not_retrained(
+    datasets: tuple[Path, Path], task_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = run_tasks(tmp_path, datasets[0], task_zoo, monkeypatch)
+    assert not any("training" in line for line in lines), lines
+    assert not (tmp_path / "chapters" / "tasks" / "runs").exists()
+    report = (tmp_path / "report.html").read_text()
+    assert "Reference models used here" in report
+    for name in TASK_REFERENCES:
+        assert str(task_zoo / name) in report
+
+
+def test_on_other_data_the_study_says_so_and_trains(
+    datasets: tuple[Path, Path], task_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = run_tasks(tmp_path, datasets[1], task_zoo, monkeypatch)
+    refused = [line for line in lines if "was trained on data" in line]
+    assert len(refused) == len(TASK_REFERENCES)
+    assert all(line.endswith("training one instead") for line in refused)
+    runs = tmp_path / "chapters" / "tasks" / "runs"
+    assert sorted(p.name for p in runs.iterdir()) == [
+        "diffusion",
+        "diffusion_healthy",
+        "vae_healthy",
+    ]
+    assert "Reference models used here" not in (tmp_path / "report.html").read_text()
