@@ -49,7 +49,7 @@ from medgen.fileio import (
     write_png_atomic,
     write_text_atomic,
 )
-from medgen.tasks.augment import train_joint_generator
+from medgen.tasks.augment import DEFAULT_BALANCE, train_joint_generator
 from medgen.train.budget import parse_budget
 from medgen.train.recipe import read_run_config
 
@@ -251,8 +251,8 @@ def run_remedy(
             given = Path(out) / "generators" / family
             log(f"training a joint (image, mask) {family} for {generators.budget}")
             settings = read_run_config(None, family, budget=generators.budget, seed=generators.seed)
-            balance = {} if generators.balance is None else {"balance": generators.balance}
-            train_joint_generator(family, data, given, settings, progress=progress, **balance)
+            balance = DEFAULT_BALANCE if generators.balance is None else generators.balance
+            train_joint_generator(family, data, given, settings, balance=balance, progress=progress)
         runs[family] = Path(given)
     return remedy_experiment(
         data,
