@@ -82,3 +82,38 @@ def test_on_other_data_the_study_says_so_and_trains(
         "vae_healthy",
     ]
     assert "Reference models used here" not in (tmp_path / "report.html").read_text()
+
+
+MODEL_REFERENCES = ("vae", "latent_diffusion", "gan", "features")
+
+
+def test_the_models_and_compare_chapters_sample_the_references_and_train_one_run(
+    datasets: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medgen.study.chapters import compare_chapter, models_chapter
+
+    root = tmp_path / "zoo"
+    for name in MODEL_REFERENCES:  # the VAE first: the latent model lives in its latent space
+        budget = "2steps" if name != "features" else "3steps"
+        retrain(name, datasets[0], root / "work", budget=budget, progress=False, root=root)
+        (root / "work" / name).rename(root / name)
+    monkeypatch.setattr(zoo, "MODELS_DIR", root)
+    lines: list[str] = []
+    out = tmp_path / "study"
+    result = run_study(
+        out,
+        WITH_REFERENCES,
+        data=datasets[0],
+        chapters={"data": data_chapter, "models": models_chapter, "compare": compare_chapter},
+        workers=1,
+        log=lines.append,
+    )
+    trained = [line for line in lines if ": training " in line]
+    assert len(trained) == 1 and "from scratch" in trained[0], lines
+    assert (out / "chapters" / "models" / "runs" / "scratch" / "model").is_dir()
+    report = result.report.read_text()
+    assert report.count("Reference models used here") == 2  # models, and compare's extractor
+    assert "latent diffusion, from scratch" in report and "scratch.png" in report
+    compared = (out / "chapters" / "compare" / "compare" / "metrics.csv").read_text()
+    for name in ("vae", "latent_diffusion", "gan"):
+        assert name in compared

@@ -37,6 +37,7 @@ def compare_chapter(ctx: StudyContext) -> ChapterResult:
         n=p.compare_samples,
         n_real=p.compare_samples,
         n_train=2 * p.compare_samples,
+        per_condition=min(CompareSettings().per_condition, p.compare_samples),
         seed=p.seed,
         metrics=replace(MetricSettings(), seed=p.seed),
     )
