@@ -9,6 +9,7 @@ is compared with the shipped one on equal terms.
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 from pathlib import Path
@@ -38,7 +39,7 @@ def machine_name() -> str:
                 break
     except OSError:
         pass
-    return f"CPU: {cpu}, {torch.get_num_threads()} threads"
+    return f"CPU: {cpu}, {os.cpu_count()} cores"
 
 
 def source_commit(path: Path | None = None) -> str:
