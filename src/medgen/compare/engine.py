@@ -29,6 +29,7 @@ from medgen.compare.summary import FLOOR, display_table, summary_sentences
 from medgen.data.store import StoredDataset, open_dataset
 from medgen.evaluate import frechet_distance, kernel_inception_distance, prdc
 from medgen.evaluate.features import Extractor, FeatureConfig, load_extractor, train_extractor
+from medgen.evaluate.sharpness import image_sharpness, relative_sharpness
 from medgen.exceptions import InputError, SettingError
 from medgen.fileio import atomic_directory, write_json_atomic, write_text_atomic
 from medgen.models import DiffusionModel
@@ -79,6 +80,8 @@ class RealSets:
     train: Tensor
     held_out: Tensor  # dev split, half A: memorisation's yardstick
     floor: Tensor  # dev split, half B: scored as if it were a model
+    reference_sharpness: np.ndarray  # per-image sharpness of the test slices
+    floor_sharpness: np.ndarray  # ... and of the floor's slices
 
 
 def pick(store: StoredDataset, split: str, n: int, seed: int) -> np.ndarray:
@@ -102,12 +105,22 @@ def real_sets(store: StoredDataset, extractor: Extractor, settings: CompareSetti
     half = dev.size // 2
     if half < MIN_SAMPLES:
         raise InputError(store.root, f"has {dev.size} dev slices; compare needs {2 * MIN_SAMPLES}")
+    reference = images_of(store, pick(store, "test", settings.n_real, s))
+    floor = images_of(store, dev[half:])
     return RealSets(
-        reference=extractor(images_of(store, pick(store, "test", settings.n_real, s))),
+        reference=extractor(reference),
         train=extractor(images_of(store, pick(store, "train", settings.n_train, s + 1))),
         held_out=extractor(images_of(store, dev[:half])),
-        floor=extractor(images_of(store, dev[half:])),
+        floor=extractor(floor),
+        reference_sharpness=image_sharpness(reference),
+        floor_sharpness=image_sharpness(floor),
     )
+
+
+def sharpness_columns(values: np.ndarray, real: RealSets, seed: int) -> dict[str, float]:
+    """The row's relative sharpness against the test slices, with its interval."""
+    found = relative_sharpness(values, real.reference_sharpness, seed=seed)
+    return {"sharpness": found.value, "sharpness_low": found.low, "sharpness_high": found.high}
 
 
 def check_sizes(contestants: Sequence[Contestant], store: StoredDataset) -> None:
@@ -213,6 +226,7 @@ def measure(
     real = real_sets(store, extractor, settings)
     floor = quality_row(real.floor, real.reference, real.train, real.held_out, settings.metrics)
     floor |= {"run": FLOOR, "model": "real", "family": "real", "nfe": None}
+    floor |= sharpness_columns(real.floor_sharpness, real, settings.seed)
     shown = images_of(store, pick(store, "test", settings.shown, settings.seed + 3))
     panels: dict[str, np.ndarray] = {"real slices (test)": shown}
     rows, per_condition = [], []
@@ -222,6 +236,7 @@ def measure(
         row = quality_row(
             extractor(samples.images), real.reference, real.train, real.held_out, settings.metrics
         )
+        row |= sharpness_columns(image_sharpness(samples.images), real, settings.seed)
         row |= {
             "run": c.name,
             "model": c.kind,

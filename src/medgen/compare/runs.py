@@ -14,6 +14,7 @@ from medgen.diffusion import expected_nfe
 from medgen.exceptions import InputError
 from medgen.fileio import read_json_object
 from medgen.models import DiffusionModel, GenerativeModel
+from medgen.reference.build import PROVENANCE
 from medgen.train.generate import open_run
 from medgen.train.recipe import conditioning_of
 from medgen.train.rundir import SUMMARY
@@ -49,12 +50,15 @@ class Contestant:
 
 
 def open_contestant(path: str | Path, name: str | None = None) -> Contestant:
-    """A finished run folder (model/ and summary.json) as a contestant."""
+    """A finished run folder (model/ and summary.json, or a reference model's provenance.json
+    with the same steps, images and seconds) as a contestant."""
     path = Path(path)
     model = open_run(path).eval()
     summary: dict[str, Any] = {}
-    if (path / SUMMARY).is_file():
-        summary = read_json_object(path / SUMMARY)
+    for record in (SUMMARY, PROVENANCE):
+        if (path / record).is_file():
+            summary = read_json_object(path / record)
+            break
     parameters = summary.get("parameters")
     if parameters is None:
         parameters = sum(p.numel() for p in model.parameters())
