@@ -58,6 +58,14 @@ def compare_chapter(ctx: StudyContext) -> ChapterResult:
         f"{where}. Re-run with <code>medgen compare RUN... --data DIR --features "
         "FEATURES --out DIR</code>.</p>"
     )
+    references = [run.name for run in runs if (run / "provenance.json").is_file()]
+    if references:
+        body += (
+            f"<p>The runs compared are the models chapter's; {', '.join(references)} "
+            f"{'is a' if len(references) == 1 else 'are'} shipped reference "
+            f"model{'' if len(references) == 1 else 's'} (provenance in that chapter), "
+            "sampled and measured here.</p>"
+        )
     body += provenance_html({} if shipped is None else {"feature extractor": "features"})
     figures = [FigureRef("compare/samples.png", "Real test slices beside each run's samples.")]
     outputs = {
