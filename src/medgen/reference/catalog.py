@@ -3,7 +3,7 @@
 Every model but the feature extractor is trained by `medgen train` with a config file from
 `recipes/` (its [train] table holds the budget), so the recipe of a shipped model is a command a
 user can run. The VAE, the GAN and the latent diffusion model of the comparison see the same
-number of training images each (32,000); the latent diffusion model works in the reference
+number of training images each (24,000); the latent diffusion model works in the reference
 VAE's latent space, so it is trained after it.
 """
 
