@@ -44,7 +44,9 @@ class Reference:
     def dev_line(self) -> str:
         """Its first dev metric as "name value ± se" (the loss, for a generative model)."""
         dev = self.provenance.get("dev", {})
-        for name, value in dev.items():
+        names = sorted(dev, key=lambda name: name != "loss")  # the loss first, where there is one
+        for name in names:
+            value = dev[name]
             if not name.endswith(" se"):
                 se = dev.get(f"{name} se")
                 return f"{name} {value:.4g}" + ("" if se is None else f" ± {se:.2g}")
