@@ -1,4 +1,5 @@
-"""The default sampler and levels: exact NFE, and its target on the 25-mode grid, scaled down.
+"""The default sampler and levels: exact NFE, the data's stats, its target on the 25-mode grid
+scaled down, and convergence on held-out problems of `medgen.analytic.suite`.
 
 The target (benchmarks/samplers.py, 20,000 samples) is SW1 <= 0.06 at 10 NFE and SW1 <= 0.032 with
 mode TV <= 0.02 at 20 NFE, against a floor of ~0.03. At the 4,000 samples used here one draw's SW1
@@ -17,16 +18,21 @@ import pytest
 import torch
 from torch import Tensor
 
-from medgen.analytic import grid_mixture_2d
+from medgen.analytic import GaussianMixture, grid_mixture_2d
+from medgen.analytic.suite import held_out_seeds, make_problem
 from medgen.diffusion import SAMPLERS, CountingDenoiser, expected_nfe, karras_sigmas
 from medgen.diffusion.defaults import (
     DEFAULT_SAMPLER,
     DEFAULT_SIGMA_MIN,
     DEFAULT_TO_ZERO,
+    SIGMA_MAX_PER_DIAMETER,
+    DataStats,
+    data_stats,
     default_sigma_max,
     default_sigmas,
     prior_std,
     sample_default,
+    sigma_max_of,
     steps_for_nfe,
 )
 from medgen.evaluate.sliced import sliced_wasserstein_1
@@ -34,6 +40,7 @@ from medgen.evaluate.sliced import sliced_wasserstein_1
 N, SEEDS = 4000, 8
 GRID = grid_mixture_2d(std=0.1, dtype=torch.float64)
 SIGMA_DATA = math.sqrt(float(torch.diagonal(GRID.covariance()).mean()))  # ~2.83
+STATS = data_stats(GRID.sample(512, generator=torch.Generator().manual_seed(7)))  # a user's sample
 
 
 def samples(seed: int) -> Tensor:
@@ -71,9 +78,7 @@ def floor(exact: Tensor) -> tuple[float, float]:
 @pytest.fixture(scope="module")
 def exact_ode(exact: Tensor) -> tuple[float, float]:
     """The same scores for the default run to convergence (50 NFE) from the same noise."""
-    runs = [
-        sample_default(GRID.denoiser, noise(s), 50, sigma_data=SIGMA_DATA) for s in range(SEEDS)
-    ]
+    runs = [sample_default(GRID.denoiser, noise(s), 50, data=STATS) for s in range(SEEDS)]
     return mean_scores(runs, exact)
 
 
@@ -87,6 +92,25 @@ def test_levels_are_karras_rho_2_ending_at_sigma_min() -> None:
     torch.testing.assert_close(sigmas, karras_sigmas(11, 0.002, 8.0, rho=2.0)[:-1])
     steps = sigmas.sqrt().diff()  # rho = 2: equal steps in sqrt(sigma)
     torch.testing.assert_close(steps, steps[:1].expand_as(steps))
+
+
+def test_data_stats_of_a_hand_sample() -> None:
+    x = torch.tensor([[0.0, 0.0], [3.0, 4.0], [0.0, 2.0]], dtype=torch.float64)
+    stats = data_stats(x)
+    torch.testing.assert_close(stats.mean, torch.tensor([1.0, 2.0], dtype=torch.float64))
+    assert stats.sigma_data == pytest.approx(math.sqrt((3.0 + 4.0) / 2))  # unbiased variances
+    assert stats.diameter == pytest.approx(5.0)
+    assert sigma_max_of(stats) == sigma_max_of(x) == pytest.approx(SIGMA_MAX_PER_DIAMETER * 5.0)
+    with pytest.raises(ValueError, match="2 examples"):
+        data_stats(x[:1])
+
+
+def test_sample_default_takes_data_or_sigma_data_not_both() -> None:
+    z = noise(0)[:8]
+    with pytest.raises(ValueError, match="exactly one"):
+        sample_default(GRID.denoiser, z, 5)
+    with pytest.raises(ValueError, match="exactly one"):
+        sample_default(GRID.denoiser, z, 5, data=STATS, sigma_data=SIGMA_DATA)
 
 
 def test_sigma_range_and_start_follow_sigma_data() -> None:
@@ -109,7 +133,7 @@ def test_steps_for_nfe_is_the_most_that_fit(name: str, nfe: int, steps: int) -> 
 # ---- the sampler target, with the exact denoiser -----------------------------------------------
 
 
-@pytest.mark.parametrize(("nfe", "margin", "own_error"), [(10, 0.04, 0.01), (20, 0.02, 0.002)])
+@pytest.mark.parametrize(("nfe", "margin", "own_error"), [(10, 0.04, 0.025), (20, 0.03, 0.003)])
 def test_default_meets_the_target_on_the_grid(
     nfe: int,
     margin: float,
@@ -121,7 +145,7 @@ def test_default_meets_the_target_on_the_grid(
     runs = []
     for seed in range(SEEDS):
         counting = CountingDenoiser(GRID.denoiser)
-        runs.append(sample_default(counting, noise(seed), nfe, sigma_data=SIGMA_DATA))
+        runs.append(sample_default(counting, noise(seed), nfe, data=STATS))
         assert counting.nfe == nfe == expected_nfe(DEFAULT_SAMPLER, nfe, to_zero=DEFAULT_TO_ZERO)
         assert mode_stats(runs[-1])[1] == 25
     sw1, tv = mean_scores(runs, exact)
@@ -132,6 +156,66 @@ def test_default_meets_the_target_on_the_grid(
 
 def test_default_beats_edm_levels_at_10_nfe(exact: Tensor) -> None:
     """The same solver on EDM's levels (0.002-80, rho 7, x = 80 z) is far off at 10 NFE."""
-    ours = sample_default(GRID.denoiser, noise(0), 10, sigma_data=SIGMA_DATA)
+    ours = sample_default(GRID.denoiser, noise(0), 10, data=STATS)
     edm = SAMPLERS[DEFAULT_SAMPLER](GRID.denoiser, 80 * noise(0), karras_sigmas(10, 0.002, 80.0))
     assert sliced_wasserstein_1(ours, exact) + 0.05 < sliced_wasserstein_1(edm, exact)
+
+
+# ---- convergence on held-out problems of the suite ---------------------------------------------
+
+
+def sw1_and_floor(mixture: GaussianMixture, data: Tensor | DataStats | None, n: int) -> tuple:
+    """(SW1 of the default at 50 NFE, mean SW1 of 3 fresh exact sets), each against 2 references."""
+    mixture = mixture.to(torch.float64)
+
+    def draw(seed: int, size: int = n) -> Tensor:
+        return mixture.sample(size, generator=torch.Generator().manual_seed(seed))
+
+    refs = [draw(1), draw(2)]
+    z = torch.randn(n, mixture.dim, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    if data is None:  # the sigma_data-only fallback: 3 sigma_data, started at 0
+        sigma_data = math.sqrt(float(torch.diagonal(mixture.covariance()).mean()))
+        x = sample_default(mixture.denoiser, z, 50, sigma_data=sigma_data)
+    else:
+        x = sample_default(mixture.denoiser, z, 50, data=data)
+    ours = float(np.mean([sliced_wasserstein_1(x, r) for r in refs]))
+    floor = np.mean([sliced_wasserstein_1(draw(10 + i), r) for i in range(3) for r in refs])
+    return ours, float(floor)
+
+
+def first_held_out(kind: str, max_cost: int) -> int:
+    """The first held-out seed of `kind` whose K * d is at most max_cost (fast to run)."""
+    for seed in held_out_seeds():
+        p = make_problem(seed)
+        if p.kind == kind and p.mixture.n_components * p.mixture.dim <= max_cost:
+            return seed
+    raise AssertionError(f"no held-out {kind} problem with K d <= {max_cost}")
+
+
+@pytest.mark.parametrize(
+    ("kind", "max_cost", "n"),
+    [
+        ("isotropic", 400, 800),
+        ("anisotropic", 400, 800),
+        ("low_rank", 400, 800),
+        ("image", 3000, 300),
+    ],
+)
+def test_default_converges_on_held_out_problems(kind: str, max_cost: int, n: int) -> None:
+    """At 50 NFE, given 512 exact samples as its data, the default is within 20% of the floor."""
+    problem = make_problem(first_held_out(kind, max_cost))
+    data = problem.mixture.sample(512, generator=torch.Generator().manual_seed(100))
+    ours, floor = sw1_and_floor(problem.mixture, data, n)
+    assert ours <= 1.2 * floor, problem.name
+
+
+def test_a_rare_far_mode_needs_the_data_not_sigma_data() -> None:
+    """1-D, weights 0.9 / 0.1, modes 20 apart: 3 sigma_data (~18) starts too low to converge."""
+    far = GaussianMixture(
+        torch.tensor([0.9, 0.1]), torch.tensor([[0.0], [20.0]]), torch.tensor([1.0, 1.0])
+    )
+    data = far.to(torch.float64).sample(512, generator=torch.Generator().manual_seed(100))
+    ours, floor = sw1_and_floor(far, data, 2000)
+    old, _ = sw1_and_floor(far, None, 2000)
+    assert ours <= 1.2 * floor
+    assert old > 2 * floor

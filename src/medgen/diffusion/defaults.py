@@ -1,22 +1,23 @@
-"""medgen's default sampler and noise levels, and why they are these.
+"""medgen's default sampler and noise levels, taken from the data, and why they are these.
 
 The default is LMS (4th-order Adams-Bashforth in sigma, `SAMPLERS["lms"]`) on Karras levels with
-rho = 2 between sigma_min and sigma_max = 3 sigma_data, started from x = sqrt(sigma_max^2 +
-sigma_data^2) z, the Gaussian with the data's variance diffused to sigma_max.
+rho = DEFAULT_RHO from sigma_max down to sigma_min, started at the data's mean with the std of the
+data diffused to sigma_max: x = m + sqrt(sigma_max^2 + sigma_data^2) z.
 
-The levels, not the solver, set the error at a few NFE: with the exact denoiser of a 25-mode grid,
-a sigma_max of a few sigma_data, a start with the data's variance, rho 2 and a stop at sigma_min
-keep the default ahead of every diffusers peer at its recommended levels from 5 to 20 NFE, and
-at 20 NFE within the draw's noise of the exact ODE (tables, ablation and summary:
-benchmarks/results/samplers.txt; 12 seeds: benchmarks/results/samplers_default_12_seeds.txt).
-The 3 sigma_data rule is for low-dimensional data; for images sigma_max is about the largest
-distance between training examples (Song & Ermon 2020), which `medgen.models` measures.
+sigma_max is the data's diameter, the largest distance between two examples of a sample
+(technique 1 of Song & Ermon 2020), times SIGMA_MAX_PER_DIAMETER: at that level every pair of modes
+of p(x; sigma_max) overlaps, so the Gaussian start is close to it. A multiple of sigma_data is not:
+in d dimensions the distances between modes grow like sqrt(d) sigma_data at most, and in one
+dimension a rare mode far away barely moves sigma_data. The rule, the solver and rho were chosen on
+the tuning part of `medgen.analytic.suite` and are scored on its held-out part
+(experiments/samplers_suite/NOTES.md, benchmarks/results/samplers_suite.txt); the 25-mode grid
+(benchmarks/results/samplers.txt) is one more check.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -29,12 +30,46 @@ DEFAULT_SAMPLER = "lms"  # key of SAMPLERS
 DEFAULT_DISCRETIZATION = "karras"  # key of DISCRETIZATIONS: n + 1 levels, rho = DEFAULT_RHO, no 0
 DEFAULT_TO_ZERO = False  # the levels end at sigma_min (see default_sigmas)
 DEFAULT_RHO = 2.0  # Karras et al. 2022 eq. 5 exponent: steps even in sigma^(1/2) (EDM uses 7)
-SIGMA_MAX_PER_SIGMA_DATA = 3.0  # sigma_max / sigma_data: above it the data looks Gaussian
+SIGMA_MAX_PER_DIAMETER = 1.5  # sigma_max / the largest distance between two examples
+SIGMA_MAX_PER_SIGMA_DATA = 3.0  # sigma_max / sigma_data when only sigma_data is known
 DEFAULT_SIGMA_MIN = 0.002  # smallest nonzero level, in data units (EDM's)
+STATS_EXAMPLES = 512  # examples used for the diameter: O(n^2 d) distances
+
+
+class DataStats(NamedTuple):
+    """What the default levels and start need to know about the data."""
+
+    mean: Tensor  # (...) the data's mean, one example's shape
+    sigma_data: float  # per-coordinate std sqrt(tr Cov / d)
+    diameter: float  # largest distance between two examples of the sample
+
+
+def data_stats(x: Tensor, max_examples: int = STATS_EXAMPLES) -> DataStats:
+    """Mean, sigma_data and diameter of examples x (N, ...), N >= 2; the diameter from the first
+    `max_examples` (its estimate grows slowly with N: the largest of N^2 / 2 distances)."""
+    if x.ndim < 2 or x.shape[0] < 2:
+        raise ValueError(f"need at least 2 examples (N, ...), got shape {tuple(x.shape)}")
+    flat = x.flatten(1).double()  # (N, d)
+    sigma_data = float(flat.var(dim=0).mean().sqrt())
+    head = flat[:max_examples]
+    diameter = float(torch.cdist(head, head).max())
+    if not (sigma_data > 0 and math.isfinite(diameter)):
+        raise ValueError("the examples must be finite and not all equal")
+    return DataStats(x.mean(dim=0), sigma_data, diameter)
+
+
+def sigma_max_of(data: Tensor | DataStats) -> float:
+    """sigma_max = SIGMA_MAX_PER_DIAMETER * the data's diameter (Song & Ermon 2020, technique 1)."""
+    stats = data if isinstance(data, DataStats) else data_stats(data)
+    return SIGMA_MAX_PER_DIAMETER * stats.diameter
 
 
 def default_sigma_max(sigma_data: float) -> float:
-    """sigma_max = SIGMA_MAX_PER_SIGMA_DATA * sigma_data (the data's per-coordinate std)."""
+    """sigma_max = SIGMA_MAX_PER_SIGMA_DATA * sigma_data, for callers that know only sigma_data.
+
+    Good for low-dimensional data with modes a few sigma_data apart (the 25-mode grid); far too
+    low when modes lie further apart than that, which only examples reveal (`sigma_max_of`).
+    """
     if not sigma_data > 0:
         raise ValueError(f"sigma_data must be positive, got {sigma_data}")
     return SIGMA_MAX_PER_SIGMA_DATA * sigma_data
@@ -76,19 +111,40 @@ def steps_for_nfe(name: str, nfe: int, **knobs: Any) -> int:
     return n
 
 
+def _stats(data: Tensor | DataStats | None, sigma_data: float | None) -> DataStats:
+    """The data's stats from examples or stats, or the grid-era stand-in from sigma_data alone."""
+    if (data is None) == (sigma_data is None):
+        raise ValueError("give exactly one of data (examples or DataStats) and sigma_data")
+    if isinstance(data, DataStats):
+        return data
+    if data is not None:
+        return data_stats(data)
+    assert sigma_data is not None
+    return DataStats(
+        torch.zeros(()), sigma_data, default_sigma_max(sigma_data) / SIGMA_MAX_PER_DIAMETER
+    )
+
+
 def sample_default(
     denoiser: Denoiser,
     noise: Tensor,
     nfe: int,
     *,
-    sigma_data: float,
+    data: Tensor | DataStats | None = None,
+    sigma_data: float | None = None,
     sigma_min: float = DEFAULT_SIGMA_MIN,
     sigma_max: float | None = None,
     generator: torch.Generator | None = None,
 ) -> Tensor:
-    """Samples from unit Gaussian `noise` (B, ...): the default sampler, at most `nfe` calls."""
-    sigma_max = default_sigma_max(sigma_data) if sigma_max is None else sigma_max
+    """Samples from unit Gaussian `noise` (B, ...) with the default sampler, at most `nfe` calls.
+
+    `data`: examples of the data (N, ...) or their `data_stats`; the levels and the start follow
+    from them. `sigma_data` alone (no examples) falls back to sigma_max = 3 sigma_data from 0.
+    """
+    stats = _stats(data, sigma_data)
+    sigma_max = sigma_max_of(stats) if sigma_max is None else sigma_max
     n = steps_for_nfe(DEFAULT_SAMPLER, nfe, to_zero=DEFAULT_TO_ZERO)
     sigmas = default_sigmas(n, sigma_min, sigma_max, device=noise.device)
-    x = prior_std(sigma_max, sigma_data) * noise
+    mean = stats.mean.to(device=noise.device, dtype=noise.dtype)
+    x = mean + prior_std(sigma_max, stats.sigma_data) * noise
     return SAMPLERS[DEFAULT_SAMPLER](denoiser, x, sigmas, generator=generator)

@@ -1,0 +1,251 @@
+"""The default sampler against its peers on the held-out part of `medgen.analytic.suite`.
+
+Run as `python benchmarks/samplers.py --suite [--problems 48] [--samples 2000] [--out PATH]`.
+Per problem: the exact denoiser in float64 (float32 moves anisotropic modes' weights); every
+score is a mean over REFERENCES sets of n exact samples; the floor is the same score for
+FLOOR_DRAWS fresh sets of n exact samples; the default (`sample_default` given 512 other
+exact samples as its data) and every peer from the same noise z at each NFE budget. Peers, each
+at its recommended levels (Karras 0.002-80, rho 7, x = 80 z): diffusers' Euler, Heun, LMS and
+DPM++2M schedulers, and k-diffusion-style DPM++2M (medgen's `dpmpp_2m`, k-diffusion's
+algorithm, on its get_sigmas_karras levels; its Euler, Heun and LMS equal diffusers' rows to
+float rounding on these levels, benchmarks/results/samplers.txt, so they are left out).
+Scores: SW1 over 256 random directions; mode TV (the total-variation distance between the
+histograms of each sample's most likely component, against the reference's) where the modes are
+apart (K > 1 and nearest means >= MODES_APART component stds).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import torch
+from torch import Tensor
+
+from medgen.analytic.suite import Problem, suite
+from medgen.diffusion import SAMPLERS, Denoiser, karras_sigmas
+from medgen.diffusion.defaults import data_stats, sample_default, steps_for_nfe
+from medgen.evaluate.sliced import sliced_wasserstein_1
+
+NFES = (5, 10, 20, 50)
+FLOOR_DRAWS = 3  # fresh exact sets averaged for the floor
+STATS_SAMPLES = 512  # exact samples the default sees as "the user's data"
+MODES_APART = 3.0  # mode TV where the median nearest-mean distance is >= this many stds
+F64 = torch.float64
+KDIFF = {"k-diffusion DPM++2M": "dpmpp_2m"}  # its Euler, Heun, LMS equal diffusers' rows
+REFERENCES = 3  # reference sets: every SW1 and mode TV is a mean over them
+DEFAULT = "medgen default"
+
+Run = Callable[[Denoiser, Tensor, int], Tensor]  # (denoiser, z, nfe) -> samples
+
+
+class ProblemResult(NamedTuple):
+    """One problem's scores: SW1 and mode TV per (row, NFE), the floor, the row labels."""
+
+    problem: Problem
+    sw1: dict[tuple[str, int], float]
+    mode_tv: dict[tuple[str, int], float]  # empty where the modes are not apart
+    floor_sw1: float
+    floor_tv: float | None
+    seconds: float
+
+
+def kdiff_runner(name: str) -> Run:
+    """medgen's `name` on k-diffusion's recommended levels get_sigmas_karras(n, 0.002, 80, 7)."""
+
+    def run(denoiser: Denoiser, z: Tensor, nfe: int) -> Tensor:
+        from samplers import PEER_RHO, PEER_SIGMA_MAX, PEER_SIGMA_MIN
+
+        n = steps_for_nfe(name, nfe)
+        sigmas = karras_sigmas(n, PEER_SIGMA_MIN, PEER_SIGMA_MAX, PEER_RHO)
+        return SAMPLERS[name](denoiser, PEER_SIGMA_MAX * z, sigmas)
+
+    return run
+
+
+def diffusers_runner(peer: str) -> Run:
+    """diffusers' scheduler `peer` on its own Karras levels (benchmarks/samplers.py's runner)."""
+
+    def run(denoiser: Denoiser, z: Tensor, nfe: int) -> Tensor:
+        from samplers import PEER_SIGMA_MAX, Schedule, peer_runner
+
+        schedule = Schedule("karras80", lambda n: torch.empty(0), PEER_SIGMA_MAX)
+        x, _ = peer_runner(denoiser, peer, own_levels=True)(schedule, nfe, z, 0)
+        return x
+
+    return run
+
+
+def peers() -> dict[str, Run]:
+    """Every peer row at its recommended settings, by label."""
+    from samplers import PEERS
+
+    rows = {f"diffusers {peer}": diffusers_runner(peer) for peer in PEERS}
+    return rows | {label: kdiff_runner(name) for label, name in KDIFF.items()}
+
+
+def mode_tv(problem: Problem, x: Tensor, references: list[Tensor]) -> float:
+    """Mean TV between the most-likely-component histograms of x and of each reference."""
+    k = problem.mixture.n_components
+
+    def hist(y: Tensor) -> Tensor:
+        labels = problem.mixture.responsibilities(y.double()).argmax(dim=1)
+        return torch.bincount(labels, minlength=k).double() / y.shape[0]
+
+    return statistics.fmean(float(0.5 * (hist(x) - hist(r)).abs().sum()) for r in references)
+
+
+def sw1(x: Tensor, references: list[Tensor]) -> float:
+    """Mean SW1 (256 fixed directions) of x to each reference set."""
+    return statistics.fmean(sliced_wasserstein_1(x, r) for r in references)
+
+
+def has_modes(problem: Problem) -> bool:
+    return problem.mixture.n_components > 1 and problem.separation >= MODES_APART
+
+
+def run_problem(problem: Problem, n: int, nfes: tuple[int, ...] = NFES) -> ProblemResult:
+    """The default and every peer at every budget on one problem, from one noise draw."""
+    start = time.perf_counter()
+    mix64 = problem.mixture.to(F64)
+
+    def draw(seed: int, size: int = n) -> Tensor:
+        return mix64.sample(size, generator=torch.Generator().manual_seed(seed))
+
+    references, data = [draw(1 + i) for i in range(REFERENCES)], draw(100, STATS_SAMPLES)
+    fresh = [draw(10 + i) for i in range(FLOOR_DRAWS)]
+    z = torch.randn(n, mix64.dim, generator=torch.Generator().manual_seed(4), dtype=F64)
+    denoiser = mix64.denoiser
+    stats = data_stats(data)
+    rows: dict[str, Run] = {DEFAULT: lambda d, z, nfe: sample_default(d, z, nfe, data=stats)}
+    rows |= peers()
+    modes = has_modes(problem)
+    scores, tv = {}, {}
+    for label, run in rows.items():
+        for nfe in nfes:
+            x = torch.nan_to_num(run(denoiser, z, nfe), nan=1e6, posinf=1e6, neginf=-1e6)
+            scores[label, nfe] = sw1(x, references)
+            if modes:
+                tv[label, nfe] = mode_tv(problem, x, references)
+    floor_sw1 = statistics.fmean(sw1(f, references) for f in fresh)
+    floor_tv = statistics.fmean(mode_tv(problem, f, references) for f in fresh) if modes else None
+    return ProblemResult(problem, scores, tv, floor_sw1, floor_tv, time.perf_counter() - start)
+
+
+def run_suite(n_problems: int, n: int, part: str = "held_out") -> list[ProblemResult]:
+    """run_problem on the first n_problems of `part`, printing one line per problem."""
+    results = []
+    for problem in suite(part, n_problems):
+        results.append(run_problem(problem, n))
+        print(f"  {problem.seed}: {problem.name} {results[-1].seconds:.0f} s", flush=True)
+    return results
+
+
+# ---- the table and its summary --------------------------------------------------------------
+
+
+def best_peer(result: ProblemResult, nfe: int) -> tuple[str, float]:
+    """The peer with the lowest SW1 at this budget, and that SW1."""
+    peer_sw1 = {label: v for (label, b), v in result.sw1.items() if b == nfe and label != DEFAULT}
+    label = min(peer_sw1, key=peer_sw1.__getitem__)
+    return label, peer_sw1[label]
+
+
+def ratio(result: ProblemResult, nfe: int) -> float:
+    """The default's SW1 over the best peer's."""
+    return result.sw1[DEFAULT, nfe] / best_peer(result, nfe)[1]
+
+
+def converged(result: ProblemResult, nfe: int = 50) -> bool:
+    """Within 15% of the floor, or within 10% of the best peer where no row gets near it."""
+    ours = result.sw1[DEFAULT, nfe]
+    if ours <= 1.15 * result.floor_sw1:
+        return True
+    nearest = min(v for (_, b), v in result.sw1.items() if b == nfe)
+    return nearest > 1.15 * result.floor_sw1 and ours <= 1.1 * best_peer(result, nfe)[1]
+
+
+def problem_lines(results: list[ProblemResult], nfes: tuple[int, ...] = NFES) -> list[str]:
+    """One line per problem: floor, then per NFE the default's SW1 / best peer's SW1 (ratio)."""
+    head = f"{'seed':>6s} {'problem':44s} {'floor':>7s}" + "".join(
+        f" | {nfe:>3d} NFE: default / best peer (ratio)" for nfe in nfes
+    )
+    lines = [head]
+    for r in results:
+        cells = []
+        for nfe in nfes:
+            label, peer = best_peer(r, nfe)
+            short = label.replace("diffusers ", "d:").replace("k-diffusion ", "k:")
+            cells.append(
+                f" | {r.sw1[DEFAULT, nfe]:8.4g} / {peer:8.4g} {short:10s} ({ratio(r, nfe):5.2f})"
+            )
+        lines.append(
+            f"{r.problem.seed:6d} {r.problem.name:44s} {r.floor_sw1:7.4g}" + "".join(cells)
+        )
+    return lines
+
+
+def mode_lines(results: list[ProblemResult], nfes: tuple[int, ...] = NFES) -> list[str]:
+    """Mode TV where the modes are apart: floor, then per NFE the default's and the best peer's."""
+    lines = [
+        f"{'seed':>6s} {'floor':>6s}" + "".join(f" | {n:>3d}: default best-peer" for n in nfes)
+    ]
+    for r in results:
+        if r.floor_tv is None:
+            continue
+        cells = []
+        for nfe in nfes:
+            peers = [v for (label, b), v in r.mode_tv.items() if b == nfe and label != DEFAULT]
+            cells.append(f" | {r.mode_tv[DEFAULT, nfe]:12.4f} {min(peers):9.4f}")
+        lines.append(f"{r.problem.seed:6d} {r.floor_tv:6.4f}" + "".join(cells))
+    return lines
+
+
+def summary_lines(results: list[ProblemResult], nfes: tuple[int, ...] = NFES) -> list[str]:
+    """Median and worst ratio to the best peer, share within 10%, and the 50-NFE convergence."""
+    lines = [f"{'NFE':>4s} {'median ratio':>13s} {'worst ratio':>12s} {'share <= 1.1':>13s}"]
+    for nfe in nfes:
+        ratios = [ratio(r, nfe) for r in results]
+        share = sum(v <= 1.1 for v in ratios) / len(ratios)
+        lines.append(
+            f"{nfe:4d} {statistics.median(ratios):13.3f} {max(ratios):12.3f} {share:13.2f}"
+        )
+    if 50 in nfes:
+        ok = [converged(r) for r in results]
+        lines.append(
+            f"50 NFE: default within 15% of the floor (or within 10% of the best peer where no row "
+            f"gets there) on {sum(ok)}/{len(ok)} problems"
+            + "".join(
+                f"; not on {r.problem.seed}" for r, c in zip(results, ok, strict=True) if not c
+            )
+        )
+    for nfe in (10, 20):
+        if nfe not in nfes:
+            continue
+        worst = sorted(results, key=lambda r: -ratio(r, nfe))[:5]
+        lines.append(
+            f"worst five at {nfe} NFE: "
+            + ", ".join(f"{r.problem.seed} {r.problem.name} ({ratio(r, nfe):.2f})" for r in worst)
+        )
+    return lines
+
+
+def report(results: list[ProblemResult], command: str, n: int) -> str:
+    """The whole table as text, the command on top."""
+    parts = [
+        command,
+        f"held-out part of medgen.analytic.suite: {len(results)} problems, {n} samples per set, "
+        f"means over {REFERENCES} reference sets; floor: {FLOOR_DRAWS} fresh exact sets",
+        "",
+        "SW1 per problem (ratio = default / best peer)",
+        *problem_lines(results),
+        "",
+        "mode TV where the modes are apart (K > 1, nearest means >= 3 stds)",
+        *mode_lines(results),
+        "",
+        "summary",
+        *summary_lines(results),
+    ]
+    return "\n".join(parts) + "\n"
