@@ -10,8 +10,9 @@ import typing
 from pathlib import Path
 from typing import Any, TypeVar
 
-from medgen.exceptions import InputError
+from medgen.exceptions import InputError, SettingError
 from medgen.fileio import read_text
+from medgen.validate import finite, shown
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -27,7 +28,8 @@ def to_dict(config: Any) -> dict[str, Any]:
 
 
 def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
-    """Build dataclass `cls` from `data`; unknown keys and wrong types get one clear line."""
+    """Build dataclass `cls` from `data`; unknown keys, wrong types and non-finite numbers get
+    one clear line."""
     if not isinstance(data, dict):
         raise InputError(source, f"expected a table, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
@@ -43,16 +45,6 @@ def from_dict(cls: type[T], data: dict[str, Any], source: str = "config") -> T:
         return cls(**kwargs)
     except (TypeError, ValueError, InputError) as exc:
         raise InputError(source, str(exc)) from None
-
-
-def check_ranges(config: Any) -> None:
-    """Raise ValueError if a (low, high) field of `config` has low > high or low < 0."""
-    for f in dataclasses.fields(config):
-        value = getattr(config, f.name)
-        if isinstance(value, tuple) and len(value) == 2:
-            low, high = value
-            if low > high or low < 0:
-                raise ValueError(f"{f.name} = {list(value)}: need 0 <= low <= high")
 
 
 def read_table(path: str | Path) -> dict[str, Any]:
@@ -86,7 +78,7 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         return _convert(inner[0], value, where)
     if origin is tuple:
         if not isinstance(value, list | tuple):
-            raise InputError(where, f"expected a list, got {value!r}")
+            raise InputError(where, f"expected a list, got {shown(value)}")
         item = args[0] if args else Any
         if (len(args) == 2 and args[1] is Ellipsis) or len(args) == 1:
             return tuple(_convert(item, v, where) for v in value)
@@ -95,14 +87,15 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         return tuple(_convert(a, v, where) for a, v in zip(args, value, strict=True))
     if origin is dict:
         if not isinstance(value, dict):
-            raise InputError(where, f"expected a table, got {value!r}")
+            raise InputError(where, f"expected a table, got {shown(value)}")
         return {str(k): _convert(args[1], v, f"{where}.{k}") for k, v in value.items()}
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InputError(where, f"expected a number, got {value!r}")
-        return float(value)
+        try:
+            return finite(where, value)
+        except SettingError as err:  # a file's key, not a setting the command line names
+            raise InputError(where, err.problem) from None
     if hint is int or hint is bool or hint is str:
         if type(value) is not hint:
-            raise InputError(where, f"expected {hint.__name__}, got {value!r}")
+            raise InputError(where, f"expected {hint.__name__}, got {shown(value)}")
         return value
     return value

@@ -1,12 +1,18 @@
-"""Atomic writes: a file or a folder appears whole or not at all."""
+"""Atomic writes: a file or a folder appears whole or not at all.
+
+A write that fails on the filesystem (a full disk, a read-only folder, a file in the way) is one
+InputError naming the path, and leaves no temporary file or folder behind.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import io
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +22,9 @@ import numpy as np
 from PIL import Image
 
 from medgen.exceptions import InputError
+
+NO_FALLOCATE = (errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL)  # a filesystem without fallocate
+ZERO_CHUNK = 1 << 20  # bytes of zeros per write where fallocate is missing
 
 
 def fsync_dir(path: Path) -> None:
@@ -27,16 +36,28 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def reason(err: OSError) -> str:
+    """The OS's words for `err` ("No space left on device"), or its text if it has none."""
+    return err.strerror or str(err)
+
+
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """Write `data` to `path` via a temporary file, fsync and rename."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        fsync_dir(path.parent)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise InputError(path, f"cannot be written: {reason(exc)}") from exc
+        raise
 
 
 def write_text_atomic(path: str | Path, text: str) -> None:
@@ -72,35 +93,169 @@ def write_arrays_atomic(path: str | Path, **arrays: np.ndarray) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
+def reserve(path: str | Path, offset: int, length: int) -> None:
+    """Allocate disk blocks now for bytes [offset, offset + length) of file `path`, which must
+    hold zeros (a new file's unwritten part).
+
+    A memory map that writes into a sparse file's hole needs a block at that moment; on a full
+    disk the kernel answers with SIGBUS, which kills the process without a word. Allocated up
+    front, a full disk is an OSError (ENOSPC) here instead. Where the filesystem has no
+    fallocate, the zeros are written out in chunks.
+    """
+    if length <= 0:
+        return
+    with open(path, "r+b") as f:
+        fallocate = getattr(os, "posix_fallocate", None)
+        if fallocate is not None:
+            try:
+                fallocate(f.fileno(), offset, length)
+                return
+            except OSError as err:
+                if err.errno not in NO_FALLOCATE:
+                    raise
+        f.seek(offset)
+        zeros = bytes(min(ZERO_CHUNK, length))
+        for start in range(0, length, ZERO_CHUNK):
+            f.write(zeros[: min(ZERO_CHUNK, length - start)])
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists (one of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's
+        return True
+    return True
+
+
+def remove_stale(out: Path) -> None:
+    """Remove the `.NAME.tmp-PID` siblings of `out` that dead processes left (a SIGKILL skips
+    every cleanup), and their `.NAME.old-PID` ones once `out` exists again; never those of a
+    process still alive, which may be writing them now."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.(tmp|old)-(\d+)")
+    for entry in out.parent.iterdir():
+        found = pattern.fullmatch(entry.name)
+        if found is None or pid_alive(int(found[2])):
+            continue
+        if found[1] == "old" and not out.exists():
+            continue  # the rename into `out` never happened: this is the only copy left
+        remove(entry)
+
+
+def remove(path: Path) -> None:
+    """Remove a file, a link or a folder tree, whichever `path` is; errors are ignored."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
+def published(path: Path, tmp: Path, out: Path) -> Path:
+    """`path` with the temporary folder `tmp` replaced by `out`, the name a user knows."""
+    if path == tmp or tmp in path.parents:
+        return out / path.relative_to(tmp)
+    return path
+
+
+def write_error(err: OSError, tmp: Path, out: Path) -> InputError:
+    """One InputError line for a filesystem error while writing `out` through `tmp`."""
+    if not isinstance(err.filename, str | bytes | os.PathLike):
+        return InputError(out, f"cannot be written: {reason(err)}")
+    path = Path(os.fsdecode(err.filename))
+    if path in (tmp, out) or tmp in path.parents or out in path.parents:
+        return InputError(published(path, tmp, out), f"cannot be written: {reason(err)}")
+    if path in out.parents:
+        if os.path.lexists(path) and not path.is_dir():
+            return InputError(path, f"is not a folder, so it cannot hold {out.name}")
+        return InputError(path, f"cannot hold {out.name}: {reason(err)}")
+    return InputError(path, reason(err))
+
+
+def swap_in(tmp: Path, out: Path) -> None:
+    """Rename `tmp` to `out`; an existing `out` is moved aside first and put back if that fails."""
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    moved = os.path.lexists(out)
+    if moved:
+        os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        if moved:
+            os.replace(old, out)
+        raise
+    fsync_dir(out.parent)
+    if moved:
+        remove(old)
+
+
 @contextlib.contextmanager
 def atomic_directory(out: str | Path, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling folder of `out`, renamed to `out` only if the block succeeds.
 
     On an error or an interrupt the temporary folder is removed and `out` (if it existed) is left
     as it was; with `overwrite`, an existing `out` is replaced only once the new one is complete.
+    Temporary folders that killed processes left beside `out` are removed first. A filesystem
+    error (an OSError) becomes one InputError naming the path as it would be in `out`.
     """
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(out)
+        remove(tmp)
+        tmp.mkdir()
+    except OSError as err:
+        raise write_error(err, tmp, out) from err
     try:
         yield tmp
         for entry in tmp.rglob("*"):
             if entry.is_file():
                 with open(entry, "rb+") as f:
                     os.fsync(f.fileno())
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        if out.exists():
-            os.replace(out, old)
-        os.replace(tmp, out)
-        fsync_dir(out.parent)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        swap_in(tmp, out)
+    except BaseException as exc:
+        remove(tmp)
+        if isinstance(exc, OSError):
+            raise write_error(exc, tmp, out) from exc
+        if isinstance(exc, InputError):
+            named = published(Path(exc.what), tmp, out)
+            if named != Path(exc.what):
+                raise InputError(named, exc.problem) from exc
         raise
+
+
+def check_overwrite(out: Path, overwrite: bool, manifest: str, fmt: str | None = None) -> None:
+    """Refuse an existing `out` unless `overwrite` is set and `out` is what --overwrite may
+    replace: an empty folder, or a medgen folder with the JSON file `manifest` whose "format" is
+    `fmt` (any JSON object if `fmt` is None). A file, a link, a folder of anything else and the
+    current folder (or one holding it) are never replaced."""
+    if not os.path.lexists(out):
+        return
+    if not overwrite:
+        raise InputError(out, "already exists (pass --overwrite to replace it)")
+    kind = f"a {fmt} folder" if fmt else f"a folder with {manifest}"
+    refusal = f"is not {kind}; --overwrite replaces nothing else (choose another output)"
+    with contextlib.suppress(OSError):
+        here = Path.cwd().resolve()
+        if out.resolve() in (here, *here.parents):
+            raise InputError(
+                out, "is the current folder or holds it; --overwrite never replaces it"
+            )
+    if out.is_symlink() or not out.is_dir():
+        raise InputError(out, refusal)
+    if not any(out.iterdir()):
+        return
+    try:
+        record = json.loads((out / manifest).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        record = None
+    if not isinstance(record, dict) or (fmt is not None and record.get("format") != fmt):
+        raise InputError(out, refusal)
 
 
 def read_text(path: str | Path) -> str:

@@ -207,7 +207,7 @@ def test_bad_size_and_bad_config_are_input_errors(tmp_path: Path) -> None:
     bad.write_text("[noise]\nsigma = [0.2, 0.1]\n")
     with pytest.raises(InputError, match="low <= high"):
         resolve_config(bad)
-    with pytest.raises(ValueError, match="unknown location"):
+    with pytest.raises(SettingError, match="unknown location"):
         ScenarioConfig(location_prevalence={"train": {"pituitary": 1.0}})
 
 

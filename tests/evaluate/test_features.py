@@ -11,10 +11,17 @@ import torch
 
 from medgen.data.store import open_dataset
 from medgen.evaluate import frechet_distance
-from medgen.evaluate.features import FeatureConfig, load_extractor, train_extractor
+from medgen.evaluate.features import (
+    FeatureConfig,
+    load_extractor,
+    split_scores,
+    train_extractor,
+)
 from medgen.exceptions import InputError
 
 QUICK = FeatureConfig(steps=30, batch_size=32)
+# the lesion heads, a short run: 300 train slices, about 15 s of one core
+LESIONS = FeatureConfig(steps=300, batch_size=32, lr=2e-3, presence_weight=1, mask_weight=1)
 
 
 @pytest.fixture(scope="module")
@@ -22,6 +29,14 @@ def extractor_dir(builtin_dataset: Path, tmp_path_factory: pytest.TempPathFactor
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("features") / "features"
     train_extractor(builtin_dataset, out, QUICK)
+    return out
+
+
+@pytest.fixture(scope="module")
+def lesion_dir(builtin_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("features") / "lesions"
+    train_extractor(builtin_dataset, out, LESIONS)
     return out
 
 
@@ -40,6 +55,9 @@ def test_saved_record_names_the_space_and_what_it_learned(
     assert set(record["targets"]["classes"]) == {"tumour_type", "location"}
     assert "brainstem" in record["targets"]["classes"]["location"]
     assert {"tumour_type accuracy", "source_z R2"} <= set(record["dev_scores"])
+    assert 0 <= record["dev_scores"]["tumour presence AUROC"] <= 1  # from the type head
+    assert record["format_version"] == 2
+    assert not record["targets"]["presence"] and not record["targets"]["mask"]
     extractor = load_extractor(extractor_dir)
     assert extractor.name == f"medgen:{record['id']}" and extractor.image_size == 64
 
@@ -66,6 +84,42 @@ def test_features_tell_brains_from_scrambled_brains(
     same = frechet_distance(extractor(test), feats_dev)
     different = frechet_distance(extractor(test), extractor(scrambled))
     assert different > 10 * same
+
+
+@pytest.mark.parametrize("folder", ["extractor_dir", "lesion_dir"])
+def test_saved_heads_score_as_they_did_when_trained(
+    folder: str, builtin_dataset: Path, request: pytest.FixtureRequest
+) -> None:
+    saved: Path = request.getfixturevalue(folder)
+    record = json.loads((saved / "extractor.json").read_text())
+    again = split_scores(saved, builtin_dataset, "dev")
+    assert again == pytest.approx(record["dev_scores"], abs=1e-6)
+    assert load_extractor(saved)(split_images(builtin_dataset, "dev", 3)).shape == (3, 128)
+
+
+def test_format_1_folders_load_and_newer_formats_are_refused(
+    builtin_dataset: Path, tmp_path: Path
+) -> None:
+    old = tmp_path / "old"
+    train_extractor(builtin_dataset, old, FeatureConfig(steps=2))
+    record = json.loads((old / "extractor.json").read_text())
+    for key in ("presence", "mask"):
+        del record["targets"][key]
+    for key in ("presence_weight", "mask_weight", "mask_stage", "pool"):
+        del record["config"][key]
+    (old / "extractor.json").write_text(json.dumps({**record, "format_version": 1}))
+    images = split_images(builtin_dataset, "dev", 4)
+    assert load_extractor(old)(images).shape == (4, 128)
+    assert "tumour presence AUROC" in split_scores(old, builtin_dataset, "dev")
+    (old / "extractor.json").write_text(json.dumps({**record, "format_version": 3}))
+    with pytest.raises(InputError, match="newer medgen"):
+        load_extractor(old)
+
+
+def test_the_lesion_heads_learn_to_see_tumours_in_seconds(lesion_dir: Path) -> None:
+    record = json.loads((lesion_dir / "extractor.json").read_text())
+    assert record["targets"]["presence"] and record["targets"]["mask"]
+    assert record["dev_scores"]["tumour presence AUROC"] >= 0.68  # chance: 0.50 +- 0.04 (sd)
 
 
 def test_images_of_another_size_are_refused(extractor_dir: Path) -> None:

@@ -265,7 +265,7 @@ def test_the_mask_weighted_loss_is_the_weighted_mean_of_the_plain_one() -> None:
     per_pixel = dsm_loss(model.denoiser, x0, sigma, sigma_data=config.sigma_data, generator=g)
     expected = (per_pixel * mask_loss_weights(x0[:, -1:] > 0, 5.0)).mean()
     assert torch.allclose(loss, expected) and not torch.allclose(loss, per_pixel.mean())
-    with pytest.raises(ValueError, match="mask_weight"):
+    with pytest.raises(InputError, match="mask_weight"):
         DiffusionConfig(image_size=SIZE, mask_weight=5.0)  # one channel: no mask to weigh
-    with pytest.raises(ValueError, match="mask_weight"):
+    with pytest.raises(InputError, match="mask_weight"):
         DiffusionConfig(image_size=SIZE, channels=2, mask_weight=-1.0)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+from medgen.exceptions import SettingError
 from medgen.nets import (
     LabelEmbedding,
     NoiseEmbedding,
@@ -92,7 +93,7 @@ def test_bad_inputs_raise() -> None:
         net(torch.randn(2, 1, 16, 16), torch.zeros(3))
     with pytest.raises(ValueError, match="unconditional"):
         net(torch.randn(2, 1, 16, 16), torch.zeros(2), torch.ones(2, 1, dtype=torch.long))
-    with pytest.raises(ValueError, match="attention_levels"):
+    with pytest.raises(SettingError, match="attention_levels"):
         UNetConfig(channels=(8, 16), attention_levels=(False,))
 
 

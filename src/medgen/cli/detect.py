@@ -44,14 +44,20 @@ def predict_command(
     data: Path = typer.Option(..., help="Dataset folder."),
     split: str = typer.Option("dev", help="Split to predict: train, dev or test."),
     out: Path | None = typer.Option(
-        None, help="Predictions folder. [default: RUN/predictions/SPLIT]"
+        None, help="Predictions folder to create. [default: RUN/predictions/SPLIT]"
+    ),
+    overwrite: bool = typer.Option(
+        False, help="Replace OUT if it is a predictions folder (an errors project may rest on it)."
     ),
 ) -> None:
-    """Predict a split; write predictions.csv/.json and every part's output.
+    """Predict a split; write predictions.csv/.json and every part's output to a new folder.
 
-    Example: medgen detect predict detector --data data --split dev
+    The data must have the slice size the detector was trained on.
+
+    Example: medgen detect predict detector --data data --split dev --out detector/pred-dev2
     """
     from medgen.detect.predict import predict_split
 
-    folder = predict_split(run, data, split, out or run / "predictions" / split)
+    out = out or run / "predictions" / split
+    folder = predict_split(run, data, split, out, overwrite=overwrite)
     print(f"predictions in {folder}")

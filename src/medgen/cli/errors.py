@@ -252,6 +252,7 @@ def parts_command(
     from medgen.detect.pipeline import BoundDetector, load_detector, model_version
     from medgen.errors import ErrorStore, attribute_errors, read_predictions
     from medgen.errors.split import split_tables
+    from medgen.errors.tally import resolve_split
 
     preds = read_predictions(predictions)
     if model_version(run) != preds.model_version:
@@ -261,9 +262,7 @@ def parts_command(
             f"detector in {run} ({model_version(run)})",
         )
     with ErrorStore(project, create=False) as store:
-        split = store.current_split(preds.content_hash, preds.split)
-    if split is None:
-        raise InputError(project, "has no eyeball/blackbox split yet: run medgen errors split")
+        split = resolve_split(store, preds)
     eyeball, _ = split_tables(preds, split)
     pipeline = BoundDetector(load_detector(run), open_dataset(preds.data))
     report = attribute_errors(pipeline, eyeball["id"].to_numpy(), eyeball["truth"].to_numpy())

@@ -30,7 +30,7 @@ from medgen.data.store import StoredDataset, open_dataset
 from medgen.evaluate import frechet_distance, kernel_inception_distance, prdc
 from medgen.evaluate.features import Extractor, FeatureConfig, load_extractor, train_extractor
 from medgen.evaluate.sharpness import image_sharpness, relative_sharpness
-from medgen.exceptions import InputError, SettingError
+from medgen.exceptions import InputError
 from medgen.fileio import atomic_directory, write_json_atomic, write_text_atomic
 from medgen.models import DiffusionModel
 from medgen.report.html import (
@@ -44,6 +44,7 @@ from medgen.report.html import (
 from medgen.report.tables import mode_collapse_shown
 from medgen.report.training import sample_panels
 from medgen.train.recipe import conditioning_of
+from medgen.validate import optional_whole, random_seed, whole
 
 MIN_SAMPLES = 10  # below this, no metric here means anything
 MIN_CONDITION_REAL = 10  # real slices a condition needs before it gets a row
@@ -65,11 +66,10 @@ class CompareSettings:
     def check(self) -> None:
         """SettingError naming the first setting out of range."""
         for name in ("n", "n_real", "n_train", "per_condition"):
-            if getattr(self, name) < MIN_SAMPLES:
-                value = getattr(self, name)
-                raise SettingError(name, f"must be at least {MIN_SAMPLES}, got {value}")
-        if self.steps is not None and self.steps < 1:
-            raise SettingError("steps", f"must be at least 1, got {self.steps}")
+            whole(name, getattr(self, name), MIN_SAMPLES)
+        optional_whole("steps", self.steps, 1)
+        whole("shown", self.shown, 1)
+        random_seed("seed", self.seed)
 
 
 @dataclass

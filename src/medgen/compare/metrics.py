@@ -24,6 +24,7 @@ from medgen.evaluate import (
     prdc,
 )
 from medgen.evaluate.halfsample import Centre
+from medgen.validate import in_range, random_seed, whole
 
 FD_AND_PRDC = ("fd", "precision", "recall", "density", "coverage")
 # how each interval is centred (medgen.evaluate.halfsample): FD's O(1/n) bias is removed; PRDC
@@ -55,6 +56,22 @@ class MetricSettings:
     kid_subset_size: int = 1000  # capped at half the smaller set
     memorisation_quantile: float = 0.05
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        whole("k", self.k, 1)
+        whole("n_halves", self.n_halves, 2)
+        in_range("level", self.level, 0.0, 1.0, open_low=True, open_high=True)
+        whole("kid_subsets", self.kid_subsets, 1)
+        whole("kid_subset_size", self.kid_subset_size, 2)
+        in_range(
+            "memorisation_quantile",
+            self.memorisation_quantile,
+            0.0,
+            1.0,
+            open_low=True,
+            open_high=True,
+        )
+        random_seed("seed", self.seed)
 
 
 def interval(name: str, estimate: Any) -> dict[str, float]:

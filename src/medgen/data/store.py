@@ -25,7 +25,7 @@ import pandas as pd
 
 from medgen import __version__
 from medgen.exceptions import InputError, SettingError
-from medgen.fileio import atomic_directory
+from medgen.fileio import atomic_directory, check_overwrite, reserve
 
 FORMAT = "medgen-slices"
 FORMAT_VERSION = 1
@@ -70,9 +70,17 @@ def check_size(size: int) -> int:
 
 
 def check_out(out: Path, overwrite: bool) -> None:
-    """Refuse to replace an existing dataset folder unless `overwrite` is set."""
-    if out.exists() and not overwrite:
-        raise InputError(out, "already exists (pass --overwrite to replace it)")
+    """Refuse an existing `out` unless `overwrite` is set and it is a dataset folder (or empty):
+    --overwrite never replaces a file or a folder of anything else."""
+    check_overwrite(out, overwrite, "manifest.json", FORMAT)
+
+
+def create_array(path: Path, dtype: np.dtype[Any], shape: tuple[int, ...]) -> np.memmap[Any, Any]:
+    """A new zero-filled .npy file at `path`, mapped for writing, its disk blocks allocated up
+    front (see `reserve`): a full disk is an OSError here, not a SIGBUS when a map writes."""
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    reserve(path, int(array.offset), int(array.nbytes))
+    return array
 
 
 def normalise_meta(meta: pd.DataFrame) -> pd.DataFrame:
@@ -121,13 +129,15 @@ class DatasetWriter:
         check_out(self.out, self.overwrite)
         self._ctx = atomic_directory(self.out, overwrite=self.overwrite)
         self.root = self._ctx.__enter__()
-        for name in self.array_names:
-            self.arrays[name] = np.lib.format.open_memmap(
-                self.root / f"{name}.npy",
-                mode="w+",
-                dtype=ARRAY_DTYPES[name],
-                shape=(self.n, self.size, self.size),
-            )
+        shape = (self.n, self.size, self.size)
+        try:
+            for name in self.array_names:
+                path = self.root / f"{name}.npy"
+                self.arrays[name] = create_array(path, ARRAY_DTYPES[name], shape)
+        except BaseException as exc:
+            self.arrays.clear()
+            if not self._ctx.__exit__(type(exc), exc, exc.__traceback__):  # removes the folder
+                raise
         return self
 
     def commit(self, meta: pd.DataFrame, manifest: dict[str, Any]) -> dict[str, Any]:

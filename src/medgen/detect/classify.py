@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from medgen.validate import at_least, positive, random_seed, whole
+
 CLASSES = ("none", "benign", "malignant")
 
 
@@ -27,6 +29,14 @@ class ClassifyConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        whole("hidden", self.hidden, 1)
+        whole("steps", self.steps, 1)
+        whole("batch_size", self.batch_size, 1)
+        positive("lr", self.lr)
+        at_least("weight_decay", self.weight_decay)
+        random_seed("seed", self.seed)
 
 
 class RegionClassifier(nn.Module):

@@ -24,6 +24,8 @@ from skimage.measure import regionprops
 from torch import Tensor, nn
 
 from medgen.devices import device_of
+from medgen.exceptions import SettingError
+from medgen.validate import in_range, positive, random_seed, whole, whole_numbers
 
 FEATURES = (
     "found",
@@ -56,6 +58,22 @@ class ExtractConfig:
     # 0.84 for 800 whole-slice steps in about the same time (experiments/scenario/NOTES.md).
     window: float = 0.5
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        whole_numbers("channels", self.channels, 1)
+        whole_numbers("strides", self.strides, 1, empty=True)
+        if len(self.strides) != len(self.channels) - 1:
+            raise SettingError(
+                "strides",
+                f"has {len(self.strides)} entries; channels has {len(self.channels)} levels, "
+                "which need one stride per level below the first",
+            )
+        whole("steps", self.steps, 1)
+        whole("batch_size", self.batch_size, 1)
+        positive("lr", self.lr)
+        positive("pos_weight", self.pos_weight)
+        in_range("window", self.window, 0.0, 1.0, open_low=True)
+        random_seed("seed", self.seed)
 
 
 def segmentation_net(config: ExtractConfig) -> nn.Module:

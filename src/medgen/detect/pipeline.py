@@ -46,8 +46,14 @@ from medgen.detect.extract import (
 from medgen.detect.preprocess import PreprocessConfig, perfect_preprocess, preprocess
 from medgen.devices import default_device
 from medgen.exceptions import InputError
-from medgen.fileio import atomic_directory, read_json_object, write_json_atomic
+from medgen.fileio import (
+    atomic_directory,
+    check_overwrite,
+    read_json_object,
+    write_json_atomic,
+)
 from medgen.tensorio import load_tensors, save_tensors, state_shapes
+from medgen.validate import random_seed
 
 PARTS = ("preprocess", "extract", "classify")
 FORMAT, FORMAT_VERSION = "medgen-detector", 1
@@ -68,6 +74,9 @@ class DetectorConfig:
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        random_seed("seed", self.seed)
 
 
 @dataclass
@@ -238,8 +247,7 @@ def train_detector(
     classifier, which had seen few of them, went on calling what it found "none".)
     """
     config = config or DetectorConfig()
-    if Path(out).exists() and not overwrite:
-        raise InputError(out, "already exists (pass --overwrite to replace it)")
+    check_overwrite(Path(out), overwrite, INFO, FORMAT)
     store = open_dataset(data)
     check_training_data(store)
     seg_ids, cls_ids = split_train(store, config.seed)
@@ -273,6 +281,7 @@ def train_detector(
     summary = {
         "data": str(Path(data)),
         "content_hash": store.manifest.get("content_hash"),
+        "image_size": store.size,
         "segmentation_examples": len(masks),
         "added_examples": added,
         "classifier_examples": len(truth),

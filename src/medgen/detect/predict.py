@@ -8,17 +8,18 @@ plus `intermediate/`: the preprocessed slices (float16), the tumour probability 
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from medgen.data.store import open_dataset
+from medgen.data.store import StoredDataset, open_dataset
 from medgen.detect.classify import CLASSES
-from medgen.detect.pipeline import Outputs, load_detector, model_version
-from medgen.detect.predictions import write_predictions
-from medgen.exceptions import SettingError
-from medgen.fileio import write_bytes_atomic
+from medgen.detect.pipeline import INFO, Outputs, load_detector, load_detector_config, model_version
+from medgen.detect.predictions import JSON_NAME, write_predictions
+from medgen.exceptions import InputError, SettingError
+from medgen.fileio import atomic_directory, check_overwrite, read_json_object, write_bytes_atomic
 
 META = (
     "location",
@@ -76,25 +77,66 @@ def run_in_batches(run: Path, data: Path, ids: np.ndarray) -> Outputs:
     )
 
 
-def predict_split(run: str | Path, data: str | Path, split: str, out: str | Path) -> Path:
-    """Run the detector of `run` on `split` of `data`; write the predictions folder `out`."""
+def detector_image_size(run: Path) -> int | None:
+    """The slice size the detector in `run` was trained on: recorded in its detector.json, or
+    else in the manifest of its training data if that is still there unchanged; None if unknown."""
+    info = read_json_object(run / INFO)
+    if isinstance(info.get("image_size"), int):
+        return int(info["image_size"])
+    data = info.get("data")
+    if not isinstance(data, str):
+        return None
+    try:
+        manifest = json.loads((Path(data) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    same = isinstance(manifest, dict) and manifest.get("content_hash") == info.get("content_hash")
+    return int(manifest["size"]) if same and "size" in manifest else None
+
+
+def check_image_size(run: Path, store: StoredDataset) -> None:
+    """Refuse data whose slices are not the size the detector in `run` was trained on: its
+    features (areas in pixels) and its network's receptive field are in that size's pixels."""
+    size = detector_image_size(run)
+    if size is not None and size != store.size:
+        raise InputError(
+            store.root,
+            f"holds {store.size}x{store.size} slices, but the detector in {run} was trained on "
+            f"{size}x{size} ones (predict on data of its size, or train a detector on this data)",
+        )
+
+
+def predict_split(
+    run: str | Path, data: str | Path, split: str, out: str | Path, *, overwrite: bool = False
+) -> Path:
+    """Run the detector of `run` on `split` of `data`; write the predictions folder `out`.
+
+    `out` appears whole or not at all; an existing one is replaced only with `overwrite`, and
+    only if it is a predictions folder (an errors project's split may rest on it).
+    """
     run, data, out = Path(run), Path(data), Path(out)
+    check_overwrite(out, overwrite, JSON_NAME)
+    load_detector_config(run)  # a detector run, before anything runs
     store = open_dataset(data)
+    check_image_size(run, store)
     ids = store.split(split).index.to_numpy()
     if ids.size == 0:
         raise SettingError("split", f"{data} has no {split!r} slices")
     outputs = run_in_batches(run, data, ids)
-    folder = out / INTERMEDIATE
-    folder.mkdir(parents=True, exist_ok=True)
-    save_array(folder / "preprocessed.npy", outputs.preprocessed.astype(np.float16))
-    save_array(folder / "probability.npy", np.round(outputs.probability * 255).astype(np.uint8))
-    save_array(folder / "region.npy", outputs.region.astype(np.uint8))
-    return write_predictions(
-        out,
-        predictions_table(outputs, store.meta),
-        model_version(run),
-        split,
-        data,
-        str(store.manifest.get("content_hash", "")),
-        image_size=store.size,
-    )
+    with atomic_directory(out, overwrite=overwrite) as tmp:
+        folder = tmp / INTERMEDIATE
+        folder.mkdir()
+        save_array(folder / "preprocessed.npy", outputs.preprocessed.astype(np.float16))
+        probability = np.round(outputs.probability * 255).astype(np.uint8)
+        save_array(folder / "probability.npy", probability)
+        save_array(folder / "region.npy", outputs.region.astype(np.uint8))
+        write_predictions(
+            tmp,
+            predictions_table(outputs, store.meta),
+            model_version(run),
+            split,
+            data,
+            str(store.manifest.get("content_hash", "")),
+            image_size=store.size,
+        )
+    return out

@@ -25,6 +25,8 @@ import numpy as np
 from scipy import ndimage
 from skimage.filters import threshold_otsu
 
+from medgen.validate import at_least, in_range
+
 EPS = 1e-6
 MIN_PART = 0.05  # a brain component is kept when its area is at least this share of the largest
 
@@ -37,6 +39,12 @@ class PreprocessConfig:
     bias_scale_px: float = 8.0  # Gaussian scale of the bias-field estimate
     denoise_px: float = 0.7  # Gaussian denoising blur (0: none)
     percentile: float = 99.0  # brain intensity mapped to 1
+
+    def __post_init__(self) -> None:
+        at_least("mask_smooth_px", self.mask_smooth_px)
+        at_least("bias_scale_px", self.bias_scale_px)
+        at_least("denoise_px", self.denoise_px)
+        in_range("percentile", self.percentile, 0.0, 100.0, open_low=True)
 
 
 def brain_mask(image: np.ndarray, smooth_px: float = 1.0) -> np.ndarray:

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from medgen.detect.predictions import Predictions
+from medgen.errors.pins import pin_split
 from medgen.errors.store import ErrorStore, StoredSplit
 from medgen.exceptions import InputError, SettingError
 
@@ -165,7 +166,8 @@ def split_project(
     seed: int = 0,
     refresh: bool = False,
 ) -> SplitOutcome:
-    """Return the stored split of this dataset split, making it (or a refreshed one) if asked."""
+    """Return the stored split of this dataset split, making it (or a refreshed one) if asked;
+    a new split is pinned to `predictions` (see `pins`)."""
     with store.transaction():  # check and create under one lock: two callers make one split
         current = store.current_split(predictions.content_hash, predictions.split)
         if current is not None and not refresh:
@@ -194,6 +196,7 @@ def split_project(
             model_version=predictions.model_version,
             reason="initial" if current is None else "refresh",
         )
+        pin_split(store, stored, predictions)
     return SplitOutcome(stored, fitted.size_, created=True)
 
 

@@ -4,7 +4,8 @@
 same time. WAL mode lets readers run while one writer writes; every write is one
 `BEGIN IMMEDIATE` transaction (the write lock is taken up front, so two writers queue on
 `busy_timeout` instead of deadlocking on a lock upgrade); an exception inside a transaction rolls
-it back whole; `synchronous=FULL` makes a committed transaction survive a power cut.
+it back whole; `synchronous=FULL` makes a committed transaction survive a power cut. The tables
+are in `schema`.
 """
 
 from __future__ import annotations
@@ -14,18 +15,17 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import NamedTuple
 
 import numpy as np
 
+from medgen.errors.schema import SCHEMA, connect, now
 from medgen.exceptions import InputError
 
 DB_NAME = "errors.sqlite"
 SCHEMA_VERSION = 1
-BUSY_TIMEOUT_MS = 60_000  # how long a writer waits for another one's lock before giving up
 PARTS = ("eyeball", "blackbox", "retired")  # retired: an old eyeball set, looked at, never reused
 # Built-in tag categories: name -> description.
 BUILTIN_CATEGORIES = {
@@ -33,59 +33,6 @@ BUILTIN_CATEGORIES = {
 }
 
 CATEGORY_NAME = re.compile(r"[a-z0-9][a-z0-9_\-]{0,39}")  # tag names; metadata ones hold "="
-
-SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS schema_version (
-        version INTEGER PRIMARY KEY,
-        applied_at TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS model_versions (
-        model_version TEXT PRIMARY KEY,
-        first_seen TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS splits (
-        split_id INTEGER PRIMARY KEY,
-        content_hash TEXT NOT NULL,          -- the dataset, by content
-        split_name TEXT NOT NULL,            -- usually 'dev'
-        generation INTEGER NOT NULL CHECK (generation >= 0),  -- 0, then +1 per refresh
-        created_at TEXT NOT NULL,
-        seed INTEGER NOT NULL,
-        target_errors INTEGER NOT NULL,
-        error_rate REAL NOT NULL,            -- the error rate the eyeball size was sized with
-        model_version TEXT,                  -- whose predictions sized it
-        reason TEXT NOT NULL CHECK (reason IN ('initial', 'refresh')),
-        UNIQUE (content_hash, split_name, generation))""",
-    """CREATE TABLE IF NOT EXISTS split_members (
-        split_id INTEGER NOT NULL REFERENCES splits(split_id) ON DELETE CASCADE,
-        example_id INTEGER NOT NULL,
-        part TEXT NOT NULL CHECK (part IN ('eyeball', 'blackbox', 'retired')),
-        PRIMARY KEY (split_id, example_id)) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS categories (
-        name TEXT PRIMARY KEY,
-        description TEXT NOT NULL DEFAULT '',
-        source TEXT NOT NULL CHECK (source IN ('metadata', 'tag')),
-        created_at TEXT NOT NULL)""",
-    """CREATE TABLE IF NOT EXISTS tags (
-        content_hash TEXT NOT NULL,
-        example_id INTEGER NOT NULL,
-        category TEXT NOT NULL REFERENCES categories(name),
-        author TEXT NOT NULL,
-        created_at TEXT NOT NULL,
-        PRIMARY KEY (content_hash, example_id, category)) WITHOUT ROWID""",
-    """CREATE TABLE IF NOT EXISTS evaluations (
-        evaluation_id INTEGER PRIMARY KEY,
-        model_version TEXT NOT NULL REFERENCES model_versions(model_version),
-        split_id INTEGER NOT NULL REFERENCES splits(split_id),
-        created_at TEXT NOT NULL,
-        eyeball_error REAL NOT NULL,
-        blackbox_error REAL NOT NULL,
-        n_eyeball INTEGER NOT NULL,
-        n_blackbox INTEGER NOT NULL,
-        predictions_path TEXT NOT NULL)""",
-)
-
-
-def now() -> str:
-    """The current UTC time as ISO text (sortable)."""
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True, eq=False)  # arrays: compare fields, not splits
@@ -116,6 +63,17 @@ class Tag(NamedTuple):
     created_at: str
 
 
+class Pin(NamedTuple):
+    """The predictions a split was drawn from: their folder and the SHA-256 of their CSV."""
+
+    split_id: int
+    content_hash: str  # the split's dataset
+    split_name: str
+    folder: str
+    sha256: str
+    model_version: str
+
+
 class Category(NamedTuple):
     """An error category: from metadata (computed) or from tags (people's)."""
 
@@ -137,21 +95,6 @@ class EvaluationRecord(NamedTuple):
     n_eyeball: int
     n_blackbox: int
     predictions_path: str
-
-
-def connect(path: Path) -> sqlite3.Connection:
-    """Open `path` in autocommit mode (transactions are explicit), WAL, FKs on, busy timeout."""
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-    conn.row_factory = sqlite3.Row
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA journal_mode = WAL")
-        conn.execute("PRAGMA synchronous = FULL")
-        conn.execute("PRAGMA foreign_keys = ON")
-    except sqlite3.DatabaseError as err:
-        conn.close()
-        raise InputError(path, f"is not a medgen errors database ({err})") from None
-    return conn
 
 
 def check_category_name(name: str) -> str:
@@ -342,6 +285,24 @@ class ErrorStore:
             blackbox=by_part["blackbox"],
             retired=by_part["retired"],
         )
+
+    def pin_predictions(self, split_id: int, folder: str, sha256: str, model_version: str) -> None:
+        """Record the predictions split `split_id` was drawn from (see `Pin`)."""
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO split_predictions VALUES (?, ?, ?, ?)",
+                (split_id, folder, sha256, model_version),
+            )
+
+    def pins(self, *, split_id: int | None = None, folder: str | None = None) -> list[Pin]:
+        """The pins of split `split_id`, or of splits drawn from `folder`, newest first."""
+        rows = self._conn.execute(
+            "SELECT p.split_id, s.content_hash, s.split_name, p.folder, p.sha256, p.model_version"
+            " FROM split_predictions p JOIN splits s USING (split_id)"
+            " WHERE p.split_id = ? OR p.folder = ? ORDER BY p.split_id DESC",
+            (split_id, folder),
+        )
+        return [Pin(*r) for r in rows]
 
     # ---- categories and tags ----------------------------------------------------------------
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from medgen.detect.predictions import Predictions
+from medgen.errors.pins import no_split_error, replaced_note
 from medgen.errors.split import split_tables
 from medgen.errors.store import Category, ErrorStore, StoredSplit, Tag
 from medgen.exceptions import InputError, SettingError
@@ -181,26 +182,32 @@ class ErrorTally:
 
 def resolve_split(store: ErrorStore, predictions: Predictions | None) -> StoredSplit:
     """The split in force for `predictions`' dataset, or the project's latest one if None."""
-    if predictions is None:
-        split = store.latest_split()
-        where = str(store.path)
-    else:
+    if predictions is not None:
         split = store.current_split(predictions.content_hash, predictions.split)
-        where = str(predictions.path)
+        if split is None:
+            raise no_split_error(store, predictions)
+        return split
+    split = store.latest_split()
     if split is None:
-        raise InputError(where, "no eyeball/blackbox split yet (run `medgen errors split` first)")
+        raise InputError(
+            store.path, "no eyeball/blackbox split yet (run `medgen errors split` first)"
+        )
     return split
 
 
 def tally_project(
     store: ErrorStore, predictions: Predictions, by: Sequence[str] | None = None
 ) -> ErrorTally:
-    """Tally the eyeball errors of `predictions` with the project's tags; records categories."""
+    """Tally the eyeball errors of `predictions` with the project's tags; records categories.
+    A note says so if `predictions` replaced those the split was drawn from."""
     split = resolve_split(store, predictions)
     eyeball, _ = split_tables(predictions, split)
     tag_categories = [c.name for c in store.categories() if c.source == "tag"]
     tally = ErrorTally(by, image_size=predictions.image_size)
     tally.fit(eyeball, store.tags(predictions.content_hash), tag_categories)
+    replaced = replaced_note(store, predictions, split)
+    if replaced:
+        tally.notes_.append(replaced)
     store.upsert_categories(c for c in tally.categories_ if c.source == "metadata")
     return tally
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from medgen.draws import rand
+from medgen.exceptions import SettingError
 from medgen.models.protocol import Batch
+from medgen.validate import in_range, shown, texts
 
 
 @dataclass
@@ -25,12 +28,18 @@ class Conditioning:
     drop_prob: float = 0.1  # chance a training example's labels are all replaced by null (CFG)
 
     def __post_init__(self) -> None:
-        if len(self.names) != len(self.vocab):
-            raise ValueError(
-                f"{len(self.names)} condition names but {len(self.vocab)} vocabularies"
+        texts("names", self.names)
+        if not isinstance(self.vocab, Sequence) or isinstance(self.vocab, str):
+            raise SettingError(
+                "vocab", f"expected one list of values per name, got {shown(self.vocab)}"
             )
-        if not 0.0 <= self.drop_prob <= 1.0:
-            raise ValueError(f"drop_prob = {self.drop_prob}: need a probability in [0, 1]")
+        for values in self.vocab:
+            texts("vocab", values)
+        if len(self.names) != len(self.vocab):
+            raise SettingError(
+                "vocab", f"{len(self.names)} condition names but {len(self.vocab)} vocabularies"
+            )
+        in_range("drop_prob", self.drop_prob, 0.0, 1.0)
 
     @property
     def classes(self) -> tuple[int, ...]:

@@ -31,10 +31,12 @@ from medgen.diffusion import (
 )
 from medgen.diffusion.defaults import DEFAULT_SAMPLER, prior_std
 from medgen.draws import randn
+from medgen.exceptions import SettingError
 from medgen.models.common import Conditioning, batch_cond, drop_labels, to_signed
 from medgen.models.protocol import Batch, GenerativeModel
-from medgen.models.vae import VAE
+from medgen.models.vae import VAE, VAEConfig
 from medgen.nets import UNet, UNetConfig, default_unet_config, monai_tutorial_unet
+from medgen.validate import at_least, finite, one_of, positive, whole
 
 BACKBONES = ("medgen", "monai")
 MASK_MARGIN = 2  # pixels around a joint model's mask that weigh like the mask (its ring)
@@ -65,20 +67,32 @@ class DiffusionConfig:
     # channel's mask (`mask_loss_weights`); 0 = every pixel alike
 
     def __post_init__(self) -> None:
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"backbone = {self.backbone!r}: use one of {', '.join(BACKBONES)}")
-        if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting = {self.weighting!r}: use one of {', '.join(WEIGHTINGS)}")
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler = {self.sampler!r}: use one of {', '.join(SAMPLERS)}")
-        if not 0 < self.sigma_min < self.sigma_max or self.sigma_data <= 0 or self.steps < 1:
-            raise ValueError("need 0 < sigma_min < sigma_max, sigma_data > 0 and steps >= 1")
-        if not self.mask_weight >= 0:
-            raise ValueError(f"mask_weight = {self.mask_weight}: need a number >= 0")
-        if self.mask_weight > 0 and (self.channels < 2 or self.latent_vae is not None):
-            raise ValueError(
-                "mask_weight needs pixel-space (image, mask) data: channels >= 2, "
-                "the mask last, and no latent_vae"
+        whole("image_size", self.image_size, 1)
+        whole("channels", self.channels, 1)
+        one_of("backbone", self.backbone, BACKBONES)
+        one_of("weighting", self.weighting, WEIGHTINGS)
+        one_of("sampler", self.sampler, SAMPLERS)
+        positive("sigma_data", self.sigma_data)
+        positive("sigma_min", self.sigma_min)
+        if positive("sigma_max", self.sigma_max) <= self.sigma_min:
+            raise SettingError(
+                "sigma_max", f"must be above sigma_min ({self.sigma_min:g}), got {self.sigma_max:g}"
+            )
+        finite("p_mean", self.p_mean)
+        at_least("p_std", self.p_std)
+        whole("steps", self.steps, 1)
+        positive("rho", self.rho)
+        at_least("guidance", self.guidance)
+        positive("latent_scale", self.latent_scale)
+        if self.latent_vae is not None:  # the recorded VAE's config must build one
+            from_dict(VAEConfig, self.latent_vae, "latent_vae")
+        if at_least("mask_weight", self.mask_weight) > 0 and (
+            self.channels < 2 or self.latent_vae is not None
+        ):
+            raise SettingError(
+                "mask_weight",
+                "needs pixel-space (image, mask) data: channels >= 2, the mask last, "
+                "and no latent_vae",
             )
 
 

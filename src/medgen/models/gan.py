@@ -19,9 +19,12 @@ from torch import Tensor, nn
 
 from medgen.config import from_dict, to_dict
 from medgen.draws import rand, randn
+from medgen.exceptions import SettingError
 from medgen.models.common import Conditioning, batch_cond, batch_images, to_unit
 from medgen.models.protocol import Batch, GenerativeModel
 from medgen.nets import DCGANDiscriminator, DCGANGenerator
+from medgen.nets.gan import num_stages
+from medgen.validate import at_least, flag, one_of, whole
 
 LOSSES = ("ns", "hinge")
 PENALTIES = ("none", "r1", "gp")
@@ -44,12 +47,19 @@ class GANConfig:
     monitor_samples: int = 64  # size of the fixed batch whose diversity is logged
 
     def __post_init__(self) -> None:
-        if self.loss not in LOSSES:
-            raise ValueError(f"loss = {self.loss!r}: use one of {', '.join(LOSSES)}")
-        if self.penalty not in PENALTIES:
-            raise ValueError(f"penalty = {self.penalty!r}: use one of {', '.join(PENALTIES)}")
-        if self.penalty_weight < 0 or self.monitor_samples < 2:
-            raise ValueError("penalty_weight must be >= 0 and monitor_samples >= 2")
+        size = whole("image_size", self.image_size, 1)
+        try:
+            num_stages(size)
+        except ValueError:
+            raise SettingError("image_size", f"must be a power of two >= 16, got {size}") from None
+        whole("channels", self.channels, 1)
+        whole("latent_dim", self.latent_dim, 1)
+        whole("width", self.width, 1)
+        one_of("loss", self.loss, LOSSES)
+        one_of("penalty", self.penalty, PENALTIES)
+        at_least("penalty_weight", self.penalty_weight)
+        flag("spectral_norm", self.spectral_norm)
+        whole("monitor_samples", self.monitor_samples, 2)
 
 
 class GAN(GenerativeModel):

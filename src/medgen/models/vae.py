@@ -19,9 +19,11 @@ from torch import Tensor
 
 from medgen.config import from_dict, to_dict
 from medgen.draws import randn
+from medgen.exceptions import SettingError
 from medgen.models.common import batch_images, to_signed, to_unit
 from medgen.models.protocol import Batch, GenerativeModel
 from medgen.nets import VAEDecoder, VAEEncoder, downsampling_factor
+from medgen.validate import at_least, one_of, positive, whole, whole_numbers
 
 RECONSTRUCTIONS = ("l2", "l1")
 
@@ -40,16 +42,18 @@ class VAEConfig:
     kl_warmup_steps: int = 0  # beta ramps linearly from 0 over this many training steps
 
     def __post_init__(self) -> None:
-        if self.reconstruction not in RECONSTRUCTIONS:
-            raise ValueError(
-                f"reconstruction = {self.reconstruction!r}: use one of {', '.join(RECONSTRUCTIONS)}"
-            )
-        if self.obs_scale <= 0 or self.beta < 0 or self.kl_warmup_steps < 0:
-            raise ValueError("obs_scale must be > 0, beta and kl_warmup_steps >= 0")
-        if self.image_size % downsampling_factor(self.hidden):
-            raise ValueError(
-                f"image_size {self.image_size} is not divisible by the VAE's downsampling "
-                f"factor {downsampling_factor(self.hidden)}"
+        whole("channels", self.channels, 1)
+        whole_numbers("hidden", self.hidden, 1)
+        whole("latent_channels", self.latent_channels, 1)
+        one_of("reconstruction", self.reconstruction, RECONSTRUCTIONS)
+        positive("obs_scale", self.obs_scale)
+        at_least("beta", self.beta)
+        whole("kl_warmup_steps", self.kl_warmup_steps, 0)
+        factor = downsampling_factor(self.hidden)
+        if whole("image_size", self.image_size, 1) % factor:
+            raise SettingError(
+                "image_size",
+                f"{self.image_size} is not divisible by the VAE's downsampling factor {factor}",
             )
 
 

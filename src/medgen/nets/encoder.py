@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import pairwise
 
+import torch
 from torch import Tensor, nn
 
 
@@ -19,11 +21,26 @@ def conv_stage(cin: int, cout: int) -> nn.Sequential:
     )
 
 
+def mean_pool(x: Tensor) -> Tensor:
+    """(B, C, H, W) -> (B, C): the mean of each channel."""
+    return x.mean(dim=(2, 3))
+
+
+def mean_max_pool(x: Tensor) -> Tensor:
+    """(B, C, H, W) -> (B, 2C): the mean of each channel, then its max."""
+    return torch.cat([x.mean(dim=(2, 3)), x.amax(dim=(2, 3))], dim=1)
+
+
+POOLS: dict[str, Callable[[Tensor], Tensor]] = {"mean": mean_pool, "meanmax": mean_max_pool}
+
+
 class ConvEncoder(nn.Module):
     """Images (B, C, H, W) -> feature vectors (B, feature_dim).
 
-    Stride-2 stages, then global average pooling, so any image size that the stages can halve
-    works; a final linear layer sets the feature dimension.
+    Stride-2 stages, then global pooling, so any image size that the stages can halve works; a
+    final linear layer sets the feature dimension. `pool="meanmax"` concatenates the global mean
+    and max of each channel: the max keeps a feature that fires on a few cells (a small lesion)
+    from being averaged away.
     """
 
     def __init__(
@@ -31,15 +48,27 @@ class ConvEncoder(nn.Module):
         in_channels: int = 1,
         widths: tuple[int, ...] = (32, 64, 128, 128),
         feature_dim: int = 128,
+        pool: str = "mean",
     ) -> None:
         super().__init__()
         if not widths:
             raise ValueError("ConvEncoder needs at least one stage width")
+        if pool not in POOLS:
+            raise ValueError(f"ConvEncoder pool must be one of {sorted(POOLS)}, got {pool!r}")
         chans = (in_channels, *widths)
         self.stages = nn.Sequential(*(conv_stage(a, b) for a, b in pairwise(chans)))
-        self.project = nn.Linear(widths[-1], feature_dim)
+        self.pool = POOLS[pool]
+        self.project = nn.Linear(widths[-1] * (2 if pool == "meanmax" else 1), feature_dim)
         self.feature_dim = feature_dim
 
     def forward(self, x: Tensor) -> Tensor:
         """Features (B, feature_dim) of images x (B, C, H, W)."""
-        return self.project(self.stages(x).mean(dim=(2, 3)))
+        return self.project(self.pool(self.stages(x)))
+
+    def forward_with_map(self, x: Tensor, stage: int) -> tuple[Tensor, Tensor]:
+        """Features (B, feature_dim) and the map after `stage` stages (B, widths[stage-1], h, w).
+
+        The map lets a training-only head supervise where the encoder looks (h = H / 2^stage).
+        """
+        inner = self.stages[:stage](x)
+        return self.project(self.pool(self.stages[stage:](inner))), inner

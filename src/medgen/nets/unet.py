@@ -8,13 +8,16 @@ the decoder, and a zero-initialised output conv. `spatial_dims` picks 1-, 2- or 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from medgen.exceptions import SettingError
 from medgen.nets.embedding import LabelEmbedding, NoiseEmbedding
+from medgen.validate import flag, in_range, whole, whole_numbers
 
 CONVS: dict[int, type[nn.Conv1d] | type[nn.Conv2d] | type[nn.Conv3d]] = {
     1: nn.Conv1d,
@@ -43,18 +46,32 @@ class UNetConfig:
     channels_last: bool = False  # run 2-D convs in NHWC memory layout (mkldnn likes it)
 
     def __post_init__(self) -> None:
+        whole_numbers("channels", self.channels, 1)
+        whole_numbers("cond_classes", self.cond_classes, 1, empty=True)
         self.channels = tuple(self.channels)
-        self.attention_levels = tuple(self.attention_levels)
         self.cond_classes = tuple(self.cond_classes)
+        if not isinstance(self.attention_levels, Sequence):
+            raise SettingError("attention_levels", "expected a list of true/false, one per level")
+        self.attention_levels = tuple(flag("attention_levels", a) for a in self.attention_levels)
         if len(self.attention_levels) != len(self.channels):
-            raise ValueError(
-                f"attention_levels has {len(self.attention_levels)} entries; "
-                f"channels has {len(self.channels)} levels"
+            raise SettingError(
+                "attention_levels",
+                f"has {len(self.attention_levels)} entries; channels has "
+                f"{len(self.channels)} levels",
             )
-        if self.num_res_blocks < 1:
-            raise ValueError(f"num_res_blocks must be >= 1, got {self.num_res_blocks}")
-        if self.spatial_dims not in CONVS:
-            raise ValueError(f"spatial_dims must be 1, 2 or 3, got {self.spatial_dims}")
+        whole("in_channels", self.in_channels, 1)
+        if self.out_channels is not None:
+            whole("out_channels", self.out_channels, 1)
+        whole("num_res_blocks", self.num_res_blocks, 1)
+        whole("num_head_channels", self.num_head_channels, 1)
+        in_range("dropout", self.dropout, 0.0, 1.0, open_high=True)
+        if whole("spatial_dims", self.spatial_dims, 1) not in CONVS:
+            raise SettingError("spatial_dims", f"must be 1, 2 or 3, got {self.spatial_dims}")
+        whole("norm_groups", self.norm_groups, 1)
+        if self.emb_dim is not None:
+            whole("emb_dim", self.emb_dim, 1)
+        for name in ("mid_attention", "decoder_extra_block", "channels_last"):
+            flag(name, getattr(self, name))
 
     @property
     def blocks_per_level(self) -> tuple[int, ...]:

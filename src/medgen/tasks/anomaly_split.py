@@ -37,8 +37,9 @@ from medgen.models import VAE
 from medgen.tasks.anomaly import METHODS, NOISES, detect_anomalies, gaussian_blur, slice_score
 from medgen.tasks.metrics import auprc, auroc
 from medgen.tasks.outputs import Advance, TaskOutcome, batches, no_progress, stack_arrays
-from medgen.tasks.run import PixelDenoiser, TaskSettings, _at_least, _load, split_ids
+from medgen.tasks.run import PixelDenoiser, TaskSettings, _load, split_ids
 from medgen.tasks.segmentation import AUTO, CLEANUPS, Segmentation, choose_segmentation
+from medgen.validate import at_least, in_range, one_of, positive, shown, whole
 
 LEVELS = (0.1, 0.2, 0.3)  # top noise levels t_sigma tried on dev, [0, 1] units
 # The healthy prior's training levels: ln sigma ~ N(p_mean, p_std^2) in the model's [-1, 1] units
@@ -77,24 +78,20 @@ class AnomalySettings:
     cleanup: str = AUTO  # map > threshold, then: medgen.tasks.segmentation.CLEANUPS, or "auto"
 
     def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise SettingError("method", f"unknown {self.method!r} (use {', '.join(METHODS)})")
-        if self.cleanup not in (AUTO, *CLEANUPS):
-            choices = ", ".join((AUTO, *CLEANUPS))
-            raise SettingError("cleanup", f"unknown {self.cleanup!r} (use {choices})")
-        if self.truth not in TRUTHS:
-            raise SettingError("truth", f"unknown {self.truth!r} (use {', '.join(TRUTHS)})")
-        for setting, value in (
-            ("levels", self.levels),
-            ("draws", self.draws),
-            ("steps", self.steps),
-            ("repeats", self.repeats),
-        ):
-            _at_least(setting, value)
-        if self.t_sigma is not None and not self.t_sigma > 0:
-            raise SettingError("t_sigma", f"must be positive, got {self.t_sigma:g}")
-        if self.segment_blur is not None and not self.segment_blur >= 0:
-            raise SettingError("segment_blur", f"must be 0 or more, got {self.segment_blur:g}")
+        one_of("method", self.method, METHODS)
+        one_of("cleanup", self.cleanup, (AUTO, *CLEANUPS))
+        one_of("truth", self.truth, TRUTHS)
+        if not isinstance(self.noise, str) or self.noise not in NOISES:
+            known = ", ".join(NOISES)
+            raise SettingError("noise", f"unknown noise {shown(self.noise)} (use {known})")
+        for setting in ("levels", "draws", "steps", "repeats"):
+            whole(setting, getattr(self, setting), 1)
+        if self.t_sigma is not None:
+            positive("t_sigma", self.t_sigma)
+        at_least("blur", self.blur)
+        if self.segment_blur is not None:
+            at_least("segment_blur", self.segment_blur)
+        in_range("top_fraction", self.top_fraction, 0.0, 1.0, open_low=True)
 
     @property
     def nfe(self) -> int:
@@ -341,8 +338,6 @@ def anomaly_split(
     """
     if "tumour_mask" not in store.arrays:
         raise InputError(store.root, "has no tumour_mask array: anomaly scores need the truth")
-    if a.noise not in NOISES:
-        raise SettingError("noise", f"unknown noise {a.noise!r} (use {', '.join(NOISES)})")
     if a.nfe > MAX_NFE:
         raise SettingError(a.budget_settings, f"{a.nfe} NFE per slice exceed {MAX_NFE}")
     ids = split_ids(store, s.split, s.limit)

@@ -49,6 +49,7 @@ from medgen.train.generate import open_run
 from medgen.train.loop import train
 from medgen.train.recipe import RunConfig, conditioning_of
 from medgen.train.rng import init_seed, seed_globals
+from medgen.validate import in_range
 
 INPAINT_MARGIN = 2  # pixels around the mask that are redrawn too (the lesion's ring, oedema)
 GRAIN_SCALE_PX = 1.0  # detail finer than this Gaussian is grain: the scan's noise, not the lesion
@@ -106,8 +107,7 @@ def joint_training_set(
 
 def check_balance(balance: float, name: str = "balance") -> None:
     """Refuse a condition-repeat exponent outside [0, 1] (NaN included), naming it as `name`."""
-    if not 0.0 <= balance <= 1.0:
-        raise InputError(name, f"must be in [0, 1], got {balance}")
+    in_range(name, balance, 0.0, 1.0)
 
 
 def condition_repeats(meta: pd.DataFrame, names: Sequence[str], balance: float) -> np.ndarray:

@@ -38,6 +38,18 @@ from medgen.tasks.outputs import (
     stack_arrays,
 )
 from medgen.tasks.peers import DENOISE_PEERS, RECONSTRUCT_PEERS, Peer, run_calls, tune
+from medgen.validate import (
+    at_least,
+    flag,
+    in_range,
+    one_of,
+    optional_whole,
+    positive,
+    random_seed,
+    shown,
+    texts,
+    whole,
+)
 
 SPLITS = ("train", "dev", "test")
 NOISE_RANGE = (0.005, 0.5)  # simulated Rician noise std, [0, 1] units
@@ -57,15 +69,13 @@ class TaskSettings:
     jobs: int = 1  # processes the classical peers run in (their seconds stay per core)
 
     def __post_init__(self) -> None:
-        _at_least("batch_size", self.batch_size)
-        _at_least("tune_slices", self.tune_slices)
-        _at_least("jobs", self.jobs)
-
-
-def _at_least(setting: str, value: int, low: int = 1) -> None:
-    """SettingError naming `setting` unless value >= low."""
-    if value < low:
-        raise SettingError(setting, f"must be at least {low}, got {value}")
+        check_split(self.split)
+        optional_whole("limit", self.limit, 1)
+        whole("batch_size", self.batch_size, 1)
+        random_seed("seed", self.seed)
+        texts("peers", self.peers)
+        whole("tune_slices", self.tune_slices, 1)
+        whole("jobs", self.jobs, 1)
 
 
 # ---- opening ---------------------------------------------------------------------------------
@@ -86,10 +96,17 @@ def open_pixel_model(run: str | Path, store: StoredDataset) -> PixelDenoiser:
     return adapted
 
 
+def check_split(split: object) -> str:
+    """`split` if it names a split of the data (SettingError naming "split" otherwise)."""
+    if not isinstance(split, str) or split not in SPLITS:
+        known = ", ".join(SPLITS)
+        raise SettingError("split", f"unknown split {shown(split)} (choose one of {known})")
+    return split
+
+
 def split_ids(store: StoredDataset, split: str, limit: int | None = None) -> NDArray[np.int64]:
     """Row ids of `split` (the first `limit`), InputError if it has none."""
-    if split not in SPLITS:
-        raise SettingError("split", f"unknown split {split!r} (choose one of {', '.join(SPLITS)})")
+    check_split(split)
     ids = store.split(split).index.to_numpy().astype(np.int64)
     if limit is not None:
         if limit < 1:
@@ -235,10 +252,15 @@ class DenoiseSettings:
     mirrored: bool = True  # method "mean": average with the mirrored slice's estimate (2 NFE)
 
     def __post_init__(self) -> None:
-        _at_least("k", self.k)
-        _at_least("steps", self.steps)
-        if self.strength is not None and not self.strength > 0:
-            raise SettingError("strength", f"must be positive, got {self.strength:g}")
+        in_range("noise", self.noise, *NOISE_RANGE)
+        if self.sigma is not None:
+            positive("sigma", self.sigma)
+        one_of("method", self.method, DENOISE_METHODS)
+        whole("k", self.k, 1)
+        whole("steps", self.steps, 1)
+        if self.strength is not None:
+            positive("strength", self.strength)
+        flag("mirrored", self.mirrored)
 
 
 DENOISE_METHODS = ("mean", "sample")
@@ -284,9 +306,6 @@ def denoise_split(
     progress: Advance = no_progress,
 ) -> TaskOutcome:
     """Rician-noisy clean slices denoised by medgen and the peers; PSNR/SSIM and time per slice."""
-    lo, hi = NOISE_RANGE
-    if not lo <= d.noise <= hi:
-        raise SettingError("noise", f"{d.noise:g} is outside [{lo:g}, {hi:g}]")
     ids = split_ids(store, s.split, s.limit)
     peers = check_peers(s.peers, DENOISE_PEERS)
     dev = split_ids(store, "dev", s.tune_slices)
@@ -341,16 +360,17 @@ class ReconstructSettings:
     eta: float = 1.0  # ancestral noise: 1 DDPM, 0 DDIM
 
     def __post_init__(self) -> None:
-        _at_least("k", self.k)
-        _at_least("steps", self.steps)
+        in_range("accel", self.accel, *ACCEL_RANGE)
+        if not isinstance(self.mask, str) or self.mask not in MASKS:
+            known = ", ".join(MASKS)
+            raise SettingError("mask", f"unknown mask {shown(self.mask)} (choose one of {known})")
+        whole("k", self.k, 1)
+        whole("steps", self.steps, 1)
+        positive("sigma_start", self.sigma_start)
+        at_least("eta", self.eta)
 
 
 def _mask(r: ReconstructSettings, size: int, seed: int) -> Tensor:
-    lo, hi = ACCEL_RANGE
-    if not lo <= r.accel <= hi:
-        raise SettingError("accel", f"{r.accel:g} is outside [{lo:g}, {hi:g}]")
-    if r.mask not in MASKS:
-        raise SettingError("mask", f"unknown mask {r.mask!r} (choose one of {', '.join(MASKS)})")
     return MASKS[r.mask](size, r.accel, generator=torch.Generator().manual_seed(seed))
 
 

@@ -6,8 +6,19 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from medgen.exceptions import InputError
+from medgen.exceptions import SettingError
 from medgen.train.budget import Budget, parse_budget
+from medgen.validate import (
+    at_least,
+    flag,
+    in_range,
+    one_of,
+    positive,
+    random_seed,
+    shown,
+    whole,
+    worker_count,
+)
 
 # Keys that may differ when a run is resumed: they change when it stops, what it writes or how
 # it loads data, never the weights it ends with.
@@ -60,42 +71,38 @@ class TrainConfig:
     num_workers: int = 0  # DataLoader worker processes
 
     def __post_init__(self) -> None:
-        self.betas = (float(self.betas[0]), float(self.betas[1]))
-        _at_least("batch_size", self.batch_size, 1)
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise InputError("lr", f"must be a positive number, got {self.lr!r}")
-        if not all(0.0 <= b < 1.0 for b in self.betas):
-            raise InputError("betas", f"both must be in [0, 1), got {list(self.betas)}")
-        if not (math.isfinite(self.weight_decay) and self.weight_decay >= 0):
-            raise InputError("weight_decay", f"must be >= 0, got {self.weight_decay!r}")
-        _at_least("warmup_steps", self.warmup_steps, 0)
-        if self.lr_schedule not in LR_SCHEDULES:
-            known = ", ".join(LR_SCHEDULES)
-            raise InputError("lr_schedule", f"unknown schedule {self.lr_schedule!r} ({known})")
-        if not (math.isfinite(self.grad_clip) and self.grad_clip >= 0):
-            raise InputError("grad_clip", f"must be >= 0 (0 = off), got {self.grad_clip!r}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise InputError("ema_decay", f"must be in [0, 1), got {self.ema_decay!r}")
+        whole("batch_size", self.batch_size, 1)
+        positive("lr", self.lr)
+        if not isinstance(self.betas, tuple | list) or len(self.betas) != 2:
+            raise SettingError("betas", f"expected two numbers, got {shown(self.betas)}")
+        beta1, beta2 = (in_range("betas", b, 0.0, 1.0, open_high=True) for b in self.betas)
+        self.betas = (beta1, beta2)
+        at_least("weight_decay", self.weight_decay)
+        whole("warmup_steps", self.warmup_steps, 0)
+        one_of("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        at_least("grad_clip", self.grad_clip)  # 0 = off
+        in_range("ema_decay", self.ema_decay, 0.0, 1.0, open_high=True)
+        flag("ema_warmup", self.ema_warmup)
+        if not isinstance(self.budget, str):
+            raise SettingError(
+                "budget", f"expected text such as '500steps', got {shown(self.budget)}"
+            )
         budget = parse_budget(self.budget)
         if self.lr_schedule == "cosine" and budget.steps is None and budget.images is None:
-            raise InputError("lr_schedule", "'cosine' needs a budget in steps or images")
-        _at_least("checkpoint_every", self.checkpoint_every, 1)
-        _at_least("keep_checkpoints", self.keep_checkpoints, 1)
-        _at_least("log_every", self.log_every, 1)
-        _at_least("sample_every", self.sample_every, 0)
-        _at_least("sample_count", self.sample_count, 1)
-        _at_least("monitor_every", self.monitor_every, 0)
-        _at_least("num_workers", self.num_workers, 0)
+            raise SettingError("lr_schedule", "'cosine' needs a budget in steps or images")
+        whole("checkpoint_every", self.checkpoint_every, 1)
+        whole("keep_checkpoints", self.keep_checkpoints, 1)
+        whole("log_every", self.log_every, 1)
+        whole("sample_every", self.sample_every, 0)
+        whole("sample_count", self.sample_count, 1)
+        whole("monitor_every", self.monitor_every, 0)
+        random_seed("seed", self.seed)
+        worker_count("num_workers", self.num_workers)
 
     @property
     def budget_(self) -> Budget:
         """The parsed budget."""
         return parse_budget(self.budget)
-
-
-def _at_least(name: str, value: int, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise InputError(name, f"must be a whole number >= {low}, got {value!r}")
 
 
 def total_steps(config: TrainConfig, world_size: int) -> int | None:

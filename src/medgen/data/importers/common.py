@@ -7,6 +7,7 @@ A *unit* is one source the user brought (an image, a NIfTI case, a DICOM series)
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
@@ -25,6 +26,12 @@ T = TypeVar("T")
 PERCENTILES = (0.5, 99.5)  # intensity window per volume, in percent of its voxels
 FOREGROUND = 0.02  # scaled intensity above which a pixel counts as brain (foreground)
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B in grey
+SPECIAL_FILES = {  # file types an import never opens, by stat.S_IFMT
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 @dataclass(frozen=True)
@@ -114,6 +121,32 @@ def list_files(source: Path) -> list[Path]:
     if not source.is_dir():
         return [source]
     return sorted(folder / name for folder, _, names in walk(source) for name in names)
+
+
+def not_regular(path: Path) -> str | None:
+    """Why `path` is no file to read, for a named pipe, a device or a socket (opening a pipe waits
+    for a writer forever); None for a regular file or a dangling link (reported when read)."""
+    try:
+        mode = path.stat().st_mode  # through links: a link to a pipe is a pipe
+    except OSError:
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    kind = SPECIAL_FILES.get(stat.S_IFMT(mode), "an entry of an unknown kind")
+    return f"is {kind}, not a regular file: skipped"
+
+
+def regular_files(files: list[Path]) -> tuple[list[Path], list[Skipped]]:
+    """`files` without the named pipes, devices and sockets, and those left out, with why."""
+    kept: list[Path] = []
+    skipped: list[Skipped] = []
+    for path in files:
+        why = not_regular(path)
+        if why is None:
+            kept.append(path)
+        else:
+            skipped.append(Skipped(str(path), why))
+    return kept, skipped
 
 
 def one_line(text: str, limit: int = 200) -> str:

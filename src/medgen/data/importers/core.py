@@ -28,6 +28,7 @@ from medgen.data.importers.common import (
     Unit,
     foreground,
     list_files,
+    regular_files,
 )
 from medgen.data.importers.deid import check_case_id, check_no_identifier
 from medgen.data.store import DatasetWriter, check_out, check_size
@@ -221,7 +222,8 @@ def import_data(
     volume to [0, 1] by the 0.5-99.5 percentiles; slices with no foreground are dropped from
     volumes. Splits are drawn per image, case or patient from `seed`. Bad input raises an
     InputError naming the file, or with `skip_bad` is left out (a file, not its whole series) and
-    listed in the result; an empty folder, or nothing left to import, is always an error. `out`
+    listed in the result, as are named pipes, devices and sockets, which are never opened (a pipe
+    would block forever); an empty folder, or nothing left to import, is always an error. `out`
     appears only when complete. Each `source` is a hash of the relative path, under `case_id/`
     if given; a `case_id` holding a patient identifier from the headers is refused.
     """
@@ -230,9 +232,10 @@ def import_data(
     check_case_id(case_id)
     source, out = Path(source), Path(out)
     check_paths(source, out, overwrite)
-    files = list_files(source)
+    files, special = regular_files(list_files(source))
     if not files:
-        raise InputError(source, "is an empty folder (nothing to import)")
+        left_out = f"has no regular files to import ({len(special)} left out)"
+        raise InputError(source, left_out if special else "is an empty folder (nothing to import)")
     kind = detect_kind(source, files) if kind == "auto" else kind
     root = source if source.is_dir() else source.parent
     units = PLANNERS[kind](root, files, options)
@@ -240,6 +243,7 @@ def import_data(
     if case_id is not None:
         units = [replace(unit, source=f"{case_id}/{unit.source}") for unit in units]
     loaded, skipped, gaps = first_pass(units, skip_bad, progress)
+    skipped = special + skipped
     if not loaded:
         n_bad = len(skipped)
         why = f"{n_bad} file{'s' if n_bad != 1 else ''} skipped as bad" if skipped else "all blank"

@@ -6,9 +6,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from medgen.config import check_ranges, load_config
+from medgen.config import load_config
 from medgen.data.store import check_size
 from medgen.exceptions import SettingError
+from medgen.validate import at_least, in_range, positive, random_seed, span, whole
 
 LOCATIONS = (
     "brainstem",
@@ -21,6 +22,7 @@ LOCATIONS = (
 )
 TUMOUR_TYPES = ("benign", "malignant")
 SPLITS = ("train", "dev", "test")
+MAX_FIELD_OF_VIEW_MM = 1000.0  # a metre: far beyond any head, and the template's blur stays small
 
 
 def _prevalence(brainstem: float) -> dict[str, float]:
@@ -46,9 +48,15 @@ class AnatomyConfig:
     elastic_spacing_mm: float = 35.0  # control-point spacing of the elastic field, mm (smoothness)
 
     def __post_init__(self) -> None:
-        check_ranges(self)
-        if not 0 < self.min_brain_fraction <= 1:
-            raise ValueError(f"min_brain_fraction {self.min_brain_fraction} is not in (0, 1]")
+        in_range("min_brain_fraction", self.min_brain_fraction, 0.0, 1.0, open_low=True)
+        in_range(
+            "field_of_view_mm", self.field_of_view_mm, 0.0, MAX_FIELD_OF_VIEW_MM, open_low=True
+        )
+        in_range("rotation_deg", self.rotation_deg, 0.0, 180.0)
+        span("scale", self.scale, open_low=True)
+        at_least("shift_mm", self.shift_mm)
+        at_least("elastic_mm", self.elastic_mm)
+        positive("elastic_spacing_mm", self.elastic_spacing_mm)
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,10 @@ class IntensityConfig:
     contrast: tuple[float, float] = (0.85, 1.05)
 
     def __post_init__(self) -> None:
-        check_ranges(self)
+        span("bias_strength", self.bias_strength)
+        positive("bias_spacing_mm", self.bias_spacing_mm)
+        span("gamma", self.gamma, open_low=True)
+        span("contrast", self.contrast, open_low=True)
 
 
 @dataclass(frozen=True)
@@ -88,20 +99,20 @@ class TumourConfig:
     non_enhancing_elsewhere: float = 0.0
 
     def __post_init__(self) -> None:
-        check_ranges(self)
-        if (
-            self.benign_radius_mm[0] <= 0
-            or self.malignant_radius_mm[0] <= 0
-            or self.contrast[0] <= 0
-        ):
-            raise ValueError("radius and contrast ranges must start above 0 (they are log-uniform)")
-        if not 0.0 <= self.p_malignant <= 1.0:
-            raise ValueError(f"p_malignant {self.p_malignant} is not in [0, 1]")
-        for loc, p in {**self.non_enhancing, "*": self.non_enhancing_elsewhere}.items():
-            if loc != "*" and loc not in LOCATIONS:
-                raise ValueError(f"non_enhancing: unknown location {loc!r}")
-            if not 0.0 <= p <= 1.0:
-                raise ValueError(f"non_enhancing probability {p} for {loc!r} is not in [0, 1]")
+        in_range("p_malignant", self.p_malignant, 0.0, 1.0)
+        for name in ("benign_radius_mm", "malignant_radius_mm", "contrast"):  # log-uniform
+            span(name, getattr(self, name), open_low=True)
+        at_least("irregularity", self.irregularity)
+        in_range("rim_fraction", self.rim_fraction, 0.0, 1.0, open_low=True)
+        span("oedema_factor", self.oedema_factor, 1.0)  # the oedema surrounds the tumour
+        in_range("oedema_contrast", self.oedema_contrast, 0.0, 1.0)
+        if not isinstance(self.non_enhancing, dict):
+            raise SettingError("non_enhancing", "expected a table of location = probability")
+        for loc, p in self.non_enhancing.items():
+            if loc not in LOCATIONS:
+                raise SettingError("non_enhancing", f"unknown location {loc!r}")
+            in_range(f"non_enhancing.{loc}", p, 0.0, 1.0)
+        in_range("non_enhancing_elsewhere", self.non_enhancing_elsewhere, 0.0, 1.0)
 
     def p_non_enhancing(self, location: str) -> float:
         """Probability that a tumour at `location` is non-enhancing."""
@@ -115,7 +126,7 @@ class NoiseConfig:
     sigma: tuple[float, float] = (0.01, 0.03)  # calibrated with the tumours (TumourConfig)
 
     def __post_init__(self) -> None:
-        check_ranges(self)
+        span("sigma", self.sigma)
 
 
 @dataclass(frozen=True)
@@ -127,22 +138,24 @@ class ScenarioConfig:
     location_prevalence: dict[str, dict[str, float]] = field(default_factory=default_prevalence)
 
     def __post_init__(self) -> None:
+        in_range("tumour_fraction", self.tumour_fraction, 0.0, 1.0)
+        name = "location_prevalence"
+        if not isinstance(self.location_prevalence, dict):
+            raise SettingError(name, "expected a table of split -> location -> weight")
         merged = default_prevalence()
         for split, weights in self.location_prevalence.items():
             if split not in SPLITS:
-                raise ValueError(f"location_prevalence: unknown split {split!r}")
+                raise SettingError(name, f"unknown split {split!r}")
+            if not isinstance(weights, dict):
+                raise SettingError(f"{name}.{split}", "expected a table of location = weight")
             for loc, w in weights.items():
                 if loc not in LOCATIONS:
-                    raise ValueError(f"location_prevalence.{split}: unknown location {loc!r}")
-                if w < 0:
-                    raise ValueError(f"location_prevalence.{split}.{loc}: negative weight {w}")
-                merged[split][loc] = float(w)
+                    raise SettingError(f"{name}.{split}", f"unknown location {loc!r}")
+                merged[split][loc] = at_least(f"{name}.{split}.{loc}", w)
         for split, weights in merged.items():
             if sum(weights.values()) <= 0:
-                raise ValueError(f"location_prevalence.{split}: all weights are zero")
+                raise SettingError(f"{name}.{split}", "all weights are zero")
         object.__setattr__(self, "location_prevalence", merged)
-        if not 0.0 <= self.tumour_fraction <= 1.0:
-            raise ValueError(f"tumour_fraction {self.tumour_fraction} is not in [0, 1]")
 
 
 @dataclass(frozen=True)
@@ -161,12 +174,22 @@ class DataConfig:
     scenario: ScenarioConfig = field(default_factory=ScenarioConfig)
 
     def __post_init__(self) -> None:
+        whole("size", self.size)
         check_size(self.size)
         for name in ("n_train", "n_dev", "n_test"):
-            if getattr(self, name) < 0:
-                raise SettingError(name, "must be >= 0")
+            whole(name, getattr(self, name))
         if self.n_train + self.n_dev + self.n_test == 0:
             raise SettingError("n_train/n_dev/n_test", "the dataset would be empty")
+        random_seed("seed", self.seed)
+        pixel_mm = self.anatomy.field_of_view_mm / self.size
+        for name, spacing in (
+            ("anatomy.elastic_spacing_mm", self.anatomy.elastic_spacing_mm),
+            ("intensity.bias_spacing_mm", self.intensity.bias_spacing_mm),
+        ):  # a smooth field has fewer control points than the image has pixels
+            if spacing < pixel_mm:
+                raise SettingError(
+                    name, f"must be at least the pixel size ({pixel_mm:g} mm), got {spacing:g}"
+                )
 
     def split_sizes(self) -> dict[str, int]:
         return {"train": self.n_train, "dev": self.n_dev, "test": self.n_test}

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
@@ -13,11 +12,13 @@ import numpy as np
 import pandas as pd
 
 from medgen.config import to_dict
-from medgen.data.store import DatasetWriter
+from medgen.data.store import DatasetWriter, check_out
 from medgen.data.synth.anatomy import load_anatomy, smoothed_t1
 from medgen.data.synth.config import DataConfig
 from medgen.data.synth.plan import plan_slices
 from medgen.data.synth.render import render_slice
+from medgen.data.synth.workers import worker_pool
+from medgen.validate import worker_count
 
 ARRAYS = ("images", "clean", "brain_mask", "tumour_mask", "oedema_mask")
 CHUNK = 250  # slices per task: large enough to amortise the hand-off, small for smooth progress
@@ -54,12 +55,6 @@ def render_chunk(cfg: DataConfig, root: Path, plan: pd.DataFrame) -> pd.DataFram
     return pd.DataFrame(measured)
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
-    # fork shares the loaded template with the workers; elsewhere each worker loads it once.
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context(method))
-
-
 def make_dataset(
     out: str | Path,
     cfg: DataConfig,
@@ -71,13 +66,15 @@ def make_dataset(
     """Build the brain-MRI tumour dataset described by `cfg` at `out`; returns the manifest.
 
     The output is byte-identical for the same config whatever `workers` is (0: all cores). It
-    appears at `out` only when complete; an existing `out` is replaced only with `overwrite`.
+    appears at `out` only when complete; an existing `out` is replaced only with `overwrite`, and
+    only if it is a dataset folder.
     """
+    check_out(Path(out), overwrite)  # before the template loads: a refusal comes at once
+    workers = worker_count("workers", workers) or os.cpu_count() or 1
     anatomy = load_anatomy(cfg.anatomy.min_brain_fraction)
     smoothed_t1(cfg.anatomy.min_brain_fraction, cfg.anatomy.field_of_view_mm / cfg.size)
     plan = plan_slices(cfg, anatomy)
     n = len(plan)
-    workers = workers or os.cpu_count() or 1
     chunks = [plan.iloc[i : i + CHUNK] for i in range(0, n, CHUNK)]
     done = 0
     with DatasetWriter(out, n, cfg.size, ARRAYS, overwrite=overwrite) as writer:
@@ -91,7 +88,7 @@ def make_dataset(
                 if progress:
                     progress(done, n)
         else:
-            with _pool(min(workers, len(chunks))) as pool:
+            with worker_pool(min(workers, len(chunks))) as pool:
                 futures = {pool.submit(render_chunk, cfg, writer.root, c): len(c) for c in chunks}
                 for future in as_completed(futures):
                     parts.append(future.result())

@@ -11,6 +11,8 @@ from typing import NamedTuple
 import numpy as np
 
 from medgen.exceptions import SettingError
+from medgen.train.budget import parse_budget
+from medgen.validate import at_least, in_range, random_seed, shown, whole
 
 
 @dataclass(frozen=True)
@@ -26,13 +28,16 @@ class RemedyPlan:
     detector_seeds: int = 1  # detectors trained per arm, their errors averaged
 
     def __post_init__(self) -> None:
-        if not self.slice:
+        if not isinstance(self.slice, Mapping) or not self.slice:
             raise SettingError("slice", "name the failing slice, e.g. location=brainstem")
+        for key, value in self.slice.items():
+            if not isinstance(key, str) or not isinstance(value, str):
+                raise SettingError("slice", f"expected name=value text, got {shown(key)}")
         for name in ("n", "oversample", "detector_seeds"):
-            if getattr(self, name) < 1:
-                raise SettingError(name, f"must be at least 1, got {getattr(self, name)}")
-        if self.guidance is not None and not self.guidance >= 0:
-            raise SettingError("guidance", f"must be a number >= 0, got {self.guidance}")
+            whole(name, getattr(self, name), 1)
+        random_seed("seed", self.seed)
+        if self.guidance is not None:
+            at_least("guidance", self.guidance)
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,19 @@ class Generators:
     budget: str = "10m"  # training budget of each generator trained here
     balance: float | None = None  # their rows' condition_repeats exponent (None: the default)
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.runs, Mapping) or not all(
+            isinstance(family, str) and (run is None or isinstance(run, str | Path))
+            for family, run in self.runs.items()
+        ):
+            raise SettingError("runs", f"expected family -> run folder, got {shown(self.runs)}")
+        if not isinstance(self.budget, str):
+            raise SettingError("budget", f"expected text such as '10m', got {shown(self.budget)}")
+        parse_budget(self.budget)
+        if self.balance is not None:
+            in_range("balance", self.balance, 0.0, 1.0)
+        random_seed("seed", self.seed)
 
 
 class Added(NamedTuple):
