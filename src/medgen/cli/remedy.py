@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import typer
@@ -9,7 +10,9 @@ import typer
 from medgen.cli.errors import PROJECT_HELP, _pct, _print_table
 from medgen.errors.remedy.plan import Generators, RemedyPlan
 
-GENERATORS = Generators({})  # the defaults of generators the remedy trains
+# the defaults of generators the remedy trains, read without building one (its check would
+# import medgen.train, and with it torch, at every start of the command line)
+GENERATORS = {f.name: f.default for f in fields(Generators)}
 REMEDY = RemedyPlan()  # the remedy's defaults, shown by --help
 SLICE = ",".join(f"{column}={value}" for column, value in REMEDY.slice.items())
 
@@ -37,10 +40,10 @@ def remedy_command(
         None, help="A joint (image, mask) GAN run. [default: train one into OUT]"
     ),
     budget: str = typer.Option(
-        GENERATORS.budget, "--train-budget", help="Budget of each generator trained here."
+        GENERATORS["budget"], "--train-budget", help="Budget of each generator trained here."
     ),
     balance: float | None = typer.Option(
-        GENERATORS.balance,
+        GENERATORS["balance"],
         min=0.0,
         max=1.0,
         help="Generators trained here show each row of a condition cell of n_c rows "

@@ -11,7 +11,6 @@ from typing import NamedTuple
 import numpy as np
 
 from medgen.exceptions import SettingError
-from medgen.train.budget import parse_budget
 from medgen.validate import at_least, in_range, random_seed, shown, whole
 
 
@@ -58,6 +57,8 @@ class Generators:
             raise SettingError("runs", f"expected family -> run folder, got {shown(self.runs)}")
         if not isinstance(self.budget, str):
             raise SettingError("budget", f"expected text such as '10m', got {shown(self.budget)}")
+        from medgen.train.budget import parse_budget  # medgen.train imports torch: not at CLI start
+
         parse_budget(self.budget)
         if self.balance is not None:
             in_range("balance", self.balance, 0.0, 1.0)
