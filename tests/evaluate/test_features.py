@@ -24,20 +24,21 @@ QUICK = FeatureConfig(steps=30, batch_size=32)
 LESIONS = FeatureConfig(steps=300, batch_size=32, lr=2e-3, presence_weight=1, mask_weight=1)
 
 
+def trained(data: Path, factory: pytest.TempPathFactory, config: FeatureConfig) -> Path:
+    torch.set_num_threads(1)
+    out = factory.mktemp("features") / "features"
+    train_extractor(data, out, config)
+    return out
+
+
 @pytest.fixture(scope="module")
 def extractor_dir(builtin_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("features") / "features"
-    train_extractor(builtin_dataset, out, QUICK)
-    return out
+    return trained(builtin_dataset, tmp_path_factory, QUICK)
 
 
 @pytest.fixture(scope="module")
 def lesion_dir(builtin_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("features") / "lesions"
-    train_extractor(builtin_dataset, out, LESIONS)
-    return out
+    return trained(builtin_dataset, tmp_path_factory, LESIONS)
 
 
 def split_images(data: Path, split: str, n: int) -> np.ndarray:
