@@ -84,7 +84,7 @@ def test_on_other_data_the_study_says_so_and_trains(
     assert "Reference models used here" not in (tmp_path / "report.html").read_text()
 
 
-MODEL_REFERENCES = ("vae", "latent_diffusion", "gan", "features")
+MODEL_REFERENCES = ("autoencoder", "latent_diffusion", "vae", "gan", "features")
 
 
 def test_the_models_and_compare_chapters_sample_the_references_and_train_one_run(
@@ -93,7 +93,7 @@ def test_the_models_and_compare_chapters_sample_the_references_and_train_one_run
     from medgen.study.chapters import compare_chapter, models_chapter
 
     root = tmp_path / "zoo"
-    for name in MODEL_REFERENCES:  # the VAE first: the latent model lives in its latent space
+    for name in MODEL_REFERENCES:  # the autoencoder before the latent model
         budget = "2steps" if name != "features" else "3steps"
         retrain(name, datasets[0], root / "work", budget=budget, progress=False, root=root)
         (root / "work" / name).rename(root / name)

@@ -3,8 +3,9 @@
 Every model but the feature extractor is trained by `medgen train` with a config file from
 `recipes/` (its [train] table holds the budget), so the recipe of a shipped model is a command a
 user can run. The VAE, the GAN and the latent diffusion model of the comparison see the same
-number of training images each (24,000); the latent diffusion model works in the reference
-VAE's latent space, so it is trained after it.
+number of training images each (24,000). The latent diffusion model works in the latent space
+of its own autoencoder, a VAE with a spatial latent, and is trained after it; the comparison's
+VAE has a global latent instead, so that its prior samples are brains.
 """
 
 from __future__ import annotations
@@ -40,9 +41,10 @@ class Recipe:
 RECIPES: dict[str, Recipe] = {
     recipe.name: recipe
     for recipe in (
+        Recipe("vae", "the comparison's VAE, with a global latent", "vae", "models"),
         Recipe(
-            "vae",
-            "the comparison's VAE and the latent space of its diffusion model",
+            "autoencoder",
+            "the latent space of the latent diffusion model (a spatial KL autoencoder)",
             "vae",
             "models",
         ),
@@ -52,7 +54,7 @@ RECIPES: dict[str, Recipe] = {
             "diffusion",
             "models",
             cond="tumour_type,location",
-            latent="vae",
+            latent="autoencoder",
         ),
         Recipe("gan", "the comparison's DCGAN", "gan", "models"),
         Recipe(

@@ -34,6 +34,7 @@ PLAN: dict[str, tuple[float, str | None]] = {
     "gan": (0.2, None),
 }
 REFERENCES = {"vae": "vae", "diffusion": "latent_diffusion", "gan": "gan"}  # family -> reference
+LATENT_REFERENCE = "autoencoder"  # the latent space of the latent diffusion reference
 SCRATCH_SHARE = 0.6  # of the budget: the from-scratch run beside the reference models
 SHOWN = 16  # images per panel of the samples figure
 SAMPLE_STEPS = 20  # diffusion sampling steps in the chapter
@@ -112,7 +113,7 @@ def reference_row(name: str, folder: Path) -> dict[str, Any]:
 
 def scratch_run(ctx: StudyContext, data: Path, vae: Path) -> tuple[Path, dict[str, Any]]:
     """The latent diffusion reference's recipe, trained from scratch within SCRATCH_SHARE of
-    the budget, in the reference VAE's latent space."""
+    the budget, in the latent space of the reference's autoencoder (`vae`)."""
     recipe = get_recipe(REFERENCES["diffusion"])
     seconds = max(SCRATCH_SHARE * ctx.budget_s, 1.0)
     ctx.log(f"training latent diffusion from scratch for {seconds:.0f} s (the reference's recipe)")
@@ -136,8 +137,12 @@ def models_chapter(ctx: StudyContext) -> ChapterResult:
     for family, (share, latent) in PLAN.items():
         name = "latent diffusion" if latent else family
         found = reference_run(ctx, REFERENCES[family])
-        if latent is not None and REFERENCES[latent] not in used.values():
-            found = None  # the reference lives in the reference VAE's latent space: only with it
+        if latent is not None and found is not None:
+            # the reference lives in its own autoencoder's latent space: only with it
+            autoencoder = reference_run(ctx, LATENT_REFERENCE)
+            found = None if autoencoder is None else found
+            if found is not None:
+                used[f"{name}'s autoencoder"] = LATENT_REFERENCE
         if found is not None:
             runs[family] = found
             used[name] = REFERENCES[family]
@@ -167,7 +172,9 @@ def models_chapter(ctx: StudyContext) -> ChapterResult:
     figures.append(FigureRef(ref, "Training losses against images seen (metrics.jsonl)."))
     scratch = None
     if "latent diffusion" in used:
-        scratch, summary = scratch_run(ctx, data, runs["vae"])
+        autoencoder = reference_run(ctx, LATENT_REFERENCE)
+        assert autoencoder is not None  # the latent diffusion reference is used only with it
+        scratch, summary = scratch_run(ctx, data, autoencoder)
         rows.append(trained_row("latent diffusion, from scratch", summary))
         path, ref = ctx.figure("scratch.png")
         curves_compared(
