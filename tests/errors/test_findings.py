@@ -5,7 +5,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from medgen.errors.findings import bottleneck, remedy_fixes, slice_gap, top_location
+from medgen.errors.findings import (
+    arm_recovers,
+    bottleneck,
+    remedy_fixes,
+    slice_gap,
+    top_location,
+)
 
 
 def tally(counts: dict[str, int]) -> pd.DataFrame:
@@ -106,3 +112,38 @@ def test_the_bottleneck_is_named_only_when_its_share_stands_apart() -> None:
         parts([("preprocess", 60, nan, nan, nan), ("classify", 40, 0.4, 0.3, 0.5)])
     )
     assert "points at classify" in no_gain.sentence  # a part with no gain is never the answer
+
+
+@pytest.mark.parametrize(
+    ("share", "verdict", "said"),
+    [
+        (
+            {"share": 0.72, "low": 0.55, "high": 0.88},
+            "clear",
+            "meets it: it recovers 72% (55%–88%)",
+        ),
+        ({"share": 0.55, "low": 0.43, "high": 0.70}, "unclear", "not clearly"),
+        (
+            {"share": 0.30, "low": 0.10, "high": 0.52},
+            "contradicted",
+            "falls short: it recovers 30%",
+        ),
+        ({"share": -0.03, "low": -0.3, "high": 0.2}, "contradicted", "recovers -3%"),
+        (
+            {"share": 0.6, "low": float("nan"), "high": float("nan")},
+            "unclear",
+            "not clear enough to give",
+        ),
+        (
+            {"share": float("nan"), "low": float("nan"), "high": float("nan")},
+            "unclear",
+            "gains nothing",
+        ),
+    ],
+)
+def test_the_diffusion_arms_target_is_read_from_its_share_and_interval(
+    share: dict[str, float], verdict: str, said: str
+) -> None:
+    finding = arm_recovers(share, "inpaint", "brainstem", 0.5)
+    assert finding.verdict == verdict
+    assert said in finding.sentence

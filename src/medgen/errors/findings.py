@@ -121,6 +121,36 @@ def remedy_fixes(table: pd.DataFrame, name: str, set_name: str = "test") -> Find
     )
 
 
+def arm_recovers(share: dict[str, float], arm: str, name: str, target: float = 0.5) -> Finding:
+    """Whether an arm recovers at least `target` of the real-data arm's gain on the slice, from
+    its share with the interval of `share_of_gain` (keys share, low, high; NaN where the real
+    arm's own gain is not clear enough to share)."""
+    value, low, high = share["share"], share["low"], share["high"]
+    if value != value:
+        return Finding(
+            "unclear",
+            f"The {arm} arm's share of the real-data arm's gain is undefined: the real arm "
+            f"gains nothing on {name} tumours to share.",
+        )
+    aim = f"The {arm} arm's target is {_pct(target)} of the real-data arm's gain on {name} tumours"
+    said = f"it recovers {_pct(value)}"
+    if low != low:
+        return Finding(
+            "unclear",
+            f"{aim}: {said}, but the real arm's own gain is not clear enough to give that "
+            "share an interval.",
+        )
+    said += f" ({_pct(low)}–{_pct(high)})"
+    if value < target:
+        return Finding("contradicted", f"{aim}, and it falls short: {said}.")
+    if low >= target:
+        return Finding("clear", f"{aim}, and it meets it: {said}, the interval above it.")
+    return Finding(
+        "unclear",
+        f"{aim}, and it may meet it, but not clearly: {said}, the interval reaching below it.",
+    )
+
+
 def bottleneck(parts: pd.DataFrame) -> Finding:
     """Which part of the pipeline most errors belong to, from the by-parts table (columns part,
     errors, share, share_low, share_high, verdict; `PartsReport.table`): parts marked "no gain"

@@ -25,7 +25,14 @@ from medgen.errors import (
     split_project,
     tally_project,
 )
-from medgen.errors.findings import Finding, bottleneck, remedy_fixes, slice_gap, top_location
+from medgen.errors.findings import (
+    Finding,
+    arm_recovers,
+    bottleneck,
+    remedy_fixes,
+    slice_gap,
+    top_location,
+)
 from medgen.errors.remedy import (
     ARMS,
     Generators,
@@ -47,6 +54,8 @@ SLICE = "brainstem"  # the location the scenario makes rare in training
 # three times the slice's area that a classifier tells apart from real ones 99% of the time, and
 # the slice's error rose); drawing tumours into healthy slices ("inpaint") is the diffusion arm.
 CPU_ARMS = ("real", "inpaint", "augment")
+DIFFUSION_ARM = "inpaint"  # the diffusion arm whose share of the real arm's gain has a target
+TARGET_SHARE = 0.5
 ARM_TEXT = {  # what each remedy arm adds, for the report
     "real": "new slices from the data generator: what collecting more data would give",
     "diffusion": "a conditional diffusion model of slice and mask",
@@ -171,6 +180,9 @@ def errors_chapter(ctx: StudyContext) -> ChapterResult:
         ARM_TEXT=ARM_TEXT,
         remedy_n=p.remedy_n,
         shares=shares,
+        recovered=None
+        if DIFFUSION_ARM not in shares
+        else arm_recovers(shares[DIFFUSION_ARM], DIFFUSION_ARM, SLICE, TARGET_SHARE),
         generators=generators,
     )
     body += provenance_html({"joint (image, mask) diffusion": "joint_diffusion"} if joint else {})
