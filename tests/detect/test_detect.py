@@ -18,6 +18,7 @@ from medgen.detect.classify import (
     RegionClassifier,
     class_indices,
     class_probabilities,
+    region_windows,
     train_classifier,
 )
 from medgen.detect.extract import (
@@ -110,10 +111,37 @@ def test_the_classifier_learns_separable_classes_and_refuses_unknown_ones() -> N
     labels = rng.integers(0, 3, 600)
     features = rng.normal(size=(600, len(FEATURES))).astype(np.float32)
     features[:, 3] += 3.0 * labels  # the area feature tells the classes apart
-    model = train_classifier(features, labels, ClassifyConfig(steps=300))
+    model = train_classifier(features, labels, ClassifyConfig(window=0, steps=300))
     assert (class_probabilities(model, features).argmax(1) == labels).mean() > 0.95
     with pytest.raises(ValueError, match="unknown tumour class 'cyst'"):
         class_indices(np.array(["none", "cyst"]))
+
+
+def test_the_classifier_reads_what_only_the_window_around_the_region_shows() -> None:
+    """Classes told apart by the lesion's texture inside the window (flat, striped, spotted),
+    with region features that are pure noise: only the window CNN can learn them."""
+    torch.set_num_threads(1)
+    rng = np.random.default_rng(0)
+    n, size = 450, 32
+    labels = rng.integers(0, 3, n)
+    features = rng.normal(size=(n, len(FEATURES))).astype(np.float32)
+    yy, xx = np.mgrid[:size, :size]
+    lesion = (yy - 16) ** 2 + (xx - 16) ** 2 <= 36
+    texture = [np.full((size, size), 0.8), 0.5 + 0.4 * (xx % 2), 0.5 + 0.4 * ((yy + xx) % 3 == 0)]
+    slices = np.stack([np.where(lesion, texture[k], 0.3) for k in labels]).astype(np.float32)
+    slices += rng.normal(0, 0.03, slices.shape).astype(np.float32)
+    region = np.broadcast_to(lesion, slices.shape)
+    windows = region_windows(slices, region.astype(np.float32), region, 16)
+    assert windows.shape == (n, 3, 16, 16)
+    assert np.allclose(windows[:, 2], lesion[8:24, 8:24])  # centred on the region's centroid
+    config = ClassifyConfig(window=16, steps=300)
+    model = train_classifier(features[:300], labels[:300], config, windows[:300])
+    held_out = class_probabilities(model, features[300:], windows[300:]).argmax(1)
+    assert (held_out == labels[300:]).mean() > 0.9
+    features_only = train_classifier(features[:300], labels[:300], replace(config, window=0))
+    assert (
+        class_probabilities(features_only, features[300:]).argmax(1) == labels[300:]
+    ).mean() < 0.6
 
 
 @pytest.fixture(scope="module")
@@ -213,10 +241,13 @@ def test_added_examples_train_both_learned_parts(
     seen: dict[str, np.ndarray] = {}
 
     def recording(
-        features: np.ndarray, labels: np.ndarray, config: ClassifyConfig
+        features: np.ndarray,
+        labels: np.ndarray,
+        config: ClassifyConfig,
+        windows: np.ndarray | None = None,
     ) -> RegionClassifier:
-        seen["features"], seen["labels"] = features, labels
-        return train_classifier(features, labels, config)
+        seen["features"], seen["labels"], seen["windows"] = features, labels, windows
+        return train_classifier(features, labels, config, windows)
 
     monkeypatch.setattr("medgen.detect.pipeline.train_classifier", recording)
     summary = train_detector(
@@ -230,6 +261,8 @@ def test_added_examples_train_both_learned_parts(
     assert summary["added_examples"] == 10
     assert (summary["segmentation_examples"], summary["classifier_examples"]) == (248, 62)
     assert seen["features"].shape == (62, len(FEATURES)) and len(seen["labels"]) == 62
+    window = QUICK.classify.window
+    assert seen["windows"] is not None and seen["windows"].shape == (62, 3, window, window)
     _, to_classifier = split_for_parts(np.arange(10), QUICK.seed)  # the added pair, by the rule
     assert np.array_equal(seen["labels"][-2:], class_indices(kinds[to_classifier]))
     with pytest.raises(ValueError, match="cyst"):
@@ -240,3 +273,19 @@ def test_added_examples_train_both_learned_parts(
             log=lambda _: None,
             extra=lambda: (images, masks, np.array(["cyst"] * 10)),
         )
+
+
+def test_a_detector_saved_before_the_classifier_read_windows_still_loads(
+    builtin_dataset: Path, tmp_path: Path
+) -> None:
+    torch.set_num_threads(1)
+    config = replace(QUICK, classify=replace(QUICK.classify, window=0))
+    train_detector(builtin_dataset, tmp_path / "old", config, log=lambda _: None)
+    info_path = tmp_path / "old" / "detector.json"
+    info = json.loads(info_path.read_text())
+    del info["config"]["classify"]["window"]  # as format 1 wrote it
+    info_path.write_text(json.dumps({**info, "format_version": 1}))
+    detector = load_detector(tmp_path / "old")
+    assert detector.config.classify.window == 0 and detector.classifier.cnn is None
+    ids = open_dataset(builtin_dataset).split("dev").index.to_numpy()[:5]
+    assert len(detector.run(open_dataset(builtin_dataset), ids).prediction) == 5

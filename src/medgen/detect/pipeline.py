@@ -32,6 +32,7 @@ from medgen.detect.classify import (
     RegionClassifier,
     class_indices,
     class_probabilities,
+    region_windows,
     train_classifier,
 )
 from medgen.detect.extract import (
@@ -56,7 +57,8 @@ from medgen.tensorio import load_tensors, save_tensors, state_shapes
 from medgen.validate import random_seed
 
 PARTS = ("preprocess", "extract", "classify")
-FORMAT, FORMAT_VERSION = "medgen-detector", 1
+# 2: the classifier also reads a window around the region; 1 (features only) still loads
+FORMAT, FORMAT_VERSION = "medgen-detector", 2
 INFO, SEGMENTATION, CLASSIFIER = (
     "detector.json",
     "segmentation.safetensors",
@@ -150,7 +152,7 @@ class Detector:
             prob, region, feats = perfect_extract(pre, rows(store, "tumour_mask", sorted_ids))
         else:
             prob, region, feats = self.run_extract(pre)
-        probs = class_probabilities(self.classifier, feats)
+        probs = class_probabilities(self.classifier, feats, self.windows(pre, prob, region))
         undo = np.argsort(order, kind="stable")  # back to the caller's order
         return Outputs(
             ids,
@@ -167,6 +169,13 @@ class Detector:
         """The extract part on preprocessed slices: tumour probability, region, features."""
         prob = probabilities(self.net, preprocessed)
         return (prob, *extract(preprocessed, prob))
+
+    def windows(
+        self, preprocessed: np.ndarray, probability: np.ndarray, region: np.ndarray
+    ) -> np.ndarray | None:
+        """The windows around the regions that the classifier reads (None if it reads none)."""
+        size = self.config.classify.window
+        return region_windows(preprocessed, probability, region, size) if size else None
 
     def regions(self, images: np.ndarray) -> np.ndarray:
         """(N, H, W) bool: the tumour region the detector extracts from each raw slice."""
@@ -200,7 +209,10 @@ def load_detector_config(run: str | Path) -> DetectorConfig:
     info = read_json_object(run / INFO)
     if info.get("format") != FORMAT or int(info.get("format_version", 0)) > FORMAT_VERSION:
         raise InputError(run / INFO, f"is not a {FORMAT} (version <= {FORMAT_VERSION}) record")
-    return from_dict(DetectorConfig, info["config"], f"{run / INFO} config")
+    config = dict(info["config"])
+    if int(info.get("format_version", 0)) < 2:  # trained before the classifier read windows
+        config["classify"] = {**config.get("classify", {}), "window": 0}
+    return from_dict(DetectorConfig, config, f"{run / INFO} config")
 
 
 def load_detector(run: str | Path) -> Detector:
@@ -210,7 +222,7 @@ def load_detector(run: str | Path) -> Detector:
     net = segmentation_net(config.extract)
     net.load_state_dict(load_tensors(run / SEGMENTATION, state_shapes(net.state_dict())))
     net.to(default_device())
-    classifier = RegionClassifier(len(FEATURES), config.classify.hidden)
+    classifier = RegionClassifier(len(FEATURES), config.classify.hidden, config.classify.window)
     classifier.load_state_dict(
         load_tensors(run / CLASSIFIER, state_shapes(classifier.state_dict()))
     )
@@ -237,8 +249,10 @@ def train_detector(
     extra: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
     overwrite: bool = False,
     log: Callable[[str], None] = print,
+    progress: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Train the three parts on `data`'s train split and save the detector to `out`.
+    """Train the three parts on `data`'s train split and save the detector to `out`;
+    `progress(step, loss)` follows the segmentation net's steps.
 
     `extra` returns more training examples (images, tumour masks, class names), the remedy
     loop's added data, split between the parts as the train split is: most join the
@@ -269,15 +283,24 @@ def train_detector(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.extract.seed)
         net = segmentation_net(config.extract)  # initialised on the CPU: the same on any device
-    seg = train_segmentation(net.to(device), pre, masks, config.extract)
+    seg = train_segmentation(net.to(device), pre, masks, config.extract, progress)
     log("training the classifier on held-out region features")
-    detector = Detector(config, net, RegionClassifier(len(FEATURES), config.classify.hidden))
-    features = detector.run(store, cls_ids).features
+    c = config.classify
+    detector = Detector(config, net, RegionClassifier(len(FEATURES), c.hidden, c.window))
+    held = detector.run(store, cls_ids)
+    features, windows = (
+        held.features,
+        detector.windows(held.preprocessed, held.probability, held.region),
+    )
     truth = class_indices(store.meta.loc[cls_ids, "tumour_type"].astype(str).to_numpy())
     if extra_held is not None:
-        features = np.concatenate([features, detector.run_extract(extra_held[0])[2]])
+        prob, region, extra_features = detector.run_extract(extra_held[0])
+        features = np.concatenate([features, extra_features])
+        extra_windows = detector.windows(extra_held[0], prob, region)
+        if windows is not None and extra_windows is not None:
+            windows = np.concatenate([windows, extra_windows])
         truth = np.concatenate([truth, extra_held[1]])
-    detector.classifier = train_classifier(features, truth, config.classify)
+    detector.classifier = train_classifier(features, truth, c, windows)
     summary = {
         "data": str(Path(data)),
         "content_hash": store.manifest.get("content_hash"),
