@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Set
@@ -105,6 +106,14 @@ def test_leftovers_of_a_killed_run_are_removed(tmp_path: Path) -> None:
     leftover.mkdir(parents=True)
     run_study(tmp_path, PROFILE, chapters=fake_chapters(Counter()), log=lambda _: None)
     assert not leftover.exists()
+
+
+def test_the_temporary_folder_of_a_live_process_is_left_alone(tmp_path: Path) -> None:
+    """Another study process writing the same chapter keeps its folder (here: our parent's)."""
+    live = tmp_path / "chapters" / f".first.tmp-{os.getppid()}"
+    live.mkdir(parents=True)
+    run_study(tmp_path, PROFILE, chapters=fake_chapters(Counter()), log=lambda _: None)
+    assert live.is_dir()
 
 
 def test_force_reruns_only_that_chapter(tmp_path: Path) -> None:

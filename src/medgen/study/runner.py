@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timezone
@@ -26,7 +25,7 @@ from typing import Any, NamedTuple
 from medgen import __version__
 from medgen.data.store import open_dataset
 from medgen.exceptions import InputError, SettingError
-from medgen.fileio import atomic_directory
+from medgen.fileio import atomic_directory, remove_stale
 from medgen.report.html import Report, Section, render_fragment
 from medgen.study.chapters import CHAPTERS
 from medgen.study.context import Chapter, ProgressFactory, StudyContext, no_progress
@@ -78,10 +77,10 @@ def read_done(folder: Path) -> dict[str, Any] | None:
 
 
 def remove_leftovers(chapters_dir: Path, name: str) -> None:
-    """Delete temporary folders a killed run of chapter `name` left behind."""
-    for pattern in (f".{name}.tmp-*", f".{name}.old-*"):
-        for leftover in chapters_dir.glob(pattern):
-            shutil.rmtree(leftover, ignore_errors=True)
+    """Delete the temporary folders a killed run of chapter `name` left behind, never those of
+    a study still running in another process (`remove_stale`)."""
+    if chapters_dir.is_dir():
+        remove_stale(chapters_dir / name)
 
 
 def run_chapter(chapter: Chapter, ctx: StudyContext, fp: str) -> dict[str, Any]:
