@@ -118,6 +118,22 @@ def test_vae_kl_warmup_counts_training_steps() -> None:
     assert vae.reconstruct(blobs(2)).shape == (2, 1, SIZE, SIZE)
 
 
+def test_a_vae_with_a_vector_latent_encodes_samples_and_round_trips(tmp_path: Path) -> None:
+    """dense > 0: the posterior, the prior and the decoder work on vectors; the config and the
+    weights come back from disk; a latent diffusion model refuses it as its autoencoder."""
+    vae = tiny("vae", dense=6)
+    assert isinstance(vae, VAE) and vae.latent_shape == (6,)
+    mu, logvar = vae.encode(blobs(3))
+    assert mu.shape == logvar.shape == (3, 6)
+    history = fit(vae, blobs(8), 30)
+    assert history[-1]["main/loss"] < history[0]["main/loss"]
+    assert vae.sample(4, generator=torch.Generator().manual_seed(0)).shape == (4, 1, SIZE, SIZE)
+    vae.eval().save(tmp_path / "vae")
+    loaded = load_model(tmp_path / "vae")
+    assert loaded.config_dict()["dense"] == 6
+    assert torch.equal(loaded.reconstruct(blobs(2)), vae.reconstruct(blobs(2)))  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("family", ["diffusion", "gan", "vae"])
 def test_save_load_round_trip_is_exact(family: str, tmp_path: Path) -> None:
     model = tiny(family)
@@ -269,3 +285,14 @@ def test_the_mask_weighted_loss_is_the_weighted_mean_of_the_plain_one() -> None:
         DiffusionConfig(image_size=SIZE, mask_weight=5.0)  # one channel: no mask to weigh
     with pytest.raises(InputError, match="mask_weight"):
         DiffusionConfig(image_size=SIZE, channels=2, mask_weight=-1.0)
+
+
+def test_a_latent_diffusion_model_refuses_a_vae_with_a_vector_latent(
+    builtin_dataset: Path, tmp_path: Path
+) -> None:
+    from medgen.data.store import open_dataset
+    from medgen.train.recipe import new_model
+
+    VAE(VAEConfig(image_size=64, hidden=(8, 16), latent_channels=2, dense=4)).save(tmp_path / "v")
+    with pytest.raises(InputError, match="vector latent"):
+        new_model("diffusion", open_dataset(builtin_dataset), {}, None, tmp_path / "v")
