@@ -54,7 +54,7 @@ def test_two_indistinguishable_runs_are_never_called_clear(seed: int) -> None:
         rows.append(r | {"run": run, "model": family, "family": family, "nfe": 1})
         rows[-1]["ms_per_image"] = 1.0
     text = " ".join(summary_sentences(rows, None))
-    assert "clear of" not in text and text.count("so that lead is not clear") == 4
+    assert "clear of" not in text and text.count("so that lead is not clear") == 3
     assert "do not confirm" in text
 
 

@@ -77,3 +77,11 @@ def test_the_vae_blur_claim_reads_its_intervals() -> None:
     above = sharpness_claim([row("vae", "vae", 1.2, 1.1, 1.3), diffusion])
     assert above is not None and "contradict" in above
     assert sharpness_claim([diffusion]) is None
+
+
+def test_noise_raises_sharpness_above_one(builtin_dataset: Path) -> None:
+    images = np.asarray(open_dataset(builtin_dataset).array("images")[:200], dtype=np.float32)
+    real, other = images[:100], images[100:]
+    noise = np.random.default_rng(0).normal(0.0, 0.08, other.shape).astype(np.float32)
+    noisy = relative_sharpness(image_sharpness(np.clip(other + noise, 0, 1)), image_sharpness(real))
+    assert noisy.low > 1.0  # a head mask read from the noisy pixels put this below 1

@@ -2,11 +2,13 @@
 
 A feature-space distance can rank a blurry model well when its blur keeps the anatomy, so the
 comparison measures blur directly. Each image's sharpness is the mean Sobel gradient magnitude
-over its head (pixels above HEAD_LEVEL, where the edges of anatomy are; the air around the
-head carries only noise). A set's relative sharpness is the mean over its images divided by the
-mean over real slices: 1 is as sharp as the real slices, below 1 blurrier (a VAE's averaged
-detail), above 1 edgier than real (noise or ringing). Its interval is a percentile bootstrap over
-both sets' images.
+over its head (pixels whose 3x3 mean is above HEAD_LEVEL, where the edges of anatomy are; the
+air around the head carries only noise). The head is read from the 3x3 mean, not the pixel, so
+that noise does not lift background pixels into it: their noise-only gradients would pull a
+noisy image's sharpness below the real slices' instead of above. A set's relative sharpness is
+the mean over its images divided by the mean over real slices: 1 is as sharp as the real
+slices, below 1 blurrier (a VAE's averaged detail), above 1 edgier than real (noise or
+ringing). Its interval is a percentile bootstrap over both sets' images.
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ def image_sharpness(images: Tensor | np.ndarray) -> np.ndarray:
     kernel = torch.stack([_SOBEL, _SOBEL.T])[:, None]  # (2, 1, 3, 3): d/dx, d/dy
     gradients = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel)
     magnitude = gradients.pow(2).sum(dim=1).sqrt()  # (N, H, W)
-    head = (x[:, 0] > HEAD_LEVEL).float()
+    local_mean = F.avg_pool2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+    head = (local_mean[:, 0] > HEAD_LEVEL).float()
     counts = head.sum(dim=(1, 2))
     total = (magnitude * head).sum(dim=(1, 2))
     values = torch.where(counts > 0, total / counts.clamp_min(1), torch.nan)
