@@ -36,10 +36,11 @@ def render(shares: dict | None = None, **findings: object) -> str:
         "arms": ["baseline", "real", "augment"],
         "ARM_TEXT": ARM_TEXT,
         "shares": shares or {},
+        "recovered": None,
         "generators": None,
         "prevalence": {"dev": 0.15, "test": 0.15, "train": 0.01},
     }
-    return render_template("errors_chapter.html", **context, **findings)
+    return render_template("errors_chapter.html", **(context | findings))
 
 
 def test_a_study_where_brainstem_is_not_the_problem_says_so() -> None:
@@ -93,8 +94,19 @@ def test_each_arms_share_of_the_real_gain_comes_with_its_interval() -> None:
         "inpaint": {"share": 0.66, "low": 0.5, "high": 0.88},
         "augment": {"share": 0.2, "low": float("nan"), "high": float("nan")},
     }
-    html = render(shares=shares, gap=finding, top=finding, fixes=finding, bottleneck=finding)
+    from medgen.errors.findings import arm_recovers
+
+    recovered = arm_recovers(shares["inpaint"], "inpaint", "brainstem")
+    html = render(
+        shares=shares,
+        gap=finding,
+        top=finding,
+        fixes=finding,
+        bottleneck=finding,
+        recovered=recovered,
+    )
     assert "inpaint 66% (50–88%)" in html and "augment 20%," not in html
+    assert recovered.verdict == "clear" and recovered.sentence in html
     assert "augment 20%." in html  # no interval where the real arm's gain is not clear
 
 
@@ -132,3 +144,12 @@ def test_the_remedys_added_examples_are_the_chapters_figure(tmp_path: Path) -> N
     (figure,) = remedy_figures(remedy)
     assert figure.path == "remedy/added.png"
     assert "the slice's training tumours; real arm; augment arm" in figure.caption
+
+
+def test_the_remedy_runs_the_baseline_and_the_diffusion_arm_only_with_its_generator() -> None:
+    from medgen.errors.remedy import ARMS
+    from medgen.study.chapters.errors import study_arms
+
+    assert study_arms(False, {"diffusion"}) == ["baseline", "real", "inpaint", "augment"]
+    assert study_arms(False, set()) == ["baseline", "real", "augment"]
+    assert study_arms(True, set()) == list(ARMS)

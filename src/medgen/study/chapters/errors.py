@@ -53,7 +53,7 @@ SLICE = "brainstem"  # the location the scenario makes rare in training
 # since they cost a detector's training and do not help (on the standard data they drew tumours
 # three times the slice's area that a classifier tells apart from real ones 99% of the time, and
 # the slice's error rose); drawing tumours into healthy slices ("inpaint") is the diffusion arm.
-CPU_ARMS = ("real", "inpaint", "augment")
+CPU_ARMS = ("baseline", "real", "inpaint", "augment")
 DIFFUSION_ARM = "inpaint"  # the diffusion arm whose share of the real arm's gain has a target
 TARGET_SHARE = 0.5
 ARM_TEXT = {  # what each remedy arm adds, for the report
@@ -212,6 +212,14 @@ def remedy_figures(remedy: Path) -> list[FigureRef]:
     return [FigureRef(f"{remedy.name}/added.png", caption)]
 
 
+def study_arms(trains_generators: bool, given: set[str]) -> list[str]:
+    """The remedy arms the chapter runs: every arm when the profile trains the generators, else
+    CPU_ARMS whose generator is given (the baseline is the chapter's own detector)."""
+    if trains_generators:
+        return list(ARMS)
+    return [a for a in CPU_ARMS if ARMS[a].generator is None or ARMS[a].generator in given]
+
+
 def remedy_section(
     ctx: StudyContext, detector: Path, config: DetectorConfig, predictions: Path, project: Path
 ) -> tuple[pd.DataFrame, dict[str, dict[str, float]], Finding, bool]:
@@ -224,10 +232,7 @@ def remedy_section(
     plan = RemedyPlan({"location": SLICE}, p.remedy_n, p.seed)
     joint = reference_run(ctx, "joint_diffusion")
     given = {} if joint is None else {"diffusion": joint}
-    if p.remedy_generators:
-        arms = list(ARMS)
-    else:
-        arms = [a for a in CPU_ARMS if ARMS[a].generator is None or ARMS[a].generator in given]
+    arms = study_arms(bool(p.remedy_generators), set(given))
     budget = p.remedy_generators or Generators({}).budget
     result = run_remedy(
         data,
