@@ -16,6 +16,8 @@ from medgen.exceptions import InputError
 from medgen.fileio import (
     atomic_directory,
     check_overwrite,
+    make_folder,
+    read_text,
     remove_stale,
     reserve,
     write_bytes_atomic,
@@ -174,3 +176,31 @@ def test_overwrite_replaces_only_an_artifact_of_the_same_kind(
     for here in (Path("."), tmp_path):
         with pytest.raises(InputError, match="is the current folder or holds it"):
             check(here)
+
+
+def test_overwrite_by_another_key_tells_the_kinds_of_one_format_apart(tmp_path: Path) -> None:
+    (tmp_path / "den").mkdir()
+    (tmp_path / "den" / "metrics.json").write_text('{"task": "denoise"}')
+    check_overwrite(tmp_path / "den", True, "metrics.json", "denoise", key="task")
+    with pytest.raises(InputError, match="is not an anomaly folder"):
+        check_overwrite(tmp_path / "den", True, "metrics.json", "anomaly", key="task")
+
+
+def test_make_folder_names_what_is_in_the_way(tmp_path: Path) -> None:
+    assert make_folder(tmp_path / "a" / "b") == tmp_path / "a" / "b"
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(InputError) as error:
+        make_folder(tmp_path / "notes.txt" / "run")
+    assert (error.value.what, error.value.problem) == (
+        str(tmp_path / "notes.txt"),
+        "is not a folder, so it cannot hold run",
+    )
+    with pytest.raises(InputError, match="exists and is not a folder"):
+        make_folder(tmp_path / "notes.txt")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_a_named_pipe_is_refused_not_waited_on(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "config.toml")
+    with pytest.raises(InputError, match=r"is a named pipe \(FIFO\), not a regular file"):
+        read_text(tmp_path / "config.toml")

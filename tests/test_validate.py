@@ -45,8 +45,11 @@ from medgen.train.config import TrainConfig
 from medgen.validate import (
     SEED_MAX,
     at_least,
+    byte_size,
     finite,
+    fits_in_memory,
     in_range,
+    memory_bytes,
     one_of,
     positive,
     random_seed,
@@ -325,3 +328,12 @@ def test_a_nan_in_a_toml_file_is_refused_naming_the_file_and_key(tmp_path: Path)
     as_json.write_text('{"lr": NaN, "seed": 0}')  # Python's json reads NaN and Infinity
     with pytest.raises(InputError, match=r"train\.json\.lr: expected a finite number, got nan"):
         load_config(TrainConfig, as_json)
+
+
+def test_a_count_beyond_the_machines_memory_is_refused_by_name() -> None:
+    fits_in_memory("n", 4, 4 * 4096)
+    total = memory_bytes()
+    assert total is not None and total > 0
+    with pytest.raises(SettingError, match=r"^n: 1000000000000 would need 4.1 PB of memory; th"):
+        fits_in_memory("n", 10**12, 10**12 * 4096.0)
+    assert (byte_size(512), byte_size(8e12), byte_size(1.64e16)) == ("512 B", "8 TB", "16.4 PB")

@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,12 @@ from medgen.exceptions import InputError
 
 NO_FALLOCATE = (errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL)  # a filesystem without fallocate
 ZERO_CHUNK = 1 << 20  # bytes of zeros per write where fallocate is missing
+SPECIAL_FILES = {  # file types medgen never opens to read, by stat.S_IFMT
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def fsync_dir(path: Path) -> None:
@@ -229,16 +236,36 @@ def atomic_directory(out: str | Path, *, overwrite: bool = False) -> Iterator[Pa
         raise
 
 
-def check_overwrite(out: Path, overwrite: bool, manifest: str, fmt: str | None = None) -> None:
+def make_folder(path: str | Path) -> Path:
+    """Create folder `path` and any missing parents; a file in the way or a folder that cannot
+    be written is one InputError naming the path, not an OSError."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        in_the_way = [f for f in (path, *path.parents) if os.path.lexists(f) and not f.is_dir()]
+        if in_the_way and in_the_way[0] == path:
+            raise InputError(path, "exists and is not a folder") from None
+        if in_the_way:
+            problem = f"is not a folder, so it cannot hold {path.name}"
+            raise InputError(in_the_way[0], problem) from None
+        raise InputError(path, f"cannot be created: {reason(err)}") from None
+    return path
+
+
+def check_overwrite(
+    out: Path, overwrite: bool, manifest: str, fmt: str | None = None, *, key: str = "format"
+) -> None:
     """Refuse an existing `out` unless `overwrite` is set and `out` is what --overwrite may
-    replace: an empty folder, or a medgen folder with the JSON file `manifest` whose "format" is
-    `fmt` (any JSON object if `fmt` is None). A file, a link, a folder of anything else and the
-    current folder (or one holding it) are never replaced."""
+    replace: an empty folder, or a medgen folder with the JSON file `manifest` whose `key`
+    ("format" unless told) is `fmt` (any JSON object if `fmt` is None). A file, a link, a folder
+    of anything else and the current folder (or one holding it) are never replaced."""
     if not os.path.lexists(out):
         return
     if not overwrite:
         raise InputError(out, "already exists (pass --overwrite to replace it)")
-    kind = f"a {fmt} folder" if fmt else f"a folder with {manifest}"
+    article = "an" if fmt and fmt[0] in "aeiou" else "a"
+    kind = f"{article} {fmt} folder" if fmt else f"a folder with {manifest}"
     refusal = f"is not {kind}; --overwrite replaces nothing else (choose another output)"
     with contextlib.suppress(OSError):
         here = Path.cwd().resolve()
@@ -254,13 +281,26 @@ def check_overwrite(out: Path, overwrite: bool, manifest: str, fmt: str | None =
         record = json.loads((out / manifest).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         record = None
-    if not isinstance(record, dict) or (fmt is not None and record.get("format") != fmt):
+    if not isinstance(record, dict) or (fmt is not None and record.get(key) != fmt):
         raise InputError(out, refusal)
+
+
+def refuse_special(path: str | Path) -> None:
+    """InputError if `path` is a named pipe, a device or a socket (followed through links):
+    opening a named pipe to read waits for a writer forever."""
+    try:
+        mode = Path(path).stat().st_mode
+    except OSError:
+        return  # missing or unreadable: the read that follows says so
+    kind = SPECIAL_FILES.get(stat.S_IFMT(mode))
+    if kind is not None:
+        raise InputError(path, f"is {kind}, not a regular file")
 
 
 def read_text(path: str | Path) -> str:
     """The UTF-8 text of `path`, or one InputError line saying why it cannot be read."""
     path = Path(path)
+    refuse_special(path)
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:

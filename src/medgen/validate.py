@@ -10,6 +10,7 @@ with everything, so `if not low < x < high` alone lets it through.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable, Sequence
 from numbers import Integral, Real
 
@@ -102,6 +103,42 @@ def random_seed(name: str, value: object) -> int:
     return whole(name, value, 0, SEED_MAX)
 
 
+def memory_bytes() -> int | None:
+    """This machine's physical memory in bytes (None where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def byte_size(n_bytes: float) -> str:
+    """`n_bytes` in the largest unit that keeps it >= 1 ("16 TB", "512 MB")."""
+    units = ("B", "KB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
+    try:
+        n_bytes = float(n_bytes)
+    except OverflowError:  # a whole number beyond any float
+        return "more than 1e308 B"
+    if not math.isfinite(n_bytes):
+        return "more than 1e308 B"
+    for unit in units:
+        if n_bytes < 1000 or unit == units[-1]:
+            return f"{n_bytes:.3g} {unit}"
+        n_bytes /= 1000
+    raise AssertionError("unreachable")
+
+
+def fits_in_memory(name: str, value: object, n_bytes: float) -> None:
+    """Refuse setting `name` if its `value` needs `n_bytes` of memory, more than this machine
+    has: an absurd count is one line here, not a failed allocation deep inside a run."""
+    total = memory_bytes()
+    if total is not None and n_bytes > total:
+        raise SettingError(
+            name,
+            f"{shown(value)} would need {byte_size(n_bytes)} of memory; "
+            f"this machine has {byte_size(total)}",
+        )
+
+
 def worker_count(name: str, value: object) -> int:
     """A count of worker processes: a whole number >= 0 (0 means all cores or none, as each
     setting documents)."""
@@ -150,9 +187,12 @@ def one_of(name: str, value: object, choices: Iterable[str]) -> str:
 __all__ = [
     "SEED_MAX",
     "at_least",
+    "byte_size",
     "finite",
+    "fits_in_memory",
     "flag",
     "in_range",
+    "memory_bytes",
     "one_of",
     "optional_whole",
     "positive",

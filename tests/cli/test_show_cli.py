@@ -31,7 +31,10 @@ def test_show_writes_a_grid(tiny_data: Path, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [(["--split", "nope"], "--split: no slices"), (["--per-cell", "0"], "--per-cell")],
+    [
+        (["--split", "nope"], "'nope' is not one of 'train', 'dev', 'test'"),
+        (["--per-cell", "0"], "--per-cell"),
+    ],
 )
 def test_bad_options_are_one_line(
     tiny_data: Path, tmp_path: Path, args: list[str], message: str

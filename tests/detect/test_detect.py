@@ -148,7 +148,13 @@ def test_the_classifier_reads_what_only_the_window_around_the_region_shows() -> 
 def detector_run(builtin_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("detect") / "det"
-    train_detector(builtin_dataset, out, QUICK, log=lambda _: None)
+    steps: list[int] = []  # the steps `medgen detect train`'s progress bar follows
+
+    def progress(step: int, loss: float) -> None:
+        steps.append(step)
+
+    train_detector(builtin_dataset, out, QUICK, log=lambda _: None, progress=progress)
+    assert steps == list(range(1, QUICK.extract.steps + 1))
     return out
 
 

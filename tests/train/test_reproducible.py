@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from toy import run_tensors
 
 from medgen.data.synth import DataConfig, make_dataset
-from medgen.tensorio import load_tensors
 from medgen.train.recipe import read_run_config, train_on_data
 
 # The smallest model of each family that the 32-pixel data take.
@@ -50,16 +50,6 @@ def train_tiny(family: str, data: Path, out: Path, seed: int) -> None:
     assert summary["status"] == "finished" and summary["steps"] == 3
 
 
-def weights(run: Path) -> dict[str, torch.Tensor]:
-    """Every tensor a finished run wrote: the exported model and the final checkpoint's files."""
-    files = [run / "model" / "model.safetensors", *sorted(run.glob("checkpoints/*/*.safetensors"))]
-    return {
-        f"{path.relative_to(run)}:{name}": tensor
-        for path in files
-        for name, tensor in load_tensors(path).items()
-    }
-
-
 def disturb_global_rngs() -> None:
     """Draw from every global generator, as earlier work in the same process would."""
     torch.rand(7)
@@ -74,7 +64,7 @@ def test_two_runs_with_one_seed_end_bit_identical(
     train_tiny(family, tiny_data, tmp_path / "a", seed=5)
     disturb_global_rngs()
     train_tiny(family, tiny_data, tmp_path / "b", seed=5)
-    a, b = weights(tmp_path / "a"), weights(tmp_path / "b")
+    a, b = run_tensors(tmp_path / "a"), run_tensors(tmp_path / "b")
     assert a.keys() == b.keys() and len(a) > 10
     differ = [name for name in a if not torch.equal(a[name], b[name])]
     assert not differ, f"{len(differ)} of {len(a)} tensors differ, e.g. {differ[:3]}"

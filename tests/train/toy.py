@@ -145,6 +145,16 @@ def load_weights(path: str | Path, like: nn.Module | None = None) -> dict[str, T
     return load_tensors(path, expected)
 
 
+def run_tensors(run: Path) -> dict[str, Tensor]:
+    """Every tensor a finished run wrote: the exported model's and each checkpoint's files."""
+    files = [run / "model" / "model.safetensors", *sorted(run.glob("checkpoints/*/*.safetensors"))]
+    return {
+        f"{path.relative_to(run)}:{name}": tensor
+        for path in files
+        for name, tensor in load_tensors(path).items()
+    }
+
+
 def read_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """The records of a .jsonl file."""
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]

@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
             except BrokenPipeError:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
-        fail(exc.format_message(), exc.exit_code)
+        fail(" ".join(exc.format_message().split()), exc.exit_code)  # choices: one line too
 
 
 def run(args: list[str]) -> None:

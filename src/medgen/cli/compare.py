@@ -23,7 +23,9 @@ def compare_command(
         None, help="Diffusion sampling steps. [default: each run's own setting]"
     ),
     mode_collapse: bool = typer.Option(
-        False, "--mode-collapse", help="Also run the 2-D mode-collapse benchmark (5 seeds)."
+        False,
+        "--mode-collapse",
+        help="Also run the 2-D mode-collapse benchmark (5 seeds). [default: off]",
     ),
     seed: int = typer.Option(0, help="Seed of every random choice."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),

@@ -20,14 +20,18 @@ data_app.command("show")(show_command)
 @data_app.command("make")
 def make_command(
     out: Path = typer.Option(..., "--out", help="Folder to create (must not exist)."),
-    size: int | None = typer.Option(None, help="Image size: 32, 64, 128 or 256.  [default: 64]"),
+    size: int | None = typer.Option(
+        None, help="Image size in pixels: 32, 64, 128 or 256.  [default: 64]"
+    ),
     n_train: int | None = typer.Option(None, help="Slices in train.  [default: 8000]"),
     n_dev: int | None = typer.Option(None, help="Slices in dev.  [default: 5000]"),
     n_test: int | None = typer.Option(None, help="Slices in test.  [default: 2000]"),
     seed: int | None = typer.Option(
         None, help="Seed: same seed and config, same bytes. [default: 0]"
     ),
-    config: Path | None = typer.Option(None, help="TOML/JSON file with the generator's knobs."),
+    config: Path | None = typer.Option(
+        None, help="TOML/JSON file with the generator's knobs. [default: the built-in knobs]"
+    ),
     workers: int = typer.Option(0, help="Processes to use (0: all cores)."),
     overwrite: bool = typer.Option(False, help="Replace OUT once the new dataset is complete."),
 ) -> None:

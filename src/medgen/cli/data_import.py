@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from medgen.cli.progress import progress_bar
+from medgen.cli.values import ImportKind, Modality
 from medgen.exceptions import InputError
 
 
@@ -28,14 +29,15 @@ def import_command(
     source: Annotated[Path, typer.Argument(help="Folder (or file) to import.")],
     out: Annotated[Path, typer.Option("--out", help="Dataset folder to create.")],
     kind: Annotated[
-        str, typer.Option(help="auto, folder (class subfolders of PNG/JPG/TIFF), nifti or dicom.")
+        ImportKind,
+        typer.Option(help="auto, folder (class subfolders of PNG/JPG/TIFF), nifti or dicom."),
     ] = "auto",
     size: Annotated[int, typer.Option(help="Image size in pixels: 32, 64, 128 or 256.")] = 64,
     axis: Annotated[
         int, typer.Option(help="NIfTI slicing axis (RAS+): 0 sagittal, 1 coronal, 2 axial.")
     ] = 2,
     modality: Annotated[
-        str, typer.Option(help="NIfTI modality per BraTS-style case: t1, t1ce, t2 or flair.")
+        Modality, typer.Option(help="NIfTI modality per BraTS-style case: t1, t1ce, t2 or flair.")
     ] = "t1",
     splits: Annotated[
         str, typer.Option(help="Train,dev,test fractions, drawn per image, case or patient.")
@@ -48,7 +50,7 @@ def import_command(
         str | None,
         typer.Option(
             help="A code for this import (a study or site code, never a name), prefixed to "
-            "every source; sources are otherwise hashes of the files' paths."
+            "every source; sources are otherwise hashes of the files' paths. [default: none]"
         ),
     ] = None,
     overwrite: Annotated[

@@ -6,11 +6,13 @@ from pathlib import Path
 
 import typer
 
+from medgen.cli.values import Split
+
 
 def show_command(
     root: Path = typer.Argument(..., help="Dataset folder."),
     out: Path = typer.Option(..., "--out", help="Image to write (.png, .pdf or .svg)."),
-    split: str | None = typer.Option(None, help="Only this split (train, dev, test); default all."),
+    split: Split | None = typer.Option(None, help="Only this split. [default: every split]"),
     per_cell: int = typer.Option(4, help="Examples per location × type row."),
     seed: int = typer.Option(0, help="Seed of the random choice of examples."),
 ) -> None:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from medgen.cli.values import Split
+
 detect_app = typer.Typer(
     rich_markup_mode=None,  # a help text's "[default: ...]" is text, not markup
     help="The tumour detector: preprocess -> extract -> classify, each part saved on its own.",
@@ -29,12 +31,18 @@ def train_command(
 
     from medgen.detect import DetectorConfig, train_detector
     from medgen.exceptions import InputError
+    from medgen.train.progress import train_progress
 
     if steps < 1:
         raise InputError("--steps", f"must be at least 1, got {steps}")
     config = DetectorConfig(seed=seed)
     config.extract = replace(config.extract, steps=steps, seed=seed)
-    summary = train_detector(data, out, config, overwrite=overwrite)
+    with train_progress(True) as bar:
+
+        def advance(step: int, loss: float) -> None:
+            bar.update(step / steps, step, f"loss {loss:.4g}")
+
+        summary = train_detector(data, out, config, overwrite=overwrite, progress=advance)
     print(f"trained in {summary['seconds']:.0f} s; detector in {out}")
 
 
@@ -42,7 +50,7 @@ def train_command(
 def predict_command(
     run: Path = typer.Argument(..., help="A detector run folder (medgen detect train)."),
     data: Path = typer.Option(..., help="Dataset folder."),
-    split: str = typer.Option("dev", help="Split to predict: train, dev or test."),
+    split: Split = typer.Option("dev", help="Split to predict."),
     out: Path | None = typer.Option(
         None, help="Predictions folder to create. [default: RUN/predictions/SPLIT]"
     ),
@@ -54,7 +62,7 @@ def predict_command(
 
     The data must have the slice size the detector was trained on.
 
-    Example: medgen detect predict detector --data data --split dev --out detector/pred-dev2
+    Example: medgen detect predict detector --data data --split dev
     """
     from medgen.detect.predict import predict_split
 

@@ -58,12 +58,14 @@ def split_command(
     The eyeball set is sized to hold ~TARGET_ERRORS errors at the current error rate, while the
     blackbox set keeps at least min(1000, half the dev set); the split is stored and reused.
 
-    Example: medgen errors split --predictions runs/det/pred-dev --project proj --target-errors 100
+    Example: medgen errors split --predictions detector/predictions/dev --project proj
     """
     from medgen.errors import ErrorStore, read_predictions, split_project
+    from medgen.validate import random_seed
 
     if target_errors < 1:
         raise InputError("--target-errors", f"{target_errors} must be at least 1")
+    random_seed("seed", seed)  # before the store: a refused seed leaves no project behind
     preds = read_predictions(predictions)
     with ErrorStore(project) as store:
         outcome = split_project(
@@ -99,12 +101,16 @@ def tally_command(
         help="Metadata groups, comma-separated: location, tumour_type, size_bin, noise_bin, "
         "enhancing, error_kind.  [default: all the predictions have]",
     ),
-    out: Path | None = typer.Option(None, help="Write the error spreadsheet (one row per error)."),
-    summary: Path | None = typer.Option(None, help="Write the per-category summary CSV."),
+    out: Path | None = typer.Option(
+        None, help="Write the error spreadsheet (one row per error). [default: not written]"
+    ),
+    summary: Path | None = typer.Option(
+        None, help="Write the per-category summary CSV. [default: not written]"
+    ),
 ) -> None:
     """The error spreadsheet of the eyeball set: % of errors and ceiling per category.
 
-    Example: medgen errors tally --predictions runs/det/pred-dev --project proj --by location
+    Example: medgen errors tally --predictions detector/predictions/dev --project proj --by location
     """
     from medgen.errors import ErrorStore, read_predictions, tally_project
     from medgen.errors.tally import parse_groups
@@ -149,7 +155,9 @@ def tag_command(
         None, help="Predictions folder naming the dataset.  [default: the latest split's]"
     ),
     author: str | None = typer.Option(None, help="Who tags.  [default: the login name]"),
-    description: str = typer.Option("", help="Description of a new category."),
+    description: str = typer.Option(
+        "", help="Description of a new category. [default: none]", show_default=False
+    ),
 ) -> None:
     """Tag an eyeball example with an error category (categories may overlap).
 
@@ -180,7 +188,7 @@ def evaluate_command(
 ) -> None:
     """Record the model's eyeball and blackbox error on the current split; watch for overfitting.
 
-    Example: medgen errors evaluate --predictions runs/det/pred-dev --project proj
+    Example: medgen errors evaluate --predictions detector/predictions/dev --project proj
     """
     from medgen.errors import ErrorStore, evaluate_project, read_predictions
 
@@ -246,7 +254,7 @@ def parts_command(
     extract (the true mask); it belongs to the first part whose perfect output fixes it, else to
     classify. The ceiling rows give the accuracy with parts 1..k perfect.
 
-    Example: medgen errors parts runs/det --predictions runs/det/predictions/dev --project proj
+    Example: medgen errors parts detector --predictions detector/predictions/dev --project proj
     """
     from medgen.data.store import open_dataset
     from medgen.detect.pipeline import BoundDetector, load_detector, model_version
@@ -295,7 +303,7 @@ def serve_command(
     Only eyeball-set errors are ever shown; blackbox examples are not served whatever the URL.
     Keys: j/k or arrows move through errors, t focuses the tag box, 1-9 toggle categories.
 
-    Example: medgen errors serve --predictions runs/det/pred-dev --project proj --port 8765
+    Example: medgen errors serve --predictions detector/predictions/dev --project proj --port 8765
     """
     import uvicorn
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import typer
 
+from medgen.cli.values import finite_number
+
 lab_app = typer.Typer(
     no_args_is_help=True, rich_markup_mode=None, help="Experiments on exact Gaussian mixtures."
 )
@@ -25,7 +27,9 @@ def _command(name: str) -> Callable[..., None]:
         out: Path = typer.Option(Path(f"lab/{name}"), help="Folder for figures + numbers.json."),
         seed: int = typer.Option(0, help="Seed of every random draw."),
         scale: float = typer.Option(
-            1.0, help="Compute budget: 1 is the published one, 0.1 a quick look."
+            1.0,
+            parser=finite_number,
+            help="Compute budget: 1 is the published one, 0.1 a quick look.",
         ),
     ) -> None:
         from medgen.exceptions import InputError

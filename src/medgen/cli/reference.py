@@ -66,7 +66,9 @@ def retrain_command(
         ..., help="Folder for the run (OUT/runs/NAME) and the new reference (OUT/NAME)."
     ),
     budget: str | None = typer.Option(
-        None, help="Training budget instead of the recipe's: 500steps, 20000img, 90s, 10m."
+        None,
+        help="Training budget instead of the recipe's: 500steps, 20000img, 90s, 10m. "
+        "[default: the recipe's]",
     ),
     latent: Path | None = typer.Option(
         None, help="The VAE run of a latent model. [default: the shipped reference VAE]"

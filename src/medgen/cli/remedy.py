@@ -52,9 +52,13 @@ def remedy_command(
     ),
     steps: int = typer.Option(3000, min=1, help="Segmentation steps of every detector."),
     predictions: Path | None = typer.Option(
-        None, "--predictions", help="With --project: measure on the dev blackbox set."
+        None,
+        "--predictions",
+        help="With --project: measure on the dev blackbox set. [default: all of dev]",
     ),
-    project: Path | None = typer.Option(None, "--project", help=PROJECT_HELP),
+    project: Path | None = typer.Option(
+        None, "--project", help=PROJECT_HELP + " [default: none: all of dev]"
+    ),
     seed: int = typer.Option(REMEDY.seed, help="Seed of the added data and the detectors."),
     oversample: int = typer.Option(
         REMEDY.oversample,

@@ -7,27 +7,20 @@ from typing import Any
 
 import typer
 
+from medgen.cli.values import (
+    AnomalyMethod,
+    AnomalyNoise,
+    Cleanup,
+    DenoiseMethod,
+    KspaceMask,
+    Split,
+    Truth,
+    finite_number,
+)
+
 SPLIT_HELP = "Split to process: train, dev or test."
 LIMIT_HELP = "Process only the first N slices of the split. [default: all]"
 PEERS_HELP = "Comma-separated classical peers to run beside medgen, tuned on dev ('all' for all)."
-
-
-def _number(option: str, text: str) -> float:
-    """A float option given as text, so 'abc' is one clear error line, not a usage screen."""
-    from medgen.exceptions import InputError
-
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(option, f"{text!r} is not a number") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise InputError(option, f"{text!r} is not a finite number")
-    return value
-
-
-def _optional_number(option: str, text: str | None) -> float | None:
-    """`_number` for an option whose default, None, means 'chosen for you'."""
-    return None if text is None else _number(option, text)
 
 
 JOBS_HELP = "Processes the classical peers run in (their seconds per slice stay one core's)."
@@ -63,22 +56,31 @@ def denoise_command(
     run: Path = typer.Argument(..., help="A pixel-space diffusion run (medgen train diffusion)."),
     data: Path = typer.Option(..., help="Dataset folder with clean and brain_mask arrays."),
     out: Path = typer.Option(Path("denoised"), help="Output folder."),
-    split: str = typer.Option("test", help=SPLIT_HELP),
-    noise: str = typer.Option("0.10", help="Std of the simulated Rician noise, [0, 1] units."),
-    sigma: str | None = typer.Option(
-        None, help="Noise std the methods are told. [default: estimated per slice]"
+    split: Split = typer.Option("test", help=SPLIT_HELP),
+    noise: float = typer.Option(
+        0.1, parser=finite_number, help="Std of the simulated Rician noise, [0, 1] units."
     ),
-    method: str = typer.Option("sample", help="mean: one-step posterior mean; sample: k samples."),
+    sigma: float | None = typer.Option(
+        None,
+        parser=finite_number,
+        help="Noise std the methods are told. [default: estimated per slice]",
+    ),
+    method: DenoiseMethod = typer.Option(
+        "sample", help="mean: one-step posterior mean; sample: k samples."
+    ),
     mirrored: bool = typer.Option(
         True, help="mean: average with the mirrored slice's posterior mean (2 NFE)."
     ),
     k: int = typer.Option(4, help="Posterior samples averaged (their spread: the uncertainty)."),
     steps: int = typer.Option(10, help="Reverse steps per sample (NFE per slice)."),
-    strength: str | None = typer.Option(
+    strength: float | None = typer.Option(
         None,
+        parser=finite_number,
         help="Level the model is told / the noise std. [default: tuned on 8 dev slices]",
     ),
-    peers: str | None = typer.Option(None, help=PEERS_HELP + " nl_means,tv_chambolle,wavelet,bm3d"),
+    peers: str | None = typer.Option(
+        None, help=PEERS_HELP + " nl_means,tv_chambolle,wavelet,bm3d [default: none]"
+    ),
     limit: int | None = typer.Option(None, help=LIMIT_HELP),
     batch_size: int = typer.Option(16, help="Slices per batch."),
     seed: int = typer.Option(0, help="Seed of the simulated noise and the samplers."),
@@ -90,14 +92,10 @@ def denoise_command(
     Example: medgen denoise runs/diffusion --data data --noise 0.1 --peers all --out denoised
     """
     from medgen.cli.progress import progress_bar
-    from medgen.exceptions import InputError
     from medgen.tasks.commands import run_denoise
     from medgen.tasks.peers import DENOISE_PEERS
-    from medgen.tasks.run import DENOISE_METHODS, DenoiseSettings, TaskSettings
+    from medgen.tasks.run import DenoiseSettings, TaskSettings
 
-    if method not in DENOISE_METHODS:
-        raise InputError("--method", f"unknown method {method!r} (use mean or sample)")
-    level = _number("--noise", noise)
     settings = TaskSettings(
         split=split,
         limit=limit,
@@ -107,12 +105,12 @@ def denoise_command(
         jobs=jobs,
     )
     d = DenoiseSettings(
-        noise=level,
-        sigma=_optional_number("--sigma", sigma),
+        noise=noise,
+        sigma=sigma,
         method=method,
         k=k,
         steps=steps,
-        strength=_optional_number("--strength", strength),
+        strength=strength,
         mirrored=mirrored,
     )
     with progress_bar("denoising") as advance:
@@ -124,34 +122,37 @@ def anomaly_command(
     run: Path = typer.Argument(..., help="A pixel-space diffusion run trained on healthy slices."),
     data: Path = typer.Option(..., help="Dataset folder with brain_mask and tumour_mask arrays."),
     out: Path = typer.Option(Path("anomaly"), help="Output folder."),
-    split: str = typer.Option("test", help=SPLIT_HELP),
-    vae: Path | None = typer.Option(None, help="A VAE run: its reconstruction error as baseline."),
-    method: str = typer.Option(
+    split: Split = typer.Option("test", help=SPLIT_HELP),
+    vae: Path | None = typer.Option(
+        None, help="A VAE run: its reconstruction error as baseline. [default: none]"
+    ),
+    method: AnomalyMethod = typer.Option(
         "ensemble",
         help="ensemble (posterior means over noise levels and draws) or partial (AnoDDPM).",
     ),
-    t_sigma: str | None = typer.Option(
-        None, help="Top noise level, [0, 1] units. [default: chosen on dev]"
+    t_sigma: float | None = typer.Option(
+        None, parser=finite_number, help="Top noise level, [0, 1] units. [default: chosen on dev]"
     ),
     levels: int = typer.Option(4, help="ensemble: noise levels up to --t-sigma."),
     draws: int = typer.Option(10, help="ensemble: noise draws per level (NFE: levels x draws)."),
     steps: int = typer.Option(10, help="partial: Heun steps back to 0 (2 steps - 1 NFE)."),
     repeats: int = typer.Option(2, help="partial: reconstructions averaged per slice."),
-    noise: str = typer.Option(
+    noise: AnomalyNoise = typer.Option(
         "gaussian", "--noise-kind", help="gaussian or structured (simplex-like)."
     ),
-    truth: str = typer.Option(
+    truth: Truth = typer.Option(
         "tumour",
         help="Anomalous pixels of the headline scores: tumour (the tumour mask) or whole "
         "(tumour and oedema, as BraTS's whole tumour). Both are in metrics.json.",
     ),
-    cleanup: str = typer.Option(
+    cleanup: Cleanup = typer.Option(
         "auto",
         help="Mask clean-up after the threshold: none, fill (holes), region (filled, the most "
         "anomalous connected region only), or auto (the best Dice on dev).",
     ),
-    segment_blur: str | None = typer.Option(
+    segment_blur: float | None = typer.Option(
         None,
+        parser=finite_number,
         help="Smoothing (pixels) of the residual the lesion masks are cut from. "
         "[default: chosen on dev, 0.5 to 1.5]",
     ),
@@ -167,6 +168,8 @@ def anomaly_command(
 
     Train the model with: medgen train diffusion --data data --out runs/healthy --where label=0
 
+    and its --vae baseline with: medgen train vae --data data --out runs/vae_healthy --where label=0
+
     Example: medgen anomaly runs/healthy --data data --vae runs/vae_healthy --out anomaly
     """
     from medgen.cli.progress import progress_bar
@@ -179,7 +182,7 @@ def anomaly_command(
     )
     a = AnomalySettings(
         method=method,
-        t_sigma=_optional_number("--t-sigma", t_sigma),
+        t_sigma=t_sigma,
         levels=levels,
         draws=draws,
         steps=steps,
@@ -187,7 +190,7 @@ def anomaly_command(
         noise=noise,
         truth=truth,
         cleanup=cleanup,
-        segment_blur=_optional_number("--segment-blur", segment_blur),
+        segment_blur=segment_blur,
     )
     with progress_bar("anomaly maps") as advance:
         metrics = run_anomaly(
@@ -200,14 +203,18 @@ def reconstruct_command(
     run: Path = typer.Argument(..., help="A pixel-space diffusion run (medgen train diffusion)."),
     data: Path = typer.Option(..., help="Dataset folder with clean and brain_mask arrays."),
     out: Path = typer.Option(Path("reconstructed"), help="Output folder."),
-    split: str = typer.Option("test", help=SPLIT_HELP),
-    accel: str = typer.Option("4", help="Acceleration, 2 to 8 (samples measured: 1/accel)."),
-    mask: str = typer.Option(
+    split: Split = typer.Option("test", help=SPLIT_HELP),
+    accel: float = typer.Option(
+        4.0, parser=finite_number, help="Acceleration, 2 to 8 (samples measured: 1/accel)."
+    ),
+    mask: KspaceMask = typer.Option(
         "cartesian", help="cartesian, equispaced, random or variable_density."
     ),
     k: int = typer.Option(4, help="Posterior samples (their spread: the uncertainty map)."),
     steps: int = typer.Option(50, help="Reverse steps (NFE per slice)."),
-    peers: str | None = typer.Option(None, help=PEERS_HELP + " zero_filled,cs_tv,cs_wavelet"),
+    peers: str | None = typer.Option(
+        None, help=PEERS_HELP + " zero_filled,cs_tv,cs_wavelet [default: none]"
+    ),
     limit: int | None = typer.Option(None, help=LIMIT_HELP),
     batch_size: int = typer.Option(16, help="Slices per batch."),
     seed: int = typer.Option(0, help="Seed of the mask and the sampler."),
@@ -224,7 +231,6 @@ def reconstruct_command(
     from medgen.tasks.peers import RECONSTRUCT_PEERS
     from medgen.tasks.run import ReconstructSettings, TaskSettings
 
-    factor = _number("--accel", accel)
     settings = TaskSettings(
         split=split,
         limit=limit,
@@ -233,7 +239,7 @@ def reconstruct_command(
         peers=_peers(peers, RECONSTRUCT_PEERS),
         jobs=jobs,
     )
-    r = ReconstructSettings(accel=factor, mask=mask, k=k, steps=steps)
+    r = ReconstructSettings(accel=accel, mask=mask, k=k, steps=steps)
     with progress_bar("reconstructing") as advance:
         metrics = run_reconstruct(
             run, data, out, settings, r, overwrite=overwrite, progress=advance

@@ -6,29 +6,37 @@ from pathlib import Path
 
 import typer
 
-FAMILIES = ("diffusion", "gan", "vae")
+from medgen.cli.values import Family, Sampler, Tracker, finite_number
 
 
 def train_command(
-    family: str = typer.Argument(..., help="Model family: diffusion, gan or vae."),
+    family: Family = typer.Argument(..., help="Model family: diffusion, gan or vae."),
     data: Path = typer.Option(..., help="Dataset folder (medgen data make / import)."),
     out: Path = typer.Option(..., help="Run folder: checkpoints, metrics, samples, model/."),
     config: Path | None = typer.Option(
-        None, help="TOML/JSON with [train] and [model] tables (unknown keys are refused)."
+        None,
+        help="TOML/JSON with [train] and [model] tables (unknown keys are refused). "
+        "[default: the family's defaults]",
     ),
     budget: str | None = typer.Option(
         None, help="When to stop: 500steps, 20000img, 90s, 10m or 1.5h. [default: 500steps]"
     ),
     batch_size: int | None = typer.Option(None, help="Images per process per step. [default: 32]"),
     cond: str | None = typer.Option(
-        None, help="Condition on metadata columns, e.g. type,location (diffusion, gan)."
+        None,
+        help="Condition on metadata columns, e.g. type,location (diffusion, gan). "
+        "[default: unconditional]",
     ),
     latent: Path | None = typer.Option(
-        None, help="A trained VAE run: train the diffusion model in its latent space."
+        None,
+        help="A trained VAE run: train the diffusion model in its latent space. "
+        "[default: pixel space]",
     ),
     seed: int | None = typer.Option(None, help="Seed of data order and model noise. [default: 0]"),
     where: str | None = typer.Option(
-        None, help="Train on the matching slices only, e.g. label=0 (healthy, for medgen anomaly)."
+        None,
+        help="Train on the matching slices only, e.g. label=0 (healthy, for medgen anomaly). "
+        "[default: every training slice]",
     ),
     joint: bool = typer.Option(
         False,
@@ -37,6 +45,13 @@ def train_command(
     ),
     resume: bool = typer.Option(False, help="Continue the run in --out from its last checkpoint."),
     cpu: bool = typer.Option(False, help="Train on the CPU even when a GPU is present."),
+    log_with: list[Tracker] | None = typer.Option(
+        None,
+        help="Also send each metrics line (every loss term, lr, images/s) and sample grid to "
+        "this experiment tracker (repeatable; its package must be installed): tensorboard "
+        "writes OUT/tracker/medgen/ (tensorboard --logdir OUT/tracker), the others keep their "
+        "local files in OUT/tracker/. metrics.jsonl stays the record. [default: none]",
+    ),
 ) -> None:
     """Train a diffusion model, a GAN or a VAE on the train split of a dataset.
 
@@ -44,16 +59,20 @@ def train_command(
     (two CPU processes: accelerate launch --multi_gpu --num_processes 2 -m medgen train ... --cpu)
 
     Example: medgen train diffusion --data data --out runs/diffusion --budget 10m
+
+    Example: medgen train diffusion --data data --out runs/cond --cond type,location --budget 10m
+
+    Example: medgen train gan --data data --out runs/gan --budget 10m --log-with tensorboard
+
+    Example: medgen train vae --data data --out runs/vae --budget 10m
     """
     from medgen.exceptions import InputError, SettingError
     from medgen.tasks.augment import train_joint_generator
     from medgen.train.loop import NonFiniteLoss, leaving_process_group
     from medgen.train.recipe import read_run_config, train_on_data
+    from medgen.train.tracking import check_trackers
 
-    if family not in FAMILIES:
-        raise InputError(
-            "FAMILY", f"unknown family {family!r} (choose one of {', '.join(FAMILIES)})"
-        )
+    trackers = check_trackers([t.value for t in log_with or ()])
     run_config = read_run_config(config, family, budget=budget, batch_size=batch_size, seed=seed)
     if joint:
         given = {"cond": cond, "latent": latent, "where": where, "resume": resume or None}
@@ -63,7 +82,9 @@ def train_command(
     try:
         with leaving_process_group():
             if joint:
-                summary = train_joint_generator(family, data, out, run_config, cpu=cpu)
+                summary = train_joint_generator(
+                    family, data, out, run_config, cpu=cpu, log_with=trackers
+                )
             else:
                 summary = train_on_data(
                     family,
@@ -75,6 +96,7 @@ def train_command(
                     resume=resume,
                     cpu=cpu,
                     where=where,
+                    log_with=trackers,
                 )
     except NonFiniteLoss as err:
         raise InputError(out, f"training stopped: {err}") from None
@@ -89,17 +111,30 @@ def sample_command(
     run: Path = typer.Argument(..., help="A run folder written by medgen train."),
     out: Path = typer.Option(Path("samples.png"), help="A .png grid or a .npy array (n, H, W)."),
     n: int = typer.Option(64, help="Number of images."),
-    sampler: str | None = typer.Option(None, help="Diffusion sampler (e.g. heun, lms, dpmpp_2m)."),
-    steps: int | None = typer.Option(None, help="Diffusion sampling steps."),
-    cond: str | None = typer.Option(None, help="e.g. location=brainstem,type=malignant"),
+    sampler: Sampler | None = typer.Option(
+        None, help="Diffusion sampler. [default: the run's own]"
+    ),
+    steps: int | None = typer.Option(
+        None, help="Diffusion sampling steps. [default: the run's own]"
+    ),
+    cond: str | None = typer.Option(
+        None,
+        help="The condition of a conditional run, e.g. location=brainstem,type=malignant. "
+        "[default: none]",
+    ),
     guidance: float | None = typer.Option(
-        None, help="Classifier-free guidance scale: 0 unconditional, 1 conditional, > 1 guided."
+        None,
+        parser=finite_number,
+        help="Classifier-free guidance scale: 0 unconditional, 1 conditional, > 1 guided. "
+        "[default: the run's own]",
     ),
     seed: int = typer.Option(0, help="Seed of the initial noise."),
 ) -> None:
     """Draw images from a trained run.
 
-    Example: medgen sample runs/diffusion --n 64 --cond location=brainstem --guidance 2 --out s.png
+    Example: medgen sample runs/diffusion --n 64 --out samples.png
+
+    Example: medgen sample runs/cond --n 64 --cond location=brainstem --guidance 2 --out s.png
     """
     from medgen.train.generate import sample_run
 

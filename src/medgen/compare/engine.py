@@ -31,7 +31,7 @@ from medgen.evaluate import frechet_distance, kernel_inception_distance, prdc
 from medgen.evaluate.features import Extractor, FeatureConfig, load_extractor, train_extractor
 from medgen.evaluate.sharpness import image_sharpness, relative_sharpness
 from medgen.exceptions import InputError
-from medgen.fileio import atomic_directory, write_json_atomic, write_text_atomic
+from medgen.fileio import atomic_directory, check_overwrite, write_json_atomic, write_text_atomic
 from medgen.models import DiffusionModel
 from medgen.report.html import (
     FigureRef,
@@ -44,8 +44,9 @@ from medgen.report.html import (
 from medgen.report.tables import mode_collapse_shown
 from medgen.report.training import sample_panels
 from medgen.train.recipe import conditioning_of
-from medgen.validate import optional_whole, random_seed, whole
+from medgen.validate import fits_in_memory, optional_whole, random_seed, whole
 
+FORMAT = "medgen-compare"  # metrics.json's "format": what --overwrite may replace
 MIN_SAMPLES = 10  # below this, no metric here means anything
 MIN_CONDITION_REAL = 10  # real slices a condition needs before it gets a row
 
@@ -274,9 +275,9 @@ def compare_runs(
     settings = settings or CompareSettings()
     settings.check()
     out = Path(out)
-    if out.exists() and not overwrite:
-        raise InputError(out, "already exists (pass --overwrite to replace it)")
+    check_overwrite(out, overwrite, "metrics.json", FORMAT)
     store = open_dataset(data)
+    fits_in_memory("n", settings.n, settings.n * 4 * store.size**2)  # the samples, float32
     contestants = open_contestants(list(runs))
     check_sizes(contestants, store)
     with atomic_directory(out, overwrite=overwrite) as tmp:
@@ -312,6 +313,7 @@ def write_outputs(
 ) -> None:
     """metrics.json/.csv, per_condition.csv, mode_collapse.csv, samples.png, summary.md, HTML."""
     record = {
+        "format": FORMAT,
         "features": comparison.features,
         "features_at": features_at,
         "feature_scores": comparison.feature_scores,

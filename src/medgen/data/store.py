@@ -25,7 +25,7 @@ import pandas as pd
 
 from medgen import __version__
 from medgen.exceptions import InputError, SettingError
-from medgen.fileio import atomic_directory, check_overwrite, reserve
+from medgen.fileio import atomic_directory, check_overwrite, refuse_special, reserve
 
 FORMAT = "medgen-slices"
 FORMAT_VERSION = 1
@@ -212,27 +212,50 @@ class StoredDataset:
         return iter(self.arrays)
 
 
+def check_manifest(manifest: Any, path: Path) -> tuple[int, int]:
+    """(n_slices, size) of a parsed manifest, after checking that it is a medgen-slices one
+    this medgen reads, with a whole count and size and the names of its arrays."""
+    if not isinstance(manifest, dict):
+        raise InputError(path, f"expected a JSON object, got {type(manifest).__name__}")
+    if manifest.get("format") != FORMAT:
+        raise InputError(path, f"not a {FORMAT} manifest")
+    version = manifest.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InputError(path, f"field 'format_version' is not a whole number: {version!r}")
+    if version > FORMAT_VERSION:
+        raise InputError(path, "written by a newer medgen; upgrade medgen to read it")
+    arrays = manifest.get("arrays")
+    if not isinstance(arrays, dict | list) or not all(isinstance(a, str) for a in arrays):
+        raise InputError(path, "field 'arrays' is missing or does not name the arrays")
+    return whole_field(manifest, "n_slices", 0, path), whole_field(manifest, "size", 1, path)
+
+
+def whole_field(manifest: dict[str, Any], key: str, low: int, path: Path) -> int:
+    """Manifest field `key`, a whole number >= low (InputError naming the manifest if not)."""
+    value = manifest.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise InputError(path, f"field {key!r} is missing or not a whole number >= {low}")
+    return value
+
+
 def open_dataset(root: str | Path) -> StoredDataset:
     """Open a dataset folder, checking its manifest, table and array shapes (InputError if bad)."""
     root = Path(root)
     if not root.is_dir():
         raise InputError(root, "is not a dataset folder (no such folder)")
     manifest_path = root / "manifest.json"
+    refuse_special(manifest_path)
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError(root, "is not a medgen dataset (no manifest.json)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(manifest_path, f"unreadable manifest: {exc}") from None
-    if manifest.get("format") != FORMAT:
-        raise InputError(manifest_path, f"not a {FORMAT} manifest")
-    if manifest.get("format_version", 0) > FORMAT_VERSION:
-        raise InputError(manifest_path, "written by a newer medgen; upgrade medgen to read it")
+    n, size = check_manifest(manifest, manifest_path)
     try:
         meta = pd.read_csv(root / "meta.csv", keep_default_na=False, na_values=[""])
-    except (OSError, pd.errors.ParserError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: pandas' parser and empty-file errors
         raise InputError(root / "meta.csv", f"unreadable metadata table: {exc}") from None
-    n, size = int(manifest["n_slices"]), int(manifest["size"])
     if len(meta) != n:
         raise InputError(root / "meta.csv", f"has {len(meta)} rows, manifest says {n}")
     for name in manifest["arrays"]:

@@ -50,7 +50,9 @@ from medgen.exceptions import InputError
 from medgen.fileio import (
     atomic_directory,
     check_overwrite,
+    check_sha256,
     read_json_object,
+    sha256_of,
     write_json_atomic,
 )
 from medgen.tensorio import load_tensors, save_tensors, state_shapes
@@ -64,6 +66,7 @@ INFO, SEGMENTATION, CLASSIFIER = (
     "segmentation.safetensors",
     "classifier.safetensors",
 )
+HASHES = "sha256"  # detector.json: weight file name -> its SHA-256
 CLASSIFIER_SHARE = 0.2  # of the train split, held out from the segmentation net for the classifier
 NEEDED = ("images", "clean", "brain_mask", "tumour_mask")  # arrays a training set must have
 
@@ -196,6 +199,7 @@ class Detector:
                 "classes": list(CLASSES),
                 "features": list(FEATURES),
                 "config": asdict(self.config),
+                HASHES: {name: sha256_of(out / name) for name in (SEGMENTATION, CLASSIFIER)},
                 **summary,
             },
         )
@@ -219,6 +223,10 @@ def load_detector(run: str | Path) -> Detector:
     """A detector run folder written by `train_detector`, its net on the default device."""
     run = Path(run)
     config = load_detector_config(run)
+    recorded = read_json_object(run / INFO).get(HASHES, {})  # none before they were recorded
+    for name, digest in recorded.items() if isinstance(recorded, dict) else ():
+        if name in (SEGMENTATION, CLASSIFIER):
+            check_sha256(run / name, str(digest), INFO)
     net = segmentation_net(config.extract)
     net.load_state_dict(load_tensors(run / SEGMENTATION, state_shapes(net.state_dict())))
     net.to(default_device())

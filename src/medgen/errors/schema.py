@@ -83,6 +83,9 @@ def connect(path: Path) -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
+    except sqlite3.OperationalError as err:  # a sound file this process cannot write
+        conn.close()
+        raise InputError(path, f"cannot be opened for writing ({err})") from None
     except sqlite3.DatabaseError as err:
         conn.close()
         raise InputError(path, f"is not a medgen errors database ({err})") from None

@@ -29,9 +29,11 @@ comparable between runs exactly when they were measured with the same id.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -336,12 +338,25 @@ def load_medgen_extractor(folder: Path) -> Extractor:
     return Extractor(net.eval(), f"medgen:{info['id']}", int(info["image_size"]), info)
 
 
+@contextlib.contextmanager
+def quiet_logger(name: str) -> Iterator[None]:
+    """Silence logger `name` below ERROR for the block (its warnings would be extra lines)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def load_exported(path: Path) -> Extractor:
     """A `torch.export` program file mapping images in [0, 1] to (N, D) features."""
     if not path.is_file():
         raise InputError(path, "no such exported-program file")
     try:
-        module = torch.export.load(str(path)).module()
+        with quiet_logger("torch.export"):  # it logs a traceback before it raises
+            module = torch.export.load(str(path)).module()
     except Exception as err:  # torch raises many types for a file that is not a program
         first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(path, f"is not a torch.export program ({first_line})") from None

@@ -170,7 +170,7 @@ class DiffusionModel(GenerativeModel):
     def data_shape(self) -> tuple[int, int, int]:
         """(channels, height, width) of what the denoiser sees: the image or the VAE latent."""
         if self.vae is not None:
-            return self.vae.latent_shape
+            return self.vae.spatial_shape  # a latent model refuses a dense VAE
         return (self.config.channels, self.config.image_size, self.config.image_size)
 
     def encode(self, images: Tensor) -> Tensor:

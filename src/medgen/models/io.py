@@ -68,6 +68,8 @@ def build_model(record: dict[str, Any], source: str | Path = "model.json") -> Ge
         raise InputError(source, f"unknown model family {family!r} (known: {', '.join(MODELS)})")
     try:
         return MODELS[family].from_config(record["config"])
+    except InputError as err:  # a bad value, named as the config names it: say where it is
+        raise InputError(source, str(err)) from None
     except (TypeError, ValueError, KeyError) as err:
         raise InputError(
             source, f"holds a config medgen cannot build a model from ({err})"

@@ -19,7 +19,7 @@ from matplotlib.lines import Line2D
 
 from medgen.data.store import StoredDataset
 from medgen.exceptions import InputError, SettingError
-from medgen.fileio import write_bytes_atomic
+from medgen.fileio import make_folder, write_bytes_atomic
 from medgen.report.tables import SPLIT_ORDER, TYPE_ORDER, group_rows, ordered
 
 DPI = 100  # pixels per inch of every saved figure
@@ -51,7 +51,7 @@ def save_figure(fig: Figure, out: str | Path) -> Path:
         )
     buffer = io.BytesIO()
     fig.savefig(buffer, format=kind, dpi=DPI, metadata=None)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out.parent)
     write_bytes_atomic(out, buffer.getvalue())
     return out
 
@@ -109,7 +109,8 @@ def dataset_grid(
     meta = _rows_in_split(store, split)
     members = group_rows(meta)
     rows, ids = list(members), pick_examples(meta, per_cell, seed)
-    width, height = grid_size_in(len(rows), per_cell)
+    columns = max((len(row) for row in ids), default=1)  # no wider than the examples there are
+    width, height = grid_size_in(len(rows), columns)
     fig = Figure(figsize=(width, height), dpi=DPI)
     where = split or "all splits"
     fig.suptitle(

@@ -25,11 +25,12 @@ from typing import Any, NamedTuple
 from medgen import __version__
 from medgen.data.store import open_dataset
 from medgen.exceptions import InputError, SettingError
-from medgen.fileio import atomic_directory, remove_stale
+from medgen.fileio import atomic_directory, make_folder, remove_stale
 from medgen.report.html import Report, Section, render_fragment
 from medgen.study.chapters import CHAPTERS
 from medgen.study.context import Chapter, ProgressFactory, StudyContext, no_progress
 from medgen.study.profiles import Profile
+from medgen.validate import worker_count
 
 DONE = "done.json"
 FRAGMENT = "fragment.html"
@@ -155,13 +156,13 @@ def run_study(
     """Run (or resume) every chapter in order into `out`, then write `out/report.html`."""
     chapters = CHAPTERS if chapters is None else chapters
     forced = check_force(force, chapters)
+    worker_count("workers", workers)  # every setting checked before the folder is made
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(out, "is a file, not a study folder")
     data = Path(data) if data is not None else None
     data_hash = open_dataset(data).manifest.get("content_hash") if data is not None else None
-    chapters_dir = out / CHAPTERS_DIR
-    chapters_dir.mkdir(parents=True, exist_ok=True)
+    chapters_dir = make_folder(out / CHAPTERS_DIR)
     upstream: dict[str, Any] = {}
     runs, sections = [], []
     for i, (name, chapter) in enumerate(chapters.items(), start=1):

@@ -28,6 +28,7 @@ PANELS = 8  # slices drawn as PNG panels
 
 
 def _run_task(
+    task: str,
     run: str | Path,
     data: str | Path,
     out: str | Path,
@@ -36,7 +37,7 @@ def _run_task(
     compute: Callable[[PixelDenoiser, StoredDataset], TaskOutcome],
 ) -> dict[str, Any]:
     """Check `out`, open the data and the run's model, compute, write atomically; the metrics."""
-    check_out(Path(out), overwrite)
+    check_out(Path(out), overwrite, task)
     store = open_dataset(data)
     model = open_pixel_model(run, store)
     with torch.no_grad():
@@ -58,6 +59,7 @@ def run_denoise(
 ) -> dict[str, Any]:
     """Denoise a split with run `run`'s diffusion model (and peers); write and return metrics."""
     return _run_task(
+        "denoise",
         run,
         data,
         out,
@@ -80,6 +82,7 @@ def run_reconstruct(
 ) -> dict[str, Any]:
     """Reconstruct undersampled k-space of a split's clean slices; write and return metrics."""
     return _run_task(
+        "reconstruct",
         run,
         data,
         out,
@@ -114,6 +117,7 @@ def run_anomaly(
     """Anomaly maps of a split by a healthy diffusion model (and a VAE baseline); write, return."""
     baseline = open_vae(vae) if vae is not None else None
     return _run_task(
+        "anomaly",
         run,
         data,
         out,

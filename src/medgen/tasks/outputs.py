@@ -13,8 +13,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from medgen.exceptions import InputError
-from medgen.fileio import atomic_directory, write_json_atomic
+from medgen.fileio import atomic_directory, check_overwrite, write_json_atomic
 
 Advance = Callable[[int, int], None]  # advance(done, total), e.g. a progress bar
 PANEL_COLUMNS = ("input", "output", "truth", "error", "uncertainty")
@@ -49,10 +48,10 @@ def batches(ids: NDArray[np.int64], size: int) -> Iterator[NDArray[np.int64]]:
         yield ids[start : start + size]
 
 
-def check_out(out: Path, overwrite: bool) -> None:
-    """Refuse to replace an existing output folder unless `overwrite` is set."""
-    if out.exists() and not overwrite:
-        raise InputError(out, "already exists (pass --overwrite to replace it)")
+def check_out(out: Path, overwrite: bool, task: str) -> None:
+    """Refuse an existing `out` unless `overwrite` is set and it is an output folder of this
+    `task` (its metrics.json names it) or empty: --overwrite never replaces anything else."""
+    check_overwrite(out, overwrite, "metrics.json", task, key="task")
 
 
 def _npy(array: NDArray[Any]) -> bytes:
@@ -98,7 +97,7 @@ def _finite(value: Any) -> Any:
 def write_outcome(out: Path, outcome: TaskOutcome, panels: int, overwrite: bool) -> None:
     """arrays/*.npy, panels/slice_<id>.png (the first `panels` slices), per_slice.csv and
     metrics.json into `out`, atomically: on any error nothing is left and an old `out` stays."""
-    check_out(out, overwrite)
+    check_out(out, overwrite, str(outcome.metrics["task"]))
     with atomic_directory(out, overwrite=overwrite) as tmp:
         (tmp / "arrays").mkdir()
         for name, array in outcome.arrays._asdict().items():

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from numpy.typing import NDArray
 from torch import Tensor
 
-from medgen.data.store import StoredDataset
+from medgen.data.store import ALLOWED_SIZES, StoredDataset
 from medgen.devices import default_device
 from medgen.diffusion import karras_sigmas
 from medgen.exceptions import InputError, SettingError
@@ -40,6 +40,7 @@ from medgen.tasks.outputs import (
 from medgen.tasks.peers import DENOISE_PEERS, RECONSTRUCT_PEERS, Peer, run_calls, tune
 from medgen.validate import (
     at_least,
+    fits_in_memory,
     flag,
     in_range,
     one_of,
@@ -54,6 +55,7 @@ from medgen.validate import (
 SPLITS = ("train", "dev", "test")
 NOISE_RANGE = (0.005, 0.5)  # simulated Rician noise std, [0, 1] units
 MIN_BACKGROUND = 64  # background pixels needed for the Rayleigh noise estimate
+SLICE_BYTES = 4 * max(ALLOWED_SIZES) ** 2  # one float32 slice at the largest size
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,13 @@ def _summary(per_slice: pd.DataFrame) -> dict[str, dict[str, float]]:
 # ---- denoising -------------------------------------------------------------------------------
 
 
+def check_sampling(k: object, steps: object) -> None:
+    """k posterior samples per slice and `steps` reverse steps: whole numbers >= 1 whose
+    samples (at the largest slice size) and noise levels fit in memory."""
+    fits_in_memory("k", k, whole("k", k, 1) * SLICE_BYTES)
+    fits_in_memory("steps", steps, 8 * (whole("steps", steps, 1) + 1))  # float64 levels
+
+
 @dataclass(frozen=True)
 class DenoiseSettings:
     """medgen denoise: simulated Rician noise, its estimate, and the diffusion method."""
@@ -256,8 +265,7 @@ class DenoiseSettings:
         if self.sigma is not None:
             positive("sigma", self.sigma)
         one_of("method", self.method, DENOISE_METHODS)
-        whole("k", self.k, 1)
-        whole("steps", self.steps, 1)
+        check_sampling(self.k, self.steps)
         if self.strength is not None:
             positive("strength", self.strength)
         flag("mirrored", self.mirrored)
@@ -364,8 +372,7 @@ class ReconstructSettings:
         if not isinstance(self.mask, str) or self.mask not in MASKS:
             known = ", ".join(MASKS)
             raise SettingError("mask", f"unknown mask {shown(self.mask)} (choose one of {known})")
-        whole("k", self.k, 1)
-        whole("steps", self.steps, 1)
+        check_sampling(self.k, self.steps)
         positive("sigma_start", self.sigma_start)
         at_least("eta", self.eta)
 

@@ -13,10 +13,11 @@ import torch
 from medgen.data.conditions import condition_values
 from medgen.diffusion import expected_nfe
 from medgen.exceptions import InputError, SettingError
-from medgen.fileio import write_bytes_atomic
+from medgen.fileio import make_folder, write_bytes_atomic
 from medgen.models import DiffusionModel, GenerativeModel, load_model
 from medgen.train.recipe import conditioning_of
 from medgen.train.rundir import MODEL, write_grid
+from medgen.validate import fits_in_memory, random_seed
 
 FORMATS = (".png", ".npy")
 
@@ -37,8 +38,17 @@ def open_run(run: str | Path) -> GenerativeModel:
     if not folder.is_dir():
         raise InputError(run, "is not a run folder (no such folder)")
     if not (folder / "model.json").exists():
+        if folder != run:  # model/ is there, its record is not
+            raise InputError(folder / "model.json", "no such file: the run's model/ is incomplete")
         raise InputError(run, "has no trained model yet (no model/ folder: did the run finish?)")
     return load_model(folder)
+
+
+def image_bytes(model: GenerativeModel) -> int:
+    """Bytes of one float32 image the model makes (channels x size x size)."""
+    config = getattr(model, "config", None)
+    size = int(getattr(config, "image_size", 64))
+    return 4 * int(getattr(config, "channels", 1)) * size * size
 
 
 def parse_condition(model: GenerativeModel, text: str | None, n: int) -> torch.Tensor | None:
@@ -74,7 +84,11 @@ def sample_run(
         raise SettingError("n", f"must be at least 1, got {n}")
     if steps is not None and steps < 1:
         raise SettingError("steps", f"must be at least 1, got {steps}")
+    random_seed("seed", seed)
+    if steps is not None:
+        fits_in_memory("steps", steps, 8 * (steps + 1))  # a float64 noise level per step
     model = open_run(run).eval()
+    fits_in_memory("n", n, n * image_bytes(model))
     labels = parse_condition(model, cond, n)
     options: dict[str, Any] = {}
     if isinstance(model, DiffusionModel):
@@ -90,7 +104,7 @@ def sample_run(
     except ValueError as err:
         raise InputError(run, str(err)) from None
     seconds = time.perf_counter() - start
-    out.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(out.parent)
     if out.suffix == ".png":
         write_grid(out, images)
     else:

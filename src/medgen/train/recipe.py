@@ -8,7 +8,7 @@ On --resume the model is rebuilt from the run's own config.json, never re-estima
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,11 +90,13 @@ def train_on_data(
     cpu: bool = False,
     progress: bool = True,
     where: str | None = None,
+    log_with: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Train a `family` model on the train split of dataset `data` into run folder `out`.
 
     where="label=0" keeps only the training slices whose metadata match (e.g. healthy slices,
-    for anomaly detection); several conditions separated by commas must all hold.
+    for anomaly detection); several conditions separated by commas must all hold. `log_with`
+    names experiment trackers that get a copy of the metrics and sample grids (`train`).
     """
     if family not in MODELS:
         raise InputError("family", f"unknown family {family!r} (choose one of {', '.join(MODELS)})")
@@ -107,7 +109,15 @@ def train_on_data(
         model = new_model(family, store, config.model, cond, latent)
     dataset = training_set(store, model, where)
     return train(
-        model, dataset, out, config.train, data=data, resume=resume, cpu=cpu, progress=progress
+        model,
+        dataset,
+        out,
+        config.train,
+        data=data,
+        resume=resume,
+        cpu=cpu,
+        progress=progress,
+        log_with=log_with,
     )
 
 
@@ -199,6 +209,12 @@ def new_diffusion(
     vae: VAE | None = None
     if latent is not None:
         vae = load_vae(latent)
+        if vae.config.dense:
+            raise InputError(
+                latent,
+                "is a VAE with a vector latent (dense); a latent diffusion model needs a VAE "
+                "with a spatial latent",
+            )
         if vae.config.image_size != settings["image_size"]:
             raise InputError(
                 latent,

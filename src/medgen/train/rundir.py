@@ -7,6 +7,7 @@ out/
     checkpoints/       see `medgen.train.checkpoint`
     model/             the final weights (EMA ones for models that sample with an EMA)
     summary.json       how the run ended
+    tracker/           experiment trackers' local files (`medgen.train.tracking`), if any
 """
 
 from __future__ import annotations
@@ -149,8 +150,9 @@ def sample_path(out: Path, step: int) -> Path:
     return out / SAMPLES / f"step-{step:08d}.png"
 
 
-def write_grid(path: Path, images: Tensor) -> None:
-    """Save images (N, C, H, W) in [0, 1] as one PNG grid, as square as N allows."""
+def write_grid(path: Path, images: Tensor) -> np.ndarray:
+    """Save images (N, C, H, W) in [0, 1] as one PNG grid, as square as N allows; the grid's
+    pixels (H, W, C) uint8, as written."""
     images = images.detach().float().cpu().clamp(0, 1)
     n, c, h, w = images.shape
     cols = math.ceil(math.sqrt(n))
@@ -167,6 +169,7 @@ def write_grid(path: Path, images: Tensor) -> None:
     image.save(buffer, format="PNG")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, buffer.getvalue())
+    return pixels
 
 
 __all__ = [

@@ -20,18 +20,13 @@ import pandas as pd
 
 from medgen.data.importers.deid import source_id
 from medgen.exceptions import InputError
+from medgen.fileio import SPECIAL_FILES
 
 T = TypeVar("T")
 
 PERCENTILES = (0.5, 99.5)  # intensity window per volume, in percent of its voxels
 FOREGROUND = 0.02  # scaled intensity above which a pixel counts as brain (foreground)
 LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B in grey
-SPECIAL_FILES = {  # file types an import never opens, by stat.S_IFMT
-    stat.S_IFIFO: "a named pipe (FIFO)",
-    stat.S_IFCHR: "a character device",
-    stat.S_IFBLK: "a block device",
-    stat.S_IFSOCK: "a socket",
-}
 
 
 @dataclass(frozen=True)

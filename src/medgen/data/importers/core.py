@@ -33,6 +33,7 @@ from medgen.data.importers.common import (
 from medgen.data.importers.deid import check_case_id, check_no_identifier
 from medgen.data.store import DatasetWriter, check_out, check_size
 from medgen.exceptions import InputError, SettingError
+from medgen.validate import random_seed
 
 Planner = Callable[[Path, list[Path], ImportOptions], list[Unit]]
 Progress = Callable[[int, int], None]
@@ -229,6 +230,7 @@ def import_data(
     """
     options = check_options(kind, size, axis, modality, skip_bad)
     fractions = check_splits(splits)
+    random_seed("seed", seed)
     check_case_id(case_id)
     source, out = Path(source), Path(out)
     check_paths(source, out, overwrite)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable
 from concurrent.futures import as_completed
 from pathlib import Path
@@ -12,13 +13,14 @@ import numpy as np
 import pandas as pd
 
 from medgen.config import to_dict
-from medgen.data.store import DatasetWriter, check_out
+from medgen.data.store import ARRAY_DTYPES, DatasetWriter, check_out
 from medgen.data.synth.anatomy import load_anatomy, smoothed_t1
 from medgen.data.synth.config import DataConfig
 from medgen.data.synth.plan import plan_slices
 from medgen.data.synth.render import render_slice
 from medgen.data.synth.workers import worker_pool
-from medgen.validate import worker_count
+from medgen.exceptions import SettingError
+from medgen.validate import byte_size, worker_count
 
 ARRAYS = ("images", "clean", "brain_mask", "tumour_mask", "oedema_mask")
 CHUNK = 250  # slices per task: large enough to amortise the hand-off, small for smooth progress
@@ -55,6 +57,20 @@ def render_chunk(cfg: DataConfig, root: Path, plan: pd.DataFrame) -> pd.DataFram
     return pd.DataFrame(measured)
 
 
+def check_disk(out: Path, cfg: DataConfig) -> None:
+    """Refuse a dataset larger than the free space where `out` goes, before any work."""
+    n = cfg.n_train + cfg.n_dev + cfg.n_test
+    needed = n * cfg.size**2 * sum(ARRAY_DTYPES[name].itemsize for name in ARRAYS)
+    folder = next(p for p in (out.absolute(), *out.absolute().parents) if p.exists())
+    free = shutil.disk_usage(folder).free
+    if needed > free:
+        raise SettingError(
+            "n_train/n_dev/n_test",
+            f"{n} slices of {cfg.size} x {cfg.size} need {byte_size(needed)} on disk; "
+            f"{folder} has {byte_size(free)} free",
+        )
+
+
 def make_dataset(
     out: str | Path,
     cfg: DataConfig,
@@ -70,6 +86,7 @@ def make_dataset(
     only if it is a dataset folder.
     """
     check_out(Path(out), overwrite)  # before the template loads: a refusal comes at once
+    check_disk(Path(out), cfg)
     workers = worker_count("workers", workers) or os.cpu_count() or 1
     anatomy = load_anatomy(cfg.anatomy.min_brain_fraction)
     smoothed_t1(cfg.anatomy.min_brain_fraction, cfg.anatomy.field_of_view_mm / cfg.size)

@@ -73,13 +73,17 @@ class ExampleImages:
 
 
 def load_images(predictions: Predictions) -> ExampleImages:
-    """Map the arrays of `predictions` (intermediates) and its dataset; missing ones are skipped."""
+    """Map the arrays of `predictions` (intermediates) and its dataset; missing or damaged ones
+    are skipped."""
     images = ExampleImages(row_of={int(i): row for row, i in enumerate(predictions.ids)})
     folder = Path(predictions.path) / "intermediate"
     for name in INTERMEDIATE:
         path = folder / f"{name}.npy"
         if path.is_file():
-            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            try:
+                array = np.load(path, mmap_mode="r", allow_pickle=False)
+            except (OSError, ValueError):  # cut short or not an array: drawn as if missing
+                continue
             if array.ndim == 3 and len(array) == len(predictions.table):
                 images.arrays[name] = array
     try:
