@@ -134,14 +134,16 @@ def models_chapter(ctx: StudyContext) -> ChapterResult:
     runs: dict[str, Path] = {}
     used: dict[str, str] = {}  # shown name -> reference name
     rows, panels = [], {"real slices": real_slices(ctx, SHOWN)}
+    autoencoder: Path | None = None  # the latent diffusion reference's, when it is used
     for family, (share, latent) in PLAN.items():
         name = "latent diffusion" if latent else family
         found = reference_run(ctx, REFERENCES[family])
         if latent is not None and found is not None:
             # the reference lives in its own autoencoder's latent space: only with it
             autoencoder = reference_run(ctx, LATENT_REFERENCE)
-            found = None if autoencoder is None else found
-            if found is not None:
+            if autoencoder is None:
+                found = None
+            else:
                 used[f"{name}'s autoencoder"] = LATENT_REFERENCE
         if found is not None:
             runs[family] = found
@@ -171,9 +173,7 @@ def models_chapter(ctx: StudyContext) -> ChapterResult:
     loss_curves(runs, path)
     figures.append(FigureRef(ref, "Training losses against images seen (metrics.jsonl)."))
     scratch = None
-    if "latent diffusion" in used:
-        autoencoder = reference_run(ctx, LATENT_REFERENCE)
-        assert autoencoder is not None  # the latent diffusion reference is used only with it
+    if autoencoder is not None and "latent diffusion" in used:
         scratch, summary = scratch_run(ctx, data, autoencoder)
         rows.append(trained_row("latent diffusion, from scratch", summary))
         path, ref = ctx.figure("scratch.png")
