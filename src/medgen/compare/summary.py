@@ -20,9 +20,10 @@ WITH_INTERVALS = ("fd", "precision", "recall", "density", "coverage")
 # balls hold most of them, Naeem et al. 2020's outlier case) and does not fall under blur, and
 # density rises under light blur. So they are shown, and no sentence reads them.
 PRECISION_NOT_READ = (
-    "Precision and density are shown but not read: in this feature space they do not fall "
-    "when slices are blurred or replaced by noise blobs (benchmarks/metric_sanity.py), so a "
-    "high value does not show that samples look real."
+    "Precision and density are shown but no sentence reads them: in this feature space "
+    "precision does not fall when slices are blurred or replaced by noise blobs, and density "
+    "rises under light blur (benchmarks/metric_sanity.py), so a high value does not show that "
+    "samples look real."
 )
 COPY_WARNING = 2.0  # fraction_closer above this many times the quantile suggests copying
 LEVEL = 0.95  # confidence level of the intervals of a difference between two runs
