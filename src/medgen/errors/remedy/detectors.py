@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from medgen.data.store import StoredDataset
+from medgen.data.synth.workers import die_with_parent
 from medgen.detect import DetectorConfig, load_detector, train_detector
 from medgen.errors.remedy.plan import Added, RemedyPlan
 from medgen.errors.remedy.slices import in_slice, tumours_in
@@ -68,7 +70,12 @@ class DetectorTrainer:
 
     def __enter__(self) -> DetectorTrainer:
         if self.jobs > 1:  # spawn: torch's threads do not survive a fork
-            self.pool = ProcessPoolExecutor(self.jobs, mp_context=mp.get_context("spawn"))
+            self.pool = ProcessPoolExecutor(
+                self.jobs,
+                mp_context=mp.get_context("spawn"),
+                initializer=die_with_parent,  # a killed study leaves no detector training
+                initargs=(os.getpid(),),
+            )
         return self
 
     def submit(self, run: Path, config: DetectorConfig, added: Added | None) -> None:
