@@ -36,48 +36,10 @@ def running(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.parametrize("how", ["prctl", "watchdog"])
-def test_workers_exit_when_their_parent_is_killed(how: str) -> None:
-    parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT, how], stdout=subprocess.PIPE, text=True
-    )
-    workers: list[int] = []
-    try:
-        assert parent.stdout is not None
-        workers = [int(pid) for pid in parent.stdout.readline().split()]
-        assert len(workers) == 2 and all(map(running, workers))
-        parent.send_signal(signal.SIGKILL)
-        parent.wait()
-        deadline = time.monotonic() + 5
-        while any(map(running, workers)) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(map(running, workers)), "workers outlived their killed parent"
-    finally:
-        parent.kill()
-        parent.wait()
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-
-
-# The remedy's detector trainer: its spawned workers die with it too.
-REMEDY_PARENT = """
-import multiprocessing as mp, time
-from medgen.errors.remedy.detectors import DetectorTrainer
-trainer = DetectorTrainer("unused", jobs=2).__enter__()
-for _ in range(2):
-    trainer.pool.submit(time.sleep, 120)
-while len(mp.active_children()) < 2:
-    time.sleep(0.05)
-print(*(child.pid for child in mp.active_children()), flush=True)
-time.sleep(120)
-"""
-
-
-def test_the_remedys_detector_workers_exit_when_their_parent_is_killed() -> None:
-    parent = subprocess.Popen(
-        [sys.executable, "-c", REMEDY_PARENT], stdout=subprocess.PIPE, text=True
-    )
+def assert_workers_die_with_parent(argv: list[str]) -> None:
+    """Start the parent script `argv`, read its two workers' ids, SIGKILL it, and check that the
+    workers end within 10 s."""
+    parent = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
     workers: list[int] = []
     try:
         assert parent.stdout is not None
@@ -95,3 +57,26 @@ def test_the_remedys_detector_workers_exit_when_their_parent_is_killed() -> None
         for pid in workers:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("how", ["prctl", "watchdog"])
+def test_workers_exit_when_their_parent_is_killed(how: str) -> None:
+    assert_workers_die_with_parent([sys.executable, "-c", PARENT, how])
+
+
+# The remedy's detector trainer: its spawned workers die with it too.
+REMEDY_PARENT = """
+import multiprocessing as mp, time
+from medgen.errors.remedy.detectors import DetectorTrainer
+trainer = DetectorTrainer("unused", jobs=2).__enter__()
+for _ in range(2):
+    trainer.pool.submit(time.sleep, 120)
+while len(mp.active_children()) < 2:
+    time.sleep(0.05)
+print(*(child.pid for child in mp.active_children()), flush=True)
+time.sleep(120)
+"""
+
+
+def test_the_remedys_detector_workers_exit_when_their_parent_is_killed() -> None:
+    assert_workers_die_with_parent([sys.executable, "-c", REMEDY_PARENT])
