@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 PROFILE ?= standard
 OUT ?= study
 
-.PHONY: install test lint study bench clean
+.PHONY: install test lint study bench screenshots clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/ruff format --check src tests benchmarks docs
 	$(BIN)/mypy
 
 test: lint
@@ -27,6 +27,10 @@ test: lint
 
 study: $(STAMP)
 	$(BIN)/medgen study --out $(OUT) --profile $(PROFILE)
+
+# One screenshot per chapter of the report in $(OUT), into docs/screenshots/ (Debian's chromium).
+screenshots: $(STAMP)
+	$(BIN)/python docs/screenshots.py $(OUT)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data_make.py

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from browser_support import HAVE_CHROMIUM, chromium, report_problems
 from cli_support import run_cli as medgen
 from medgen.models.diffusion import DiffusionConfig
 from medgen.tasks.anomaly_split import PRIOR_LEVELS
@@ -30,15 +31,33 @@ def test_help_shows_defaults_and_an_example() -> None:
     assert "Example: medgen study" in result.stdout and "standard" in result.stdout
 
 
-@pytest.mark.slow
-def test_tiny_study_end_to_end(tmp_path: Path) -> None:
-    out = tmp_path / "study"
+@pytest.fixture(scope="module")
+def tiny_study(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A tiny study run once through the CLI: its folder and what it printed."""
+    out = tmp_path_factory.mktemp("tiny_study") / "study"
     first = medgen("study", "--profile", "tiny", "--out", out, "--workers", "1")
     assert first.returncode == 0, first.stderr
+    return out, first.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian's chromium and chromium-driver")
+def test_tiny_study_report_reads_cleanly_in_chromium(
+    tiny_study: tuple[Path, str], tmp_path: Path
+) -> None:
+    out, _ = tiny_study
+    with chromium(tmp_path / "profile") as driver:
+        assert report_problems(driver, out / "report.html") == []
+
+
+@pytest.mark.slow
+def test_tiny_study_end_to_end(tiny_study: tuple[Path, str]) -> None:
+    out, printed = tiny_study
     chapters = ["data", "lab", "models", "compare", "tasks", "errors"]
     for i, chapter in enumerate(chapters, start=1):
-        assert f"[{i}/{len(chapters)}] {chapter}: running" in first.stdout
-    assert f"report: {out / 'report.html'}" in first.stdout
+        assert f"[{i}/{len(chapters)}] {chapter}: running" in printed
+    assert f"report: {out / 'report.html'}" in printed
     text = (out / "report.html").read_text(encoding="utf-8")
     assert "1. The data" in text and "2. The lab" in text and "3. The models" in text
     assert "4. Diffusion, GAN and VAE compared" in text and "Mode collapse on 2-D" in text

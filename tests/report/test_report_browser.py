@@ -9,40 +9,24 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.remote.webdriver import WebDriver
 
+from browser_support import HAVE_CHROMIUM, chromium
 from medgen.lab.mode_collapse import COLUMNS, summarise
 from medgen.report.html import Report, Section, table_html
 from medgen.report.tables import mode_collapse_shown
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage")
-
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(
-        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
-        reason="needs Debian's chromium and chromium-driver",
-    ),
+    pytest.mark.skipif(not HAVE_CHROMIUM, reason="needs Debian's chromium and chromium-driver"),
 ]
 
 
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
     """Headless Chromium, 1280 px wide, with a fresh profile."""
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in (*FLAGS, "--window-size=1280,1000", f"--user-data-dir={tmp_path / 'profile'}"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
+    with chromium(tmp_path / "profile") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def mode_collapse_html() -> str:

@@ -25,7 +25,7 @@ from torch import Tensor
 
 from medgen.compare.metrics import MetricSettings, quality_row
 from medgen.compare.runs import Contestant, draw, open_contestants
-from medgen.compare.summary import FLOOR, display_table, summary_sentences
+from medgen.compare.summary import FLOOR, display_table, quality_and_cost, summary_sentences
 from medgen.data.store import StoredDataset, open_dataset
 from medgen.evaluate import frechet_distance, kernel_inception_distance, prdc
 from medgen.evaluate.features import Extractor, FeatureConfig, load_extractor, train_extractor
@@ -352,11 +352,12 @@ def comparison_html(
     comparison: Comparison, settings: CompareSettings, mode_collapse: pd.DataFrame | None
 ) -> str:
     """The comparison as an HTML fragment (the study's chapter uses it too)."""
-    table = display_table([*comparison.rows, comparison.floor])
+    quality, cost = quality_and_cost(display_table([*comparison.rows, comparison.floor]))
     per = pd.DataFrame(comparison.per_condition)
     return render_template(
         "compare_chapter.html",
-        table=table_html(table, float_format="{:.3g}"),
+        table=table_html(quality, float_format="{:.3g}"),
+        cost=table_html(cost, float_format="{:.3g}"),
         summary=comparison.summary,
         features=comparison.features,
         feature_scores=comparison.feature_scores,

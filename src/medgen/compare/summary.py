@@ -56,6 +56,25 @@ def display_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(lines).set_index("run")
 
 
+COST_COLUMNS = (
+    "memorisation ratio",
+    "closer than 5% of real",
+    "parameters",
+    "images seen",
+    "train seconds",
+    "ms per image",
+    "nfe",
+)
+
+
+def quality_and_cost(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`display_table`'s columns as two tables a page can hold side by side with the text:
+    quality and diversity (with intervals), then memorisation and cost, each led by the model."""
+    cost = [c for c in table.columns if c in COST_COLUMNS]
+    quality = [c for c in table.columns if c not in COST_COLUMNS]
+    return table[quality], table[["model", *cost]]
+
+
 def best(rows: Sequence[Mapping[str, Any]], metric: str, high: bool) -> Mapping[str, Any]:
     """The run with the highest (or lowest) value of `metric`."""
     return (max if high else min)(rows, key=lambda r: r[metric])

@@ -91,6 +91,9 @@ def table_html(table: pd.DataFrame, *, float_format: str = "{:.3g}") -> str:
     numbered = isinstance(table.index, pd.RangeIndex) and table.index.name is None
     shown = table.map(lambda value: cell(value, float_format))
     shown = shown.rename(columns=header).rename_axis(index=[header(n) for n in table.index.names])
+    if not numbered and shown.index.nlevels == 1 and shown.columns.nlevels == 1:
+        # The index's name heads its column on the one header row, not on a row of its own.
+        shown = shown.rename_axis(columns=shown.index.name).rename_axis(index=None)
     return shown.to_html(classes="table", border=0, index=not numbered, na_rep=MISSING, escape=True)
 
 
