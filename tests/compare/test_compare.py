@@ -11,7 +11,7 @@ import torch
 
 from cli_support import assert_one_line_error, run_cli
 from medgen.compare import MetricSettings, quality_row
-from medgen.compare.summary import display_table, summary_sentences
+from medgen.compare.summary import display_table, feature_space_sentences, summary_sentences
 from medgen.evaluate.features import FeatureConfig, train_extractor
 from medgen.train.recipe import read_run_config, train_on_data
 
@@ -218,3 +218,20 @@ def test_kid_reads_as_mean_and_spread_without_exponents() -> None:
     far |= {"run": "far", "family": "vae", "model": "vae"}
     cell = display_table([far]).iloc[0]["KID x1000"]
     assert "e+" not in cell and " ± " in cell and float(cell.split(" ± ")[0]) > 1000
+
+
+def test_the_feature_space_says_what_it_is_blind_to() -> None:
+    sees_all = {
+        "tumour presence AUROC": 0.97,
+        "tumour_type accuracy": 0.9,
+        "location accuracy": 0.81,
+    }
+    text = " ".join(feature_space_sentences(sees_all))
+    assert "sees tumour presence (0.97 ≥ 0.95), tumour type" in text and "blind" not in text
+    chance = {"tumour presence AUROC": 0.57, "tumour_type accuracy": 0.9, "location accuracy": 0.5}
+    text = " ".join(feature_space_sentences(chance))
+    assert "blind to tumour presence (0.57 < 0.95), tumour location (0.50 < 0.80)" in text
+    assert "sees tumour type (0.90 ≥ 0.85)" in text
+    text = " ".join(feature_space_sentences({"tumour_type accuracy": float("nan")}))
+    assert "not scored on tumour presence, tumour type, tumour location" in text
+    assert "The feature space sees" not in text

@@ -25,7 +25,13 @@ from torch import Tensor
 
 from medgen.compare.metrics import MetricSettings, quality_row
 from medgen.compare.runs import Contestant, draw, open_contestants
-from medgen.compare.summary import FLOOR, display_table, quality_and_cost, summary_sentences
+from medgen.compare.summary import (
+    FLOOR,
+    display_table,
+    feature_space_sentences,
+    quality_and_cost,
+    summary_sentences,
+)
 from medgen.data.store import StoredDataset, open_dataset
 from medgen.evaluate import frechet_distance, kernel_inception_distance, prdc
 from medgen.evaluate.features import Extractor, FeatureConfig, load_extractor, train_extractor
@@ -283,8 +289,8 @@ def compare_runs(
     with atomic_directory(out, overwrite=overwrite) as tmp:
         extractor, where = get_extractor(features, Path(data), tmp, log)
         rows, floor, panels, per_condition = measure(contestants, store, extractor, settings, log)
-        summary = summary_sentences(rows, floor)
         scores = extractor.record.get("dev_scores", {})
+        summary = [*summary_sentences(rows, floor), *feature_space_sentences(scores)]
         comparison = Comparison(out, rows, floor, per_condition, extractor.name, summary, scores)
         write_outputs(tmp, comparison, panels, settings, where, mode_collapse)
     return comparison

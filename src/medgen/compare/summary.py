@@ -159,6 +159,42 @@ def sharpness_claim(rows: Sequence[Mapping[str, Any]]) -> str | None:
     )
 
 
+# What a feature space must score on unseen dev slices before a distance in it can speak for
+# that attribute of the lesions: presence by AUROC, type and location by accuracy.
+FEATURE_TARGETS = {
+    "tumour presence AUROC": ("tumour presence", 0.95),
+    "tumour_type accuracy": ("tumour type", 0.85),
+    "location accuracy": ("tumour location", 0.80),
+}
+
+
+def feature_space_sentences(scores: Mapping[str, float]) -> list[str]:
+    """What the feature space sees and what it is blind to, from its dev scores against
+    FEATURE_TARGETS; an attribute it was not scored on is said to be unknown, never seen."""
+    seen, blind, unknown = [], [], []
+    for key, (what, target) in FEATURE_TARGETS.items():
+        score = scores.get(key)
+        if score is None or not math.isfinite(score):
+            unknown.append(what)
+        elif score >= target:
+            seen.append(f"{what} ({score:.2f} ≥ {target:.2f})")
+        else:
+            blind.append(f"{what} ({score:.2f} < {target:.2f})")
+    sentences = []
+    if seen:
+        sentences.append(f"The feature space sees {', '.join(seen)} on unseen dev slices.")
+    if blind:
+        sentences.append(
+            f"It is blind to {', '.join(blind)}: these distances cannot show whether a model "
+            "gets that right, and no sentence here reads them for it."
+        )
+    if unknown:
+        sentences.append(
+            f"It was not scored on {', '.join(unknown)}, so what it sees there is unknown."
+        )
+    return sentences
+
+
 def summary_sentences(
     rows: Sequence[Mapping[str, Any]], floor: Mapping[str, Any] | None
 ) -> list[str]:
