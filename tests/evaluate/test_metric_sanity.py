@@ -19,7 +19,7 @@ import torch
 
 from medgen.data.store import open_dataset
 from medgen.evaluate.damage import DAMAGES, Context, Slices, blur, histogram_blob, read_slices
-from medgen.evaluate.features import Extractor
+from medgen.evaluate.extractor import Extractor
 from medgen.evaluate.sanity import (
     CLAIMS,
     DOWN,

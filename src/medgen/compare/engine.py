@@ -34,7 +34,8 @@ from medgen.compare.summary import (
 )
 from medgen.data.store import StoredDataset, open_dataset
 from medgen.evaluate import frechet_distance, kernel_inception_distance, prdc
-from medgen.evaluate.features import Extractor, FeatureConfig, load_extractor, train_extractor
+from medgen.evaluate.extractor import Extractor
+from medgen.evaluate.features import FeatureConfig, load_extractor, train_extractor
 from medgen.evaluate.sharpness import image_sharpness, relative_sharpness
 from medgen.exceptions import InputError
 from medgen.fileio import atomic_directory, check_overwrite, write_json_atomic, write_text_atomic
