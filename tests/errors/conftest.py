@@ -1,12 +1,17 @@
-"""Tiny joint (image, mask) generators on the shared built-in dataset, for the remedy's tests."""
+"""Tiny joint (image, mask) generators on the shared built-in dataset, for the remedy's tests;
+a fresh eyeballing project and a test client of its web app, for the app's tests."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from starlette.testclient import TestClient
+from web_support import BASE, HOST, WebProject, build_web_project
 
+from medgen.errors.web import allowed_hosts_for, create_app
 from medgen.tasks.augment import train_joint_generator
 from medgen.train.recipe import read_run_config
 
@@ -28,3 +33,19 @@ def joint_runs(builtin_dataset: Path, tmp_path_factory: pytest.TempPathFactory) 
         runs[family] = root / family
         train_joint_generator(family, builtin_dataset, runs[family], config, progress=False)
     return runs
+
+
+@pytest.fixture
+def web(builtin_dataset: Path, tmp_path: Path) -> WebProject:
+    """A fresh project (tests here write tags)."""
+    return build_web_project(builtin_dataset, tmp_path)
+
+
+@pytest.fixture
+def client(web: WebProject) -> Iterator[TestClient]:
+    """A test client of the app, as a browser on this machine would reach it."""
+    app = create_app(
+        web.predictions, web.project, author="tester", allowed_hosts=allowed_hosts_for(*HOST)
+    )
+    with TestClient(app, base_url=BASE, follow_redirects=False) as test_client:
+        yield test_client

@@ -1,7 +1,8 @@
 """`medgen errors serve` end to end in a real headless Chromium (Debian's, driven by Selenium).
 
 Starts the real server in a subprocess, tags errors with the keyboard and the form, sees the
-tally change, restarts the server and sees the tags still there. Skipped only where Debian's
+tally change, restarts the server and sees the tags still there; filters the gallery, tags many
+errors at once and tags one after another with "tag, then next". Skipped only where Debian's
 chromium / chromium-driver are not installed (CI installs them: .ci/run).
 """
 
@@ -9,43 +10,30 @@ from __future__ import annotations
 
 import http.client
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
-from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
-from selenium.webdriver.support.ui import WebDriverWait
-from web_support import SECRET, WebProject, build_web_project
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1280,1000",
+from selenium.webdriver.support.ui import Select, WebDriverWait
+from web_support import (
+    CHROMEDRIVER,
+    CHROMIUM,
+    SECRET,
+    WAIT_S,
+    WebProject,
+    build_web_project,
+    chromium_options,
+    serving,
 )
-WAIT_S = 20  # the server's start (imports torch) and each page change
+
+from medgen.errors.store import ErrorStore
 
 pytestmark = [
     pytest.mark.browser,
@@ -57,70 +45,10 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serving(web: WebProject, log: Path) -> Iterator[str]:
-    """`python -m medgen errors serve` on a free port until the block ends; yields its URL."""
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "medgen",
-        "errors",
-        "serve",
-        "--predictions",
-        str(web.predictions),
-        "--project",
-        str(web.project),
-        "--port",
-        str(port),
-        "--author",
-        "browser",
-    ]
-    with log.open("ab") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_up(server, url, log)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
-
-
-def wait_until_up(server: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    """Poll the gallery until it answers 200; fail with the server's log if it died."""
-    deadline = time.monotonic() + WAIT_S * 2
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"the server exited ({server.returncode}):\n{log.read_text()}")
-        try:
-            with urllib.request.urlopen(f"{url}/gallery", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            time.sleep(0.2)
-    pytest.fail(f"the server did not answer within {2 * WAIT_S} s:\n{log.read_text()}")
-
-
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
     """Headless Debian Chromium with a fresh profile, no network but localhost."""
-    options = Options()
-    options.binary_location = str(CHROMIUM)
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument(f"--user-data-dir={tmp_path / 'chromium-profile'}")
+    options = chromium_options(tmp_path / "chromium-profile")
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     driver.set_page_load_timeout(WAIT_S)
     try:
@@ -170,6 +98,16 @@ def tally_counts(driver: WebDriver, url: str) -> dict[str, int]:
     return counts
 
 
+def shortcut_keys(driver: WebDriver) -> dict[str, str]:
+    """category -> its key 1-9, read off the page's buttons."""
+    buttons = driver.find_elements(By.CSS_SELECTOR, "button[data-shortcut]")
+    found = {}
+    for button in buttons:
+        key = str(button.get_attribute("data-shortcut"))
+        found[button.text.removeprefix(f"[{key}] ").removesuffix(" ✓")] = key
+    return found
+
+
 def pictures_loaded(driver: WebDriver) -> bool:
     """True when every picture on the page has been decoded by the browser."""
     script = "return Array.from(document.images).every(i => i.complete && i.naturalWidth > 0);"
@@ -202,11 +140,13 @@ def test_tag_with_keyboard_see_tally_restart_tags_kept(
         assert browser.switch_to.active_element.get_attribute("id") == "tag-box"
         press(browser, "blurry" + Keys.ENTER)
         wait_for_tags(browser, {"blurry"})
-        press(browser, "2")  # categories: 1 blurry, 2 mislabeled
+        keys = shortcut_keys(browser)  # the metadata's starters, blurry and mislabeled, by name
+        assert {"blurry", "mislabeled", "noisy", "bias-field"} <= set(keys)
+        press(browser, keys["mislabeled"])
         wait_for_tags(browser, {"blurry", "mislabeled"})
-        press(browser, "1")  # toggles blurry off again
+        press(browser, keys["blurry"])  # toggles blurry off again
         wait_for_tags(browser, {"mislabeled"})
-        press(browser, "1")
+        press(browser, keys["blurry"])
         wait_for_tags(browser, {"blurry", "mislabeled"})
 
         press(browser, "j")
@@ -236,3 +176,87 @@ def test_tag_with_keyboard_see_tally_restart_tags_kept(
         assert "v1" in browser.find_element(By.ID, "history").text
     assert "Traceback" not in log.read_text(), log.read_text()
     assert os.path.getsize(log) > 0  # the server said where it listens
+
+
+def tags_in_store(web: WebProject) -> dict[int, set[str]]:
+    """example id -> its categories, read from the store."""
+    found: dict[int, set[str]] = {}
+    with ErrorStore(web.project) as store:
+        for tag in store.tags(web.split.content_hash):
+            found.setdefault(tag.example_id, set()).add(tag.category)
+    return found
+
+
+def card_ids(driver: WebDriver) -> list[int]:
+    """The ids of the gallery's cards, in page order."""
+    cards = driver.find_elements(By.CSS_SELECTOR, "li.card")
+    return [int(str(c.get_attribute("data-id"))) for c in cards]
+
+
+def shift_press(driver: WebDriver, key: str) -> None:
+    """Shift+`key`, as a person holds shift and types it."""
+    ActionChains(driver).key_down(Keys.SHIFT).send_keys(key).key_up(Keys.SHIFT).perform()
+
+
+def test_filter_tag_many_and_tag_then_next(
+    builtin_dataset: Path, tmp_path: Path, browser: WebDriver
+) -> None:
+    web = build_web_project(builtin_dataset, tmp_path / "work")
+    table = web.table.set_index("id")
+    false_alarms = [i for i in web.eyeball_errors if table.loc[i, "truth"] == "none"]
+    assert 3 <= len(false_alarms) < len(web.eyeball_errors)
+    with serving(web, tmp_path / "server.log") as url:
+        browser.get(f"{url}/gallery")  # filter with the form, as a person does: pick, shown
+        Select(browser.find_element(By.NAME, "truth")).select_by_value("none")
+        wait(browser).until(lambda d: "truth=none" in d.current_url)
+        wait_for_url(browser, "/gallery?truth=none")
+        assert card_ids(browser) == false_alarms
+        wait(browser).until(pictures_loaded)  # the thumbnails, outlines drawn in
+
+        press(browser, "a")  # tick every error shown, then a new tag for all of them at once
+        assert browser.find_element(By.ID, "n-ticked").text == str(len(false_alarms))
+        press(browser, "t")
+        press(browser, "no-tumour-seen" + Keys.ENTER)
+        wait(browser).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".card .tag")) > 0)
+        assert "truth=none" in browser.current_url  # back to the same filtered gallery
+        assert all(tags_in_store(web).get(i) == {"no-tumour-seen"} for i in false_alarms)
+
+        browser.get(f"{url}/gallery?tag=-")  # the untagged ones; a run of them by shift-click
+        untagged = card_ids(browser)
+        assert untagged == [i for i in web.eyeball_errors if i not in false_alarms]
+        ticks = browser.find_elements(By.CSS_SELECTOR, "input.tick")
+        ticks[0].click()
+        ActionChains(browser).key_down(Keys.SHIFT).click(ticks[2]).key_up(Keys.SHIFT).perform()
+        assert browser.find_element(By.ID, "n-ticked").text == "3"
+        keys = shortcut_keys(browser)
+        press(browser, keys["noisy"])
+        wait(browser).until(lambda d: card_ids(d) == untagged[3:])  # tagged: filtered out
+        assert all(tags_in_store(web).get(i) == {"noisy"} for i in untagged[:3])
+
+        left = untagged[3:]
+        press(browser, "j")  # the first untagged error, then tag-and-next through the rest
+        wait_for_url(browser, f"/example/{left[0]}?tag=-")
+        wait(browser).until(pictures_loaded)
+        assert browser.find_elements(By.CSS_SELECTOR, "svg.colour-bar stop")
+        shift_press(browser, keys["bias-field"])
+        wait_for_url(browser, f"/example/{left[1]}?tag=-")
+        press(browser, "t")  # a new tag from the box, and on with shift+Enter
+        press(browser, "dark")
+        shift_press(browser, Keys.ENTER)
+        wait_for_url(browser, f"/example/{left[2]}?tag=-")
+        stored = tags_in_store(web)
+        assert stored[left[0]] == {"bias-field"} and stored[left[1]] == {"dark"}
+        assert left[2] not in stored
+
+        level = browser.find_element(By.ID, "level")  # window/level redraws the input live
+        browser.execute_script(
+            "arguments[0].value = 0.3; arguments[0].dispatchEvent(new Event('input'));", level
+        )
+        src = browser.find_element(By.CSS_SELECTOR, "img[data-windowed]").get_attribute("src")
+        assert "level=0.3" in str(src)
+        wait(browser).until(pictures_loaded)
+
+        browser.get(f"{url}/tally")  # each row links to its errors
+        browser.find_element(By.LINK_TEXT, "noisy").click()
+        wait(browser).until(lambda d: "category=noisy" in d.current_url)
+        assert card_ids(browser) == untagged[:3]

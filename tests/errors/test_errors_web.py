@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import io
-import re
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import numpy as np
-import pytest
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from starlette.types import Message, Scope
 from typer.testing import CliRunner
-from web_support import SECRET, WebProject, build_web_project, form_token
+from web_support import (
+    BASE,
+    SECRET,
+    WebProject,
+    form_token,
+    listed_ids,
+    session_token,
+    tally_count,
+)
 
 from cli_support import assert_one_line_error, run_cli
 from medgen.cli.errors import errors_app
@@ -24,50 +29,15 @@ from medgen.detect.predictions import read_predictions
 from medgen.errors.pictures import outline
 from medgen.errors.split import split_project
 from medgen.errors.store import ErrorStore
-from medgen.errors.web import allowed_hosts_for, create_app, is_loopback
+from medgen.errors.web import allowed_hosts_for, is_loopback
 from medgen.errors.web.images import KINDS
-
-HOST = ("127.0.0.1", 8765)
-BASE = "http://127.0.0.1:8765"
-
-
-@pytest.fixture
-def web(builtin_dataset: Path, tmp_path: Path) -> WebProject:
-    """A fresh project (tests here write tags)."""
-    return build_web_project(builtin_dataset, tmp_path)
-
-
-@pytest.fixture
-def client(web: WebProject) -> Iterator[TestClient]:
-    """A test client of the app, as a browser on this machine would reach it."""
-    app = create_app(
-        web.predictions, web.project, author="tester", allowed_hosts=allowed_hosts_for(*HOST)
-    )
-    with TestClient(app, base_url=BASE, follow_redirects=False) as test_client:
-        yield test_client
-
-
-def session_token(client: TestClient, web: WebProject) -> str:
-    """The form token of `client`'s session, read off an example page as a browser does."""
-    return form_token(client.get(f"/example/{web.eyeball_errors[0]}").text)
-
-
-def listed_ids(html: str) -> list[int]:
-    """The example ids of the gallery's cards."""
-    return [int(i) for i in re.findall(r'class="card" data-id="(\d+)"', html)]
-
-
-def tally_count(client: TestClient, category: str) -> int | None:
-    """The errors count of `category` on the tally page (None if it has no row)."""
-    html = client.get("/tally").text
-    found = re.search(rf'data-category="{re.escape(category)}">.*?class="count">(\d+)<', html)
-    return None if found is None else int(found.group(1))
 
 
 def all_routes(example_id: int) -> list[tuple[str, str]]:
-    """(method, path) of every route that takes an id."""
+    """(method, path) of every route that takes an id (POST /tag takes it in its form)."""
     images = [("GET", f"/image/{example_id}/{kind}.png") for kind in KINDS]
-    return [("GET", f"/example/{example_id}"), ("POST", f"/example/{example_id}/tag"), *images]
+    pages = [("GET", f"/example/{example_id}"), ("GET", f"/thumbnail/{example_id}.png")]
+    return [*pages, ("POST", f"/example/{example_id}/tag"), ("POST", "/tag"), *images]
 
 
 def test_gallery_lists_exactly_the_eyeball_errors(web: WebProject, client: TestClient) -> None:
@@ -105,7 +75,7 @@ def test_blackbox_unknown_and_correct_ids_are_404_on_every_route(
     token = session_token(client, web)
     for example_id in (blackbox, web.ids(eyeball=False, error=False)[0], correct, unknown):
         for method, path in all_routes(example_id):
-            data = {"category": "blurry", "action": "add", "csrf_token": token}
+            data = {"category": "blurry", "action": "add", "csrf_token": token, "id": example_id}
             data = data if method == "POST" else None
             response = client.request(method, path, data=data)
             assert response.status_code == 404, (method, path)

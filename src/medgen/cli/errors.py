@@ -297,11 +297,18 @@ def serve_command(
     host: str = typer.Option("127.0.0.1", help="Address to bind; anything but loopback is public."),
     port: int = typer.Option(8765, min=1, max=65535, help="Port to listen on."),
     author: str | None = typer.Option(None, help="Who tags.  [default: the login name]"),
+    data: Path | None = typer.Option(
+        None,
+        "--data",
+        help="Dataset folder the predictions were made on, when the path they record does not "
+        "resolve from here, the predictions or the project.  [default: the recorded one]",
+    ),
 ) -> None:
     """The eyeballing web app: eyeball errors with each part's output, tags, tally, history.
 
     Only eyeball-set errors are ever shown; blackbox examples are not served whatever the URL.
-    Keys: j/k or arrows move through errors, t focuses the tag box, 1-9 toggle categories.
+    Keys: j/k or arrows move through errors, t focuses the tag box, 1-9 toggle categories,
+    shift+1-9 tag and go on; the gallery filters, sorts and tags many errors at once.
 
     Example: medgen errors serve --predictions detector/predictions/dev --project proj --port 8765
     """
@@ -311,8 +318,10 @@ def serve_command(
     from medgen.errors.web.guard import bracketed
 
     hosts = allowed_hosts_for(host, port)
-    app = create_app(predictions, project, author=author, allowed_hosts=hosts)
+    app = create_app(predictions, project, data=data, author=author, allowed_hosts=hosts)
     with listen_socket(host, port) as sock:  # bound before anything says it serves
+        for warning in app.state.workbench.images.warnings():  # also at the top of every page
+            _warn(warning)
         if not is_loopback(host):
             _warn(f"binding {host}: anyone who can reach it sees the eyeball set and can tag it")
         url = f"http://{bracketed(host)}:{port}/"

@@ -3,11 +3,15 @@
 Routes (ids are integers by the route itself; no route takes a file name or a path):
 
     GET  /                               -> /gallery
-    GET  /gallery                        the eyeball errors of the split in force
+    GET  /gallery                        the eyeball errors of the split in force, filtered and
+                                         sorted by the URL query (`selection.Query`)
     GET  /example/{id}                   one error: pictures, truth, prediction, metadata, tags
-    POST /example/{id}/tag               form: category, action=add|remove, csrf_token; 303 back
+    POST /example/{id}/tag               one tag on one error, then back or on: see `tagging`
+    POST /tag                            one tag on many errors at once: see `tagging`
     GET  /image/{id}/{kind}.png          a picture, drawn on the fly (kinds in images.KINDS)
-    GET  /tally                          the error tally with ceilings, as a table and a chart
+    GET  /thumbnail/{id}.png             the gallery's picture, outlines included
+    GET  /tally                          the error tally with ceilings; each row links to its
+                                         errors in the gallery
     GET  /history                        eyeball vs blackbox error over evaluations, the watch
     GET  /static/{name}                  app.js or style.css, by name from a fixed list
 
@@ -22,285 +26,63 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-import jinja2
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 
-from medgen.detect.predictions import Predictions, read_predictions
-from medgen.errors.store import ErrorStore, check_category_name
-from medgen.errors.tally import tag_example, tally_project
-from medgen.errors.watch import watch_project
-from medgen.errors.web.guard import (
-    TOKEN_FIELD,
-    HostGuard,
-    SecurityHeaders,
-    allowed_hosts_for,
-    form_token,
-    new_form_key,
-    new_session,
-    same_origin,
-    session_of,
-    set_session_cookie,
-    token_matches,
-)
-from medgen.errors.web.images import KIND_TITLES, ExampleImages, load_images
-from medgen.errors.web.views import (
-    EyeballErrors,
-    example_view,
-    eyeball_errors,
-    gallery_rows,
-    history_chart,
-    tag_categories,
-    tags_of,
-    tally_chart,
-    toggles,
+from medgen.detect.predictions import read_predictions
+from medgen.errors.store import ErrorStore
+from medgen.errors.web.guard import HostGuard, SecurityHeaders, allowed_hosts_for
+from medgen.errors.web.images import KIND_TITLES, load_images
+from medgen.errors.web.pages import example, gallery, history, home, tally
+from medgen.errors.web.tagging import tag, tag_many
+from medgen.errors.web.views import eyeball_errors
+from medgen.errors.web.workbench import (
+    Workbench,
+    example_id_of,
+    not_found,
+    query_of,
+    workbench_of,
 )
 from medgen.exceptions import InputError
 
 DEFAULT_PORT = 8765
 STATIC = {"app.js": "text/javascript; charset=utf-8", "style.css": "text/css; charset=utf-8"}
-FORM_LIMITS = {"max_files": 0, "max_fields": 4, "max_part_size": 4096}
-STALE_FORM = "this form is stale or not from this app's page: reload the page and try again"
 
 
-@dataclass(frozen=True)
-class Workbench:
-    """What every request needs: the predictions, the project folder, the pictures, the author."""
-
-    predictions: Predictions
-    project: Path
-    author: str
-    images: ExampleImages
-    static: dict[str, bytes]
-    form_key: bytes = field(default_factory=new_form_key, repr=False)  # signs form tokens
-
-    def store(self) -> ErrorStore:
-        """A fresh connection to the project's store (one per request and thread)."""
-        return ErrorStore(self.project, create=False)
-
-
-def make_templates() -> Jinja2Templates:
-    """The page templates, autoescaped, strict about undefined names."""
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("medgen.errors.web", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    env.filters["pct"] = lambda x: f"{100 * float(x):.1f}%"
-    return Jinja2Templates(env=env)
-
-
-TEMPLATES = make_templates()
-
-
-def workbench_of(request: Request) -> Workbench:
-    """The app's Workbench."""
-    workbench: Workbench = request.app.state.workbench
-    return workbench
-
-
-def render(request: Request, name: str, status_code: int = 200, **context: Any) -> Response:
-    """Render template `name` with the context every page shares, the session's form token too.
-
-    A browser without a session gets one (a cookie) with the page.
-    """
-    workbench = workbench_of(request)
-    session = session_of(request)
-    fresh = session is None
-    session = session or new_session()
-    shared = {
-        "model_version": workbench.predictions.model_version,
-        "split_name": workbench.predictions.split,
-        "csrf_token": form_token(workbench.form_key, session),
-    }
-    response = TEMPLATES.TemplateResponse(
-        request, name, {**shared, **context}, status_code=status_code
-    )
-    if fresh:
-        set_session_cookie(response, session)
-    return response
-
-
-def example_id_of(request: Request) -> int:
-    """The `{example_id:int}` path parameter."""
-    return int(request.path_params["example_id"])
-
-
-def not_found() -> HTTPException:
-    """A bare 404: it says nothing about why (blackbox, unknown, not an error)."""
-    return HTTPException(404)
-
-
-# ---- pages --------------------------------------------------------------------------------
-
-
-def home(request: Request) -> Response:
-    """Redirect to the gallery."""
-    return RedirectResponse("/gallery", status_code=303)
-
-
-def gallery(request: Request) -> Response:
-    """The eyeball errors of the split in force, with their tags."""
-    workbench = workbench_of(request)
-    with workbench.store() as store:
-        errors = eyeball_errors(store, workbench.predictions)
-        ids = [int(i) for i in errors.table["id"]]
-        tags = tags_of(store, errors.split.content_hash, ids)
-    kinds = workbench.images.available()
-    rows = gallery_rows(errors, tags)
-    return render(
-        request,
-        "gallery.html",
-        title="eyeball errors",
-        errors=errors,
-        split=errors.split,
-        rows=rows,
-        thumbnail=kinds[0] if kinds else None,
-        first_id=ids[0] if ids else None,
-    )
-
-
-def example_page(
-    request: Request, workbench: Workbench, example_id: int, message: str = "", status: int = 200
-) -> Response:
-    """The page of one eyeball error (404 for any other id)."""
-    with workbench.store() as store:
-        errors = eyeball_errors(store, workbench.predictions)
-        if errors.position(example_id) is None:
-            raise not_found()
-        tags = tags_of(store, errors.split.content_hash, [example_id])[example_id]
-        categories = tag_categories(store)
-    view = example_view(errors, example_id, tags)
-    assert view is not None
-    return render(
-        request,
-        "example.html",
-        status_code=status,
-        title=f"error {example_id}",
-        view=view,
-        split=errors.split,
-        toggles=toggles(categories, tags),
-        categories=categories,
-        kinds=[(k, KIND_TITLES[k]) for k in workbench.images.available()],
-        message=message,
-    )
-
-
-def example(request: Request) -> Response:
-    """GET /example/{id}."""
-    return example_page(request, workbench_of(request), example_id_of(request))
-
-
-async def checked_form(request: Request) -> dict[str, str]:
-    """The fields of a form post from this app's own page; 403 for any other (every POST route).
-
-    The session's token is required whatever headers come with it; Origin / Sec-Fetch-Site,
-    where a browser sends them, must also say the post comes from this app.
-    """
-    if not same_origin(request):
-        raise HTTPException(403)
-    async with request.form(**FORM_LIMITS) as form:
-        fields = {key: str(value) for key, value in form.items()}
-    token = fields.pop(TOKEN_FIELD, "")
-    if not token_matches(workbench_of(request).form_key, session_of(request), token):
-        raise HTTPException(403, STALE_FORM)
-    return fields
-
-
-def apply_tag(workbench: Workbench, example_id: int, category: str, action: str) -> str:
-    """Add or remove one tag on an eyeball error; '' or the reason it was refused."""
-    if action not in ("add", "remove"):
-        return f"unknown action {action!r}"
-    try:
-        check_category_name(category)
-        with workbench.store() as store:
-            errors: EyeballErrors = eyeball_errors(store, workbench.predictions)
-            if errors.position(example_id) is None:
-                raise not_found()
-            tag_example(
-                store,
-                example_id,
-                category,
-                author=workbench.author,
-                predictions=workbench.predictions,
-                remove=action == "remove",
-            )
-    except InputError as err:
-        return str(err)
-    return ""
-
-
-async def tag(request: Request) -> Response:
-    """POST /example/{id}/tag: add or remove a tag, then back to the example (303)."""
+def checked_error(request: Request) -> tuple[Workbench, int]:
+    """The workbench and the path's id, or a bare 404 if the id is not an eyeball error."""
     workbench, example_id = workbench_of(request), example_id_of(request)
-    form = await checked_form(request)
-    category = form.get("category", "").strip().lower()
-    action = form.get("action", "add")
-    message = await run_in_threadpool(apply_tag, workbench, example_id, category, action)
-    if message:
-        return await run_in_threadpool(example_page, request, workbench, example_id, message, 400)
-    return RedirectResponse(f"/example/{example_id}", status_code=303)
+    with workbench.store() as store:
+        if eyeball_errors(store, workbench.predictions).position(example_id) is None:
+            raise not_found()
+    return workbench, example_id
 
 
 def image(request: Request) -> Response:
     """GET /image/{id}/{kind}.png: a picture of an eyeball error, drawn now."""
-    workbench, example_id = workbench_of(request), example_id_of(request)
     kind = str(request.path_params["kind"])
     if kind not in KIND_TITLES:
         raise not_found()
-    with workbench.store() as store:
-        if eyeball_errors(store, workbench.predictions).position(example_id) is None:
-            raise not_found()
-    png = workbench.images.png(kind, example_id)
+    workbench, example_id = checked_error(request)
+    png = workbench.images.png(kind, example_id, query_of(request).window_of())
     if png is None:
         raise not_found()
     return Response(png, media_type="image/png")
 
 
-def tally(request: Request) -> Response:
-    """GET /tally: the error tally of the eyeball set, live from the store."""
-    workbench = workbench_of(request)
-    with workbench.store() as store:
-        result = tally_project(store, workbench.predictions)
-        split = eyeball_errors(store, workbench.predictions).split
-    return render(
-        request,
-        "tally.html",
-        title="tally",
-        tally=result,
-        split=split,
-        chart=tally_chart(result.summary_, result.error_rate_),
-    )
-
-
-def history(request: Request) -> Response:
-    """GET /history: eyeball vs blackbox error of every evaluation, and the overfitting watch."""
-    workbench = workbench_of(request)
-    with workbench.store() as store:
-        split = eyeball_errors(store, workbench.predictions).split
-        watch = watch_project(store, workbench.predictions)
-        evaluations = store.evaluations()
-        current = store.evaluations(split.split_id)
-    return render(
-        request,
-        "history.html",
-        title="history",
-        split=split,
-        watch=watch,
-        evaluations=evaluations,
-        chart=history_chart(current),
-    )
+def thumbnail(request: Request) -> Response:
+    """GET /thumbnail/{id}.png: the gallery's picture of an eyeball error, drawn now."""
+    workbench, example_id = checked_error(request)
+    png = workbench.images.thumbnail(example_id, query_of(request).window_of())
+    if png is None:
+        raise not_found()
+    return Response(png, media_type="image/png")
 
 
 def input_error(request: Request, exc: Exception) -> Response:
@@ -321,7 +103,9 @@ ROUTES = [
     Route("/gallery", gallery),
     Route("/example/{example_id:int}", example),
     Route("/example/{example_id:int}/tag", tag, methods=["POST"]),
+    Route("/tag", tag_many, methods=["POST"]),
     Route("/image/{example_id:int}/{kind}.png", image),
+    Route("/thumbnail/{example_id:int}.png", thumbnail),
     Route("/tally", tally),
     Route("/history", history),
     Route("/static/{name}", static),
@@ -338,10 +122,12 @@ def create_app(
     predictions: str | Path,
     project: str | Path,
     *,
+    data: str | Path | None = None,
     author: str | None = None,
     allowed_hosts: Sequence[str] = tuple(allowed_hosts_for("127.0.0.1", DEFAULT_PORT)),
 ) -> Starlette:
-    """The eyeballing app over `project`'s store for `predictions` (InputError if they misfit)."""
+    """The eyeballing app over `project`'s store for `predictions` (InputError if they misfit);
+    `data` is the dataset folder when the predictions' own path to it does not resolve."""
     preds = read_predictions(predictions)
     with ErrorStore(project, create=False) as store:
         eyeball_errors(store, preds)  # now, not at the first request: no split, or the wrong one
@@ -349,7 +135,7 @@ def create_app(
         predictions=preds,
         project=Path(project),
         author=author or getpass.getuser(),
-        images=load_images(preds),
+        images=load_images(preds, project, data),
         static=read_static(),
     )
     app = Starlette(

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from medgen.detect.predictions import Predictions
+from medgen.errors.pictures import heat
 from medgen.errors.split import split_tables
 from medgen.errors.store import ErrorStore, EvaluationRecord, StoredSplit, Tag
 from medgen.errors.tally import resolve_split
@@ -34,6 +35,16 @@ METADATA_COLUMNS = (
     "source_z",
 )
 SHORTCUT_KEYS = 9  # keys 1-9 toggle the first nine tag categories
+# Tag categories offered from the start, one per metadata column the predictions carry: the data
+# records that slices vary this way, so whether an error is one of these is worth a look (MLY
+# ch. 15 starts from such guesses). They enter the store when first used.
+STARTERS = {
+    "noise_sigma": "noisy",
+    "bias_strength": "bias-field",
+    "tumour_contrast": "faint-tumour",
+    "tumour_px": "tiny-tumour",
+    "source_z": "edge-slice",
+}
 
 
 class EyeballErrors(NamedTuple):
@@ -58,9 +69,12 @@ def eyeball_errors(store: ErrorStore, predictions: Predictions) -> EyeballErrors
     return EyeballErrors(split, errors.reset_index(drop=True), len(eyeball))
 
 
-def tag_categories(store: ErrorStore) -> list[str]:
-    """Names of the tag categories (people's, not metadata ones), by name."""
-    return [c.name for c in store.categories() if c.source == "tag"]
+def tag_categories(store: ErrorStore, table: pd.DataFrame | None = None) -> list[str]:
+    """Names of the tag categories (people's, not metadata ones), and the starters of the
+    metadata columns of `table`, by name."""
+    stored = {c.name for c in store.categories() if c.source == "tag"}
+    columns = [] if table is None else table.columns
+    return sorted(stored | {name for column, name in STARTERS.items() if column in columns})
 
 
 def tags_of(
@@ -82,22 +96,31 @@ class GalleryRow(NamedTuple):
     truth: str
     prediction: str
     location: str
+    confidence: str  # the score of the predicted class, or "" if there are no scores
     tags: list[Tag]
 
 
-def gallery_rows(errors: EyeballErrors, tags: dict[int, list[Tag]]) -> list[GalleryRow]:
-    """The gallery's rows, in id order (location only if the predictions carry it)."""
-    locations = errors.table.get("location", pd.Series("", index=errors.table.index))
-    return [
-        GalleryRow(int(i), str(t), str(p), str(loc), tags.get(int(i), []))
-        for i, t, p, loc in zip(
-            errors.table["id"],
-            errors.table["truth"],
-            errors.table["prediction"],
-            locations,
-            strict=True,
+def gallery_rows(
+    errors: EyeballErrors, tags: dict[int, list[Tag]], ids: Sequence[int]
+) -> list[GalleryRow]:
+    """The gallery's rows of errors `ids`, in that order (location and confidence only if the
+    predictions carry them)."""
+    table = errors.table.set_index("id", drop=False)
+    rows = []
+    for example_id in ids:
+        row = table.loc[example_id]
+        score = row.get(f"score_{row['prediction']}")
+        rows.append(
+            GalleryRow(
+                example_id,
+                str(row["truth"]),
+                str(row["prediction"]),
+                str(row.get("location", "")),
+                "" if score is None else format_value(float(score)),
+                tags.get(example_id, []),
+            )
         )
-    ]
+    return rows
 
 
 def format_value(value: Any) -> str:
@@ -129,31 +152,42 @@ class ExampleView(NamedTuple):
     prediction: str
     scores: list[tuple[str, str]]
     metadata: list[tuple[str, str]]
-    position: int  # 0-based, among the errors
-    n_errors: int
+    position: int | None  # 0-based, among the errors chosen; None if it is not chosen
+    n_errors: int  # errors chosen
     previous_id: int | None
     next_id: int | None
     tags: list[Tag]
+    categories: list[str]  # the metadata categories of the tally it falls in
 
 
-def example_view(errors: EyeballErrors, example_id: int, tags: list[Tag]) -> ExampleView | None:
-    """The page data of eyeball error `example_id`, or None if it is not one."""
+def example_view(
+    errors: EyeballErrors,
+    example_id: int,
+    tags: list[Tag],
+    chosen: Sequence[int],
+    neighbours: tuple[int | None, int | None],
+    sheet: pd.DataFrame,
+) -> ExampleView | None:
+    """The page data of eyeball error `example_id`, or None if it is not one; its place among
+    the `chosen` errors and its `neighbours` there come from the gallery's selection."""
     at = errors.position(example_id)
     if at is None:
         return None
     row = errors.table.iloc[at]
-    ids = errors.table["id"]
+    flags = sheet.iloc[at]
+    metadata = [str(c) for c in sheet.columns if "=" in str(c) and bool(flags[c])]
     return ExampleView(
         example_id=example_id,
         truth=str(row["truth"]),
         prediction=str(row["prediction"]),
         scores=score_items(row),
         metadata=metadata_items(row),
-        position=at,
-        n_errors=len(errors.table),
-        previous_id=int(ids.iloc[at - 1]) if at > 0 else None,
-        next_id=int(ids.iloc[at + 1]) if at + 1 < len(ids) else None,
+        position=list(chosen).index(example_id) if example_id in chosen else None,
+        n_errors=len(chosen),
+        previous_id=neighbours[0],
+        next_id=neighbours[1],
         tags=tags,
+        categories=metadata,
     )
 
 
@@ -274,3 +308,34 @@ def history_chart(history: Sequence[EvaluationRecord]) -> HistoryChart | None:
         points([e.blackbox_error for e in history]),
         f"{100 * top:.0f}%",
     )
+
+
+# ---- the probability map's colour bar -------------------------------------------------------
+
+COLOUR_BAR_W, COLOUR_BAR_H, COLOUR_BAR_PAD = 14, 256, 8  # bar width, height, room for labels
+COLOUR_BAR_TICKS = (0.0, 0.25, 0.5, 0.75, 1.0)
+
+
+class ColourBar(NamedTuple):
+    """Geometry of the colour scale beside the probability map (an inline SVG gradient)."""
+
+    width: int
+    height: int
+    pad: int
+    stops: list[tuple[str, str]]  # (offset in %, colour "#rrggbb"), from probability 0 up
+    ticks: list[tuple[float, str]]  # (y, label)
+
+
+def colour_bar() -> ColourBar:
+    """The probability map's colour scale: `pictures.heat` at the ramp's breakpoints (0, 1/3,
+    2/3, 1), between which it is linear, so the SVG's linear gradient is the same ramp."""
+    levels = np.array([0, 85, 170, 255], dtype=np.uint8)  # 85 / 255 = 1/3 exactly
+    colours = heat(levels[None, :])[0]  # (4, 3)
+    stops = [
+        (f"{100 * int(level) / 255:.2f}", "#{:02x}{:02x}{:02x}".format(*map(int, rgb)))
+        for level, rgb in zip(levels, colours, strict=True)
+    ]
+    ticks = [
+        (round(COLOUR_BAR_PAD + (1 - p) * COLOUR_BAR_H, 1), f"{p:g}") for p in COLOUR_BAR_TICKS
+    ]
+    return ColourBar(COLOUR_BAR_W, COLOUR_BAR_H, COLOUR_BAR_PAD, stops, ticks)
