@@ -113,6 +113,15 @@ STEPS: dict[str, Step] = {
         ("--limit", "2", "--levels", "1", "--draws", "1", "--tune-slices", "2"),
         tuple(f"anomaly/{name}" for name in PEER_OUTPUTS),
     ),
+    "medgen anomaly healthy_prior --input scan.nii.gz --out anomaly.nii.gz": Step(
+        {}, ("--levels", "1", "--draws", "1"), ("anomaly_montage.png",)
+    ),
+    "medgen denoise pixel_prior --input scan.nii.gz --out denoised.nii.gz": Step(
+        {}, ("--k", "1", "--steps", "2"), ("denoised_uncertainty.nii.gz",)
+    ),
+    "medgen reconstruct pixel_prior --kspace kspace.npy --mask mask.npy --out recon.nii.gz": Step(
+        {}, ("--k", "1", "--steps", "2"), ("recon_uncertainty.nii.gz",)
+    ),
     "medgen detect train --data data --out detector": Step({}, ("--steps", "2")),
     "medgen detect predict detector --data data --split dev": Step(
         writes=(
@@ -120,6 +129,7 @@ STEPS: dict[str, Step] = {
             "detector/predictions/dev/predictions.json",
         )
     ),
+    "medgen detect predict detector --input scan.nii.gz --out slices.csv": Step(),
     "medgen errors split --predictions detector/predictions/dev --project proj": Step(
         writes=("proj/errors.sqlite",)
     ),
@@ -277,8 +287,12 @@ def eyeball_id(project: Path) -> str:
 
 
 def prepare(folder: Path) -> None:
-    """The tiny model configs the training examples get, and a NIfTI volume to import."""
+    """The tiny model configs the training examples get, a NIfTI volume to import (and as a
+    user's scan), and measured k-space with its line mask."""
     import nibabel as nib
+    import torch
+
+    from medgen.tasks.kspace import fft2c
 
     for family, model in TINY_MODELS.items():
         (folder / f"tiny-{family}.toml").write_text(TINY_TRAIN + model)
@@ -287,6 +301,11 @@ def prepare(folder: Path) -> None:
     volume = (100 * head * np.ones((1, 1, 8))).astype(np.float32)  # (24, 24, 8)
     (folder / "brats").mkdir()
     nib.Nifti1Image(volume, np.eye(4)).to_filename(folder / "brats" / "case1.nii.gz")
+    nib.Nifti1Image(volume, np.eye(4)).to_filename(folder / "scan.nii.gz")
+    lines = np.arange(24) % 3 == 0  # (cols,): every third phase-encode line
+    kspace = fft2c(torch.from_numpy(np.moveaxis(volume, -1, 0)).to(torch.complex64)).numpy()
+    np.save(folder / "kspace.npy", kspace * lines)
+    np.save(folder / "mask.npy", lines)
 
 
 def run_example(example: str, folder: Path) -> None:

@@ -49,10 +49,21 @@ def train_command(
 @detect_app.command("predict")
 def predict_command(
     run: Path = typer.Argument(..., help="A detector run folder (medgen detect train)."),
-    data: Path = typer.Option(..., help="Dataset folder."),
+    data: Path | None = typer.Option(None, help="Dataset folder. [default: none]"),
+    scan: Path | None = typer.Option(
+        None,
+        "--input",
+        help="Your own scan instead of --data: a NIfTI file (.nii, .nii.gz) or a DICOM series "
+        "folder; each slice is classified. [default: none]",
+    ),
     split: Split = typer.Option("dev", help="Split to predict."),
+    axis: int = typer.Option(
+        2, help="--input NIfTI: slicing axis in RAS+ order, 0 sagittal, 1 coronal, 2 axial."
+    ),
     out: Path | None = typer.Option(
-        None, help="Predictions folder to create. [default: RUN/predictions/SPLIT]"
+        None,
+        help="Predictions folder to create, or with --input the per-slice table (.csv). "
+        "[default: RUN/predictions/SPLIT; --input: slices.csv]",
     ),
     overwrite: bool = typer.Option(
         False, help="Replace OUT if it is a predictions folder (an errors project may rest on it)."
@@ -62,10 +73,26 @@ def predict_command(
 
     The data must have the slice size the detector was trained on.
 
+    With --input the scan's slices are prepared as `medgen data import` prepares them, and one
+    row per slice (prediction and class scores) is written to a CSV table.
+
     Example: medgen detect predict detector --data data --split dev
+
+    Example: medgen detect predict detector --input scan.nii.gz --out slices.csv
     """
+    from medgen.cli.tasks import one_source
     from medgen.detect.predict import predict_split
 
+    one_source(data, scan)
+    if scan is not None:
+        from medgen.tasks.scan_detect import predict_input
+
+        table = out or Path("slices.csv")
+        facts = predict_input(run, scan, table, axis=axis, overwrite=overwrite)
+        counts = ", ".join(f"{n} {name}" for name, n in facts["predictions"].items())
+        print(f"{facts['slices']} slices classified ({counts}); table in {table}")
+        return
+    assert data is not None
     out = out or run / "predictions" / split
     folder = predict_split(run, data, split, out, overwrite=overwrite)
     print(f"predictions in {folder}")

@@ -88,7 +88,7 @@ def _position(ds: Any) -> float:
         return float("nan")
 
 
-def _header(path: Path) -> Header:
+def read_header(path: Path) -> Header:
     """Read a file's header (not its pixels)."""
     ds = dcmread(path, stop_before_pixels=True)
     instance = ds.get("InstanceNumber")
@@ -103,7 +103,7 @@ def _header(path: Path) -> Header:
     )
 
 
-def _ordered(headers: list[Header]) -> list[Header]:
+def in_slice_order(headers: list[Header]) -> list[Header]:
     """Headers in slice order: by position along the normal, else InstanceNumber, else name."""
     for key in (lambda h: h.position, lambda h: h.instance):
         if all(np.isfinite(key(h)) for h in headers):
@@ -122,7 +122,7 @@ def _rescale(ds: Any) -> tuple[float, float]:
     return float(1.0 if slope is None else slope), float(0.0 if intercept is None else intercept)
 
 
-def _frames(path: Path) -> tuple[np.ndarray, tuple[float, float]]:
+def read_frames(path: Path) -> tuple[np.ndarray, tuple[float, float]]:
     """A file's frames (F, rows, cols) in modality units (rescale applied) and pixel spacing."""
     ds = dcmread(path)
     if not any(keyword in ds for keyword in PIXEL_KEYWORDS):
@@ -136,7 +136,7 @@ def _frames(path: Path) -> tuple[np.ndarray, tuple[float, float]]:
     return frames, (float(spacing[0]), float(spacing[1]))
 
 
-def _without_repeats(ordered: list[Header]) -> tuple[list[Header], list[Skipped]]:
+def without_repeats(ordered: list[Header]) -> tuple[list[Header], list[Skipped]]:
     """Drop files at the position of an earlier one (a slice sent twice); each dropped file
     names the one kept."""
     kept: list[Header] = []
@@ -203,7 +203,9 @@ def load_series(series: Series, size: int, skip_bad: bool) -> Slices:
     errors: list[InputError] = []
     for header in series.headers:
         try:
-            frames, spacing[header] = read_file(header.path, "DICOM", partial(_frames, header.path))
+            frames, spacing[header] = read_file(
+                header.path, "DICOM", partial(read_frames, header.path)
+            )
             stacks[header] = check_finite(header.path, frames)
         except InputError as exc:
             errors.append(exc)
@@ -235,7 +237,7 @@ def plan(root: Path, files: list[Path], options: ImportOptions) -> list[Unit]:
         if path.name.upper() == "DICOMDIR" or not is_dicom(path):
             continue  # an index, or not DICOM at all (a README, a viewer's files)
         try:
-            header = read_file(path, "DICOM", partial(_header, path))
+            header = read_file(path, "DICOM", partial(read_header, path))
         except InputError as exc:
             units.append(bad_unit(path, root, exc.problem))
             continue
@@ -244,7 +246,7 @@ def plan(root: Path, files: list[Path], options: ImportOptions) -> list[Unit]:
         raise InputError(root, "has no DICOM files (.dcm, or files starting with the preamble)")
     for key, members in sorted(series.items(), key=lambda s: min(h.path for h in s[1])):
         folder = Path(os.path.commonpath([h.path.parent for h in members]))
-        ordered, repeats = _without_repeats(_ordered(members))
+        ordered, repeats = without_repeats(in_slice_order(members))
         patient = hashlib.sha1((members[0].patient or key).encode()).hexdigest()
         load = partial(
             load_series, Series(folder, ordered, repeats), options.size, options.skip_bad
