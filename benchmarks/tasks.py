@@ -43,6 +43,7 @@ from medgen.data.store import open_dataset
 from medgen.data.synth import DataConfig, make_dataset
 from medgen.devices import default_device
 from medgen.models import VAE, load_model
+from medgen.study.chapters.tasks import VERDICT_WORDS, claims_table, read_claim, task_verdict
 from medgen.tasks.anomaly_split import PRIOR_LEVELS
 from medgen.tasks.run import PixelDenoiser, TaskSettings, open_pixel_model
 from medgen.tasks.tables import Table, anomaly_table, denoise_table, reconstruct_table
@@ -114,12 +115,17 @@ def gpu_name() -> str:
     return f" ({torch.cuda.get_device_name(0)})" if torch.cuda.is_available() else ""
 
 
-def print_table(title: str, result: Table, lines: list[str]) -> None:
-    """A table under its title, then the target's verdict."""
+def print_table(title: str, result: Table, lines: list[str]) -> str:
+    """A table under its title, then its target's claims, each read from its interval; the
+    target's verdict (clear, unclear or contradicted)."""
     text = result.table.to_string(float_format=lambda v: f"{v:.3f}")
-    new = ["", title, text, f"target: {result.verdict}"]
+    claims = claims_table(result.claims).to_string(index=False, float_format=lambda v: f"{v:.3f}")
+    findings = [read_claim(c) for c in result.claims]
+    new = ["", title, text, "", claims, *(f"target: {f.sentence}" for f in findings)]
+    new += [f"note: {result.note}"] if result.note else []
     print("\n".join(new), flush=True)  # as it comes: a run stopped later keeps this table
     lines += new
+    return task_verdict(findings)
 
 
 def main() -> None:
@@ -217,15 +223,13 @@ def main() -> None:
             lambda: reconstruct_table(model("diffusion_all"), store, s),
         ),
     }
-    met = {}
+    verdicts = {}
     for key in tables:
         title, measure = measures[key]
-        result = measure()
-        print_table(title, result, lines)
-        met[key] = result.met
+        verdicts[key] = print_table(title, measure(), lines)
     lines += [
         "",
-        "targets: " + ", ".join(f"{k} {'MET' if v else 'NOT MET'}" for k, v in met.items()),
+        "targets: " + ", ".join(f"{k} {VERDICT_WORDS[v]}" for k, v in verdicts.items()),
         f"# total {time.perf_counter() - start:.0f} s",
     ]
     text = "\n".join(lines) + "\n"

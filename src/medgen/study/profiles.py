@@ -29,7 +29,7 @@ class Profile:
     detector_steps: int = 3000  # training steps of the detector's segmentation network
     remedy_n: int = 400  # examples each arm of the remedy experiment adds
     remedy_generators: str = ""  # budget of the joint generators ("" = no generator arms)
-    tasks_slices: int = 100  # test slices per row of the denoise / reconstruct tables
+    tasks_slices: int = 100  # test slices denoised (the tasks chapter scores multiples of it)
     tasks_tune_slices: int = 16  # dev slices the classical peers are tuned on
     references: bool = False  # evaluate the shipped reference models (medgen.reference) where
     # they were trained on the study's data, instead of training runs within the budget
@@ -112,7 +112,7 @@ PROFILES: dict[str, Profile] = {
         mode_collapse_seeds=3,
         mode_collapse_scale=0.15,
         detector_steps=3000,
-        tasks_slices=12,
+        tasks_slices=18,
         tasks_tune_slices=4,
         data={"size": 64, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
         references=True,

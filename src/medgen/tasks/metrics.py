@@ -91,6 +91,37 @@ def auprc(labels: Array, scores: Array) -> float:
     return float(average_precision_score(y, np.asarray(scores, np.float64)))
 
 
+def slice_weighted_auprc(
+    labels: Array, scores: Array, slices: NDArray[np.integer], weights: NDArray[np.floating]
+) -> NDArray[np.float64]:
+    """Average precision of (P,) pixel scores against (P,) labels when the pixels of slice i
+    (slices[p] == i) count weights[r, i] times, for every row r of (R, n) weights at once:
+    scikit-learn's `average_precision_score(labels, scores, sample_weight=weights[r, slices])`,
+    the sum over score thresholds of (R_k - R_(k-1)) P_k (NaN for a row with no positive).
+
+    The pixels above each threshold are counted per slice once, (n, K), so each row of weights
+    costs a product with those counts rather than a pass over every pixel."""
+    y = np.asarray(labels).astype(bool)
+    s = np.asarray(scores, np.float64)
+    w = np.atleast_2d(np.asarray(weights, np.float64))  # (R, n)
+    order = np.argsort(-s, kind="stable")
+    s, y, owner = s[order], y[order], np.asarray(slices)[order]
+    ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])  # last pixel of each distinct score
+    # recall moves only at thresholds that take in a positive: the others add nothing
+    ends = ends[np.add.reduceat(y, np.r_[0, ends[:-1] + 1]) > 0]
+    if not ends.size:
+        return np.full(len(w), np.nan)
+    one_hot = np.zeros((w.shape[1], len(s)), np.float64)  # (n, P): pixel p belongs to slice i
+    one_hot[owner, np.arange(len(s))] = 1.0
+    seen = w @ np.cumsum(one_hot, axis=1)[:, ends]  # (R, K) weight at or above each threshold
+    one_hot[:, ~y] = 0.0
+    tp = w @ np.cumsum(one_hot, axis=1)[:, ends]  # (R, K) weighted positives among them
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(seen > 0, tp / np.where(seen > 0, seen, 1.0), 0.0)
+        recall_step = np.diff(tp, axis=1, prepend=0.0) / tp[:, -1:]
+        return np.sum(recall_step * precision, axis=1)
+
+
 def mean_dice(maps: Array, truths: Array, threshold: float, segment: Segmenter = above) -> float:
     """Mean over slices (N, H, W) of the Dice of segment(map, threshold) against the truths."""
     m, t = np.asarray(maps), np.asarray(truths, bool)
