@@ -40,7 +40,8 @@ from medgen.models.gan import GANConfig
 from medgen.models.vae import VAEConfig
 from medgen.nets import UNetConfig
 from medgen.tasks.anomaly_split import AnomalySettings
-from medgen.tasks.run import DenoiseSettings, ReconstructSettings, TaskSettings
+from medgen.tasks.reconstruct_split import ReconstructSettings
+from medgen.tasks.run import DenoiseSettings, TaskSettings
 from medgen.train.config import TrainConfig
 from medgen.validate import (
     SEED_MAX,

@@ -351,7 +351,8 @@ def reconstruct_command(
     from medgen.exceptions import InputError
     from medgen.tasks.commands import run_reconstruct
     from medgen.tasks.peers import RECONSTRUCT_PEERS
-    from medgen.tasks.run import ReconstructSettings, TaskSettings
+    from medgen.tasks.reconstruct_split import ReconstructSettings
+    from medgen.tasks.run import TaskSettings
 
     one_source(data, kspace, "--kspace")
     _benchmark_only(kspace, peers=peers)

@@ -37,7 +37,7 @@ from medgen.models import VAE
 from medgen.tasks.anomaly import METHODS, NOISES, detect_anomalies, gaussian_blur, slice_score
 from medgen.tasks.metrics import auprc, auroc
 from medgen.tasks.outputs import Advance, TaskOutcome, batches, no_progress, stack_arrays
-from medgen.tasks.run import PixelDenoiser, TaskSettings, _load, split_ids
+from medgen.tasks.run import PixelDenoiser, TaskSettings, load_slices, split_ids
 from medgen.tasks.segmentation import AUTO, CLEANUPS, Segmentation, choose_segmentation
 from medgen.validate import at_least, in_range, one_of, positive, shown, whole
 
@@ -204,7 +204,7 @@ def map_slices(
     out = SliceMaps()
     done = 0
     for chunk in batches(ids, batch):
-        out.add(fn, _load(store, "images", chunk), _load(store, "brain_mask", chunk))
+        out.add(fn, load_slices(store, "images", chunk), load_slices(store, "brain_mask", chunk))
         done += len(chunk)
         progress(done, len(ids))
     return out

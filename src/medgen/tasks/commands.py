@@ -14,14 +14,13 @@ from medgen.exceptions import InputError
 from medgen.models import VAE
 from medgen.tasks.anomaly_split import AnomalySettings, anomaly_split
 from medgen.tasks.outputs import Advance, TaskOutcome, check_out, no_progress, write_outcome
+from medgen.tasks.reconstruct_split import ReconstructSettings, reconstruct_split
 from medgen.tasks.run import (
     DenoiseSettings,
     PixelDenoiser,
-    ReconstructSettings,
     TaskSettings,
     denoise_split,
     open_pixel_model,
-    reconstruct_split,
 )
 
 PANELS = 8  # slices drawn as PNG panels

@@ -25,7 +25,7 @@ from medgen.tasks.adapter import PixelDenoiser, pixel_denoiser
 from medgen.tasks.anomaly import gaussian_blur, slice_score
 from medgen.tasks.anomaly_split import AnomalySettings, diffusion_maps
 from medgen.tasks.outputs import Advance, no_progress
-from medgen.tasks.run import DenoiseSettings, _medgen_denoise
+from medgen.tasks.run import DenoiseSettings, medgen_denoise
 from medgen.tasks.scans import Scan, Window, from_model, head_mask, head_window, to_model
 
 NOISE_PROBE_SEED = 0  # seed of the white-noise probe of the resampling's noise gain
@@ -106,7 +106,7 @@ def denoise_scan(
         for start in range(0, len(images), batch_size):
             y = images[start : start + batch_size]
             levels = torch.full((len(y),), sigma_model)
-            est, std, nfe = _medgen_denoise(model, y, levels, strength, d, g)
+            est, std, nfe = medgen_denoise(model, y, levels, strength, d, g)
             means.append(est[:, 0].numpy())
             stds.append(std[:, 0].numpy())
             progress(start + len(y), len(images))

@@ -22,11 +22,9 @@ from torch import Tensor
 
 from medgen.data.store import ALLOWED_SIZES, StoredDataset
 from medgen.devices import default_device
-from medgen.diffusion import karras_sigmas
 from medgen.exceptions import InputError, SettingError
 from medgen.tasks.adapter import PixelDenoiser, pixel_denoiser
 from medgen.tasks.denoise import denoise, posterior_mean, tune_strength
-from medgen.tasks.kspace import ACCEL_RANGE, MASKS, undersample, zero_filled
 from medgen.tasks.metrics import image_scores
 from medgen.tasks.noise import add_rician, mad_sigma, moment_correction, rayleigh_sigma
 from medgen.tasks.outputs import (
@@ -37,9 +35,8 @@ from medgen.tasks.outputs import (
     no_progress,
     stack_arrays,
 )
-from medgen.tasks.peers import DENOISE_PEERS, RECONSTRUCT_PEERS, Peer, run_calls, tune
+from medgen.tasks.peers import DENOISE_PEERS, Peer, run_calls, tune
 from medgen.validate import (
-    at_least,
     fits_in_memory,
     flag,
     in_range,
@@ -127,7 +124,7 @@ def check_peers(names: Sequence[str], known: dict[str, Peer]) -> tuple[str, ...]
     return tuple(names)
 
 
-def _load(store: StoredDataset, name: str, ids: NDArray[np.int64]) -> Tensor:
+def load_slices(store: StoredDataset, name: str, ids: NDArray[np.int64]) -> Tensor:
     """Array `name` at rows ids as (B, 1, H, W) float32."""
     return torch.from_numpy(np.asarray(store.array(name)[ids], np.float32)).unsqueeze(1)
 
@@ -141,14 +138,14 @@ def estimate_sigma(y: Tensor, brain: Tensor) -> Tensor:
     return mad_sigma(y)
 
 
-def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
+def timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
     """fn(*args, **kwargs) and the seconds it took."""
     start = time.perf_counter()
     value = fn(*args, **kwargs)
     return value, time.perf_counter() - start
 
 
-def _peer_on(
+def peer_on(
     peer: Peer, observed: Tensor, levels: Sequence[object], strength: float, jobs: int
 ) -> tuple[Tensor, float]:
     """A numpy peer applied slice by slice to (B, 1, H, W) images or k-space, clipped to [0, 1],
@@ -161,7 +158,7 @@ def _peer_on(
     return torch.from_numpy(out).float().unsqueeze(1), sum(r[1] for r in results)
 
 
-def _tune_peers(
+def tune_peers(
     peers: Sequence[str],
     table: dict[str, Peer],
     observed: Tensor,
@@ -185,7 +182,7 @@ def _tune_peers(
     }
 
 
-def _score_rows(
+def score_rows(
     method: str, ids: NDArray[np.int64], out: Tensor, truth: Tensor, brain: Tensor, seconds: float
 ) -> list[dict[str, Any]]:
     rows = []
@@ -197,18 +194,18 @@ def _score_rows(
     return rows
 
 
-def _new_parts() -> dict[str, list[NDArray[Any]]]:
-    """Empty per-batch lists for the panel columns, in the order `_keep` fills them."""
+def new_parts() -> dict[str, list[NDArray[Any]]]:
+    """Empty per-batch lists for the panel columns, in the order `keep_panels` fills them."""
     return {k: [] for k in PANEL_COLUMNS}
 
 
-def _keep(parts: dict[str, list[NDArray[Any]]], *values: Tensor) -> None:
+def keep_panels(parts: dict[str, list[NDArray[Any]]], *values: Tensor) -> None:
     """Append a batch's input, output, truth, error and uncertainty (B, 1, H, W) to `parts`."""
     for key, value in zip(parts, values, strict=True):
         parts[key].append(value[:, 0].numpy())
 
 
-def _outcome(
+def task_outcome(
     task: str,
     ids: NDArray[np.int64],
     rows: list[dict[str, Any]],
@@ -227,12 +224,12 @@ def _outcome(
         "settings": settings,
         "nfe_per_slice": nfe,
         "strengths": strengths,
-        "methods": _summary(per_slice),
+        "methods": method_summary(per_slice),
     }
     return TaskOutcome(stack_arrays(ids, parts), per_slice, metrics)
 
 
-def _summary(per_slice: pd.DataFrame) -> dict[str, dict[str, float]]:
+def method_summary(per_slice: pd.DataFrame) -> dict[str, dict[str, float]]:
     """Mean of every score per method, and seconds per slice."""
     means = per_slice.drop(columns=["id"]).groupby("method", sort=False).mean(numeric_only=True)
     return {m: {k: float(v) for k, v in row.items()} for m, row in means.iterrows()}
@@ -276,12 +273,12 @@ DENOISE_METHODS = ("mean", "sample")
 
 def _noisy(store: StoredDataset, ids: NDArray[np.int64], noise: float, seed: int) -> Tensor:
     """Clean slices with Rician noise, reproducible per slice id."""
-    clean = _load(store, "clean", ids)
+    clean = load_slices(store, "clean", ids)
     g = torch.Generator().manual_seed(seed * 1_000_003 + int(ids[0]))
     return add_rician(clean, noise, generator=g)
 
 
-def _medgen_denoise(
+def medgen_denoise(
     model: PixelDenoiser,
     y: Tensor,
     sigma: Tensor,
@@ -317,10 +314,13 @@ def denoise_split(
     ids = split_ids(store, s.split, s.limit)
     peers = check_peers(s.peers, DENOISE_PEERS)
     dev = split_ids(store, "dev", s.tune_slices)
-    y_dev, brain_dev = _noisy(store, dev, d.noise, s.seed + 1), _load(store, "brain_mask", dev)
+    y_dev, brain_dev = (
+        _noisy(store, dev, d.noise, s.seed + 1),
+        load_slices(store, "brain_mask", dev),
+    )
     sigma_dev = float(estimate_sigma(y_dev, brain_dev).mean()) if d.sigma is None else d.sigma
-    corrected_dev, clean_dev = moment_correction(y_dev, sigma_dev), _load(store, "clean", dev)
-    strengths = _tune_peers(
+    corrected_dev, clean_dev = moment_correction(y_dev, sigma_dev), load_slices(store, "clean", dev)
+    strengths = tune_peers(
         peers, DENOISE_PEERS, corrected_dev, clean_dev, brain_dev, sigma_dev, s.jobs
     )
     strength = d.strength
@@ -333,102 +333,21 @@ def denoise_split(
     strengths["medgen"] = strength
     g = torch.Generator().manual_seed(s.seed)
     rows: list[dict[str, Any]] = []
-    parts = _new_parts()
+    parts = new_parts()
     nfe, done = 0, 0
     for chunk in batches(ids, s.batch_size):
-        y, clean = _noisy(store, chunk, d.noise, s.seed), _load(store, "clean", chunk)
-        brain = _load(store, "brain_mask", chunk)
+        y, clean = _noisy(store, chunk, d.noise, s.seed), load_slices(store, "clean", chunk)
+        brain = load_slices(store, "brain_mask", chunk)
         sigma = estimate_sigma(y, brain) if d.sigma is None else torch.full((len(chunk),), d.sigma)
-        (est, std, nfe), sec = _timed(_medgen_denoise, model, y, sigma, strength, d, g)
-        rows += _score_rows("medgen", chunk, est, clean, brain, sec)
+        (est, std, nfe), sec = timed(medgen_denoise, model, y, sigma, strength, d, g)
+        rows += score_rows("medgen", chunk, est, clean, brain, sec)
         for name in peers:
             corrected = moment_correction(y, sigma)  # the same Rician correction as medgen's
-            out, sec = _peer_on(
+            out, sec = peer_on(
                 DENOISE_PEERS[name], corrected, sigma.tolist(), strengths[name], s.jobs
             )
-            rows += _score_rows(name, chunk, out, clean, brain, sec)
-        _keep(parts, y, est, clean, (est - clean).abs(), std)
+            rows += score_rows(name, chunk, out, clean, brain, sec)
+        keep_panels(parts, y, est, clean, (est - clean).abs(), std)
         done += len(chunk)
         progress(done, len(ids))
-    return _outcome("denoise", ids, rows, parts, s, asdict(d), nfe, strengths)
-
-
-# ---- reconstruction --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ReconstructSettings:
-    """medgen reconstruct: the mask, and diffusion posterior sampling with data consistency."""
-
-    accel: float = 4.0  # acceleration: samples in full k-space over samples measured
-    mask: str = "cartesian"  # a key of medgen.tasks.MASKS
-    k: int = 4  # posterior samples (their spread is the uncertainty map)
-    steps: int = 50  # reverse steps: NFE = steps
-    sigma_start: float = 1.0  # first level of the reverse process, [0, 1] units (warm start)
-    eta: float = 1.0  # ancestral noise: 1 DDPM, 0 DDIM
-
-    def __post_init__(self) -> None:
-        in_range("accel", self.accel, *ACCEL_RANGE)
-        if not isinstance(self.mask, str) or self.mask not in MASKS:
-            known = ", ".join(MASKS)
-            raise SettingError("mask", f"unknown mask {shown(self.mask)} (choose one of {known})")
-        check_sampling(self.k, self.steps)
-        positive("sigma_start", self.sigma_start)
-        at_least("eta", self.eta)
-
-
-def _mask(r: ReconstructSettings, size: int, seed: int) -> Tensor:
-    return MASKS[r.mask](size, r.accel, generator=torch.Generator().manual_seed(seed))
-
-
-def reconstruct_split(
-    model: PixelDenoiser,
-    store: StoredDataset,
-    s: TaskSettings,
-    r: ReconstructSettings,
-    progress: Advance = no_progress,
-) -> TaskOutcome:
-    """Undersampled k-space of clean slices reconstructed by medgen and the peers."""
-    from medgen.tasks.reconstruct import reconstruct
-
-    mask = _mask(r, store.size, s.seed)
-    ids = split_ids(store, s.split, s.limit)
-    peers = check_peers(s.peers, RECONSTRUCT_PEERS)
-    strengths: dict[str, float] = {}
-    if peers:
-        dev = split_ids(store, "dev", s.tune_slices)
-        clean_dev = _load(store, "clean", dev)
-        strengths = _tune_peers(
-            peers,
-            RECONSTRUCT_PEERS,
-            undersample(clean_dev, mask),
-            clean_dev,
-            _load(store, "brain_mask", dev),
-            mask.numpy(),
-            s.jobs,
-        )
-    start = min(r.sigma_start, model.sigma_max)
-    sigmas = karras_sigmas(r.steps, model.sigma_min, start, dtype=torch.float32)
-    g = torch.Generator().manual_seed(s.seed)
-    rows: list[dict[str, Any]] = []
-    parts = _new_parts()
-    nfe, done = 0, 0
-    for chunk in batches(ids, s.batch_size):
-        clean, brain = _load(store, "clean", chunk), _load(store, "brain_mask", chunk)
-        kspace = undersample(clean, mask)
-        result, sec = _timed(
-            reconstruct, model.denoiser, kspace, mask, sigmas, r.k, generator=g, eta=r.eta
-        )
-        est, nfe = result.mean.clamp(0, 1), result.nfe
-        rows += _score_rows("medgen", chunk, est, clean, brain, sec)
-        for name in peers:
-            levels = [mask.numpy()] * len(chunk)
-            out, sec = _peer_on(RECONSTRUCT_PEERS[name], kspace, levels, strengths[name], s.jobs)
-            rows += _score_rows(name, chunk, out, clean, brain, sec)
-        zf = zero_filled(kspace, mask).abs()
-        _keep(parts, zf, est, clean, (est - clean).abs(), result.std)
-        done += len(chunk)
-        progress(done, len(ids))
-    outcome = _outcome("reconstruct", ids, rows, parts, s, asdict(r), nfe, strengths)
-    outcome.metrics["measured_fraction"] = float(mask.float().mean())
-    return outcome
+    return task_outcome("denoise", ids, rows, parts, s, asdict(d), nfe, strengths)

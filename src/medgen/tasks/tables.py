@@ -18,13 +18,12 @@ from medgen.tasks.claims import MALIGNANT, Claim, best_of, malignant_gains, pair
 from medgen.tasks.intervals import Interval
 from medgen.tasks.outputs import TaskOutcome
 from medgen.tasks.peers import DENOISE_PEERS, RECONSTRUCT_PEERS
+from medgen.tasks.reconstruct_split import ReconstructSettings, reconstruct_split
 from medgen.tasks.run import (
     DenoiseSettings,
     PixelDenoiser,
-    ReconstructSettings,
     TaskSettings,
     denoise_split,
-    reconstruct_split,
 )
 
 NOISES = (0.05, 0.10, 0.15)  # the Rician noise stds the denoising table is measured at
