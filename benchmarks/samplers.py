@@ -12,7 +12,8 @@ start 80 z) and on medgen's default levels (`medgen.diffusion.defaults`). Run:
 
     python benchmarks/samplers.py [--quick] [--json PATH] [--ablation]
     python benchmarks/samplers.py --default-only --seeds 12 --nfe 10,20   # floor vs default
-    python benchmarks/samplers.py --suite [--problems 48] [--samples 1000] [--out PATH]
+    python benchmarks/samplers.py --suite [--problems 48] [--samples 1000] [--out PATH] \
+        [--checkpoint PATH.jsonl]
 
 --suite: the default against the peers on the held-out part of `medgen.analytic.suite`
 (benchmarks/samplers_suite.py; its table in benchmarks/results/samplers_suite.txt).
@@ -468,11 +469,12 @@ def main() -> None:
     parser.add_argument("--suite", action="store_true", help="the held-out suite instead")
     parser.add_argument("--problems", type=int, default=48, help="--suite: problems (default 48)")
     parser.add_argument("--out", help="--suite: also write the table to this path")
+    parser.add_argument("--checkpoint", help="--suite: append each problem here, resume from it")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)  # small batches: more threads only contend on shared cores
     warnings.filterwarnings("ignore", category=FutureWarning)
     if args.suite:
-        run_suite_table(args.problems, args.samples or 1000, args.out)
+        run_suite_table(args.problems, args.samples or 1000, args.out, args.checkpoint)
         return
     n = args.samples or (4000 if args.quick else 20000)
     seeds = list(range(args.seeds or (1 if args.quick else 3)))
@@ -519,14 +521,16 @@ def main() -> None:
         print(f"wrote {args.json}")
 
 
-def run_suite_table(n_problems: int, n: int, out: str | None) -> None:
+def run_suite_table(n_problems: int, n: int, out: str | None, checkpoint: str | None) -> None:
     """benchmarks/samplers_suite.py on the held-out part; prints (and writes) its table."""
     import sys
 
     import samplers_suite
 
     command = "python " + " ".join(sys.argv)
-    text = samplers_suite.report(samplers_suite.run_suite(n_problems, n), command, n)
+    text = samplers_suite.report(
+        samplers_suite.run_suite(n_problems, n, checkpoint=checkpoint), command, n
+    )
     print(text)
     if out:
         with open(out, "w") as f:

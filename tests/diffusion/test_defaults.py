@@ -183,27 +183,33 @@ def sw1_and_floor(mixture: GaussianMixture, data: Tensor | DataStats | None, n: 
     return ours, float(floor)
 
 
-def first_held_out(kind: str, max_cost: int) -> int:
-    """The first held-out seed of `kind` whose K * d is at most max_cost (fast to run)."""
+def held_out_of_kind(kind: str, max_cost: int, count: int = 2) -> list[int]:
+    """The first `count` held-out seeds of `kind` whose K * d is at most max_cost (fast to run)."""
+    seeds = []
     for seed in held_out_seeds():
         p = make_problem(seed)
         if p.kind == kind and p.mixture.n_components * p.mixture.dim <= max_cost:
-            return seed
-    raise AssertionError(f"no held-out {kind} problem with K d <= {max_cost}")
+            seeds.append(seed)
+    if len(seeds) < count:
+        raise AssertionError(f"fewer than {count} held-out {kind} problems with K d <= {max_cost}")
+    return seeds[:count]
 
 
+@pytest.mark.parametrize("which", [0, 1])
 @pytest.mark.parametrize(
     ("kind", "max_cost", "n"),
     [
         ("isotropic", 400, 800),
         ("anisotropic", 400, 800),
         ("low_rank", 400, 800),
-        ("image", 3000, 300),
+        ("image", 6200, 600),
     ],
 )
-def test_default_converges_on_held_out_problems(kind: str, max_cost: int, n: int) -> None:
+def test_default_converges_on_held_out_problems(
+    kind: str, max_cost: int, n: int, which: int
+) -> None:
     """At 50 NFE, given 512 exact samples as its data, the default is within 20% of the floor."""
-    problem = make_problem(first_held_out(kind, max_cost))
+    problem = make_problem(held_out_of_kind(kind, max_cost)[which])
     data = problem.mixture.sample(512, generator=torch.Generator().manual_seed(100))
     ours, floor = sw1_and_floor(problem.mixture, data, n)
     assert ours <= 1.2 * floor, problem.name

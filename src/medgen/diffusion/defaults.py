@@ -11,7 +11,14 @@ in d dimensions the distances between modes grow like sqrt(d) sigma_data at most
 dimension a rare mode far away barely moves sigma_data. The rule, the solver and rho were chosen on
 the tuning part of `medgen.analytic.suite` and are scored on its held-out part
 (experiments/samplers_suite/NOTES.md, benchmarks/results/samplers_suite.txt); the 25-mode grid
-(benchmarks/results/samplers.txt) is one more check.
+(benchmarks/results/samplers.txt) is one more check. Its weak spot: data of a hundred or more
+dimensions whose diameter is mostly the spread within clusters (isotropic, overlapping modes):
+there the diameter puts sigma_max far above the level at which the modes part, and the default
+needs ~20 NFE to match the peers' 10.
+
+The image models (`medgen.models.DiffusionModel`) do not use this rule: on their recorded levels
+rho 2 raises FD by 4-60% at 20 NFE (a trained network needs the steps at low sigma), and the
+rule's sigma_max alone by 0.4-1.7% (benchmarks/results/samplers_images.txt).
 """
 
 from __future__ import annotations

@@ -59,7 +59,10 @@ class DiffusionConfig:
     weighting: str = "edm"  # lambda(sigma), a key of medgen.diffusion.WEIGHTINGS
     sampler: str = DEFAULT_SAMPLER  # a key of medgen.diffusion.SAMPLERS
     steps: int = 20  # sampling steps
-    rho: float = 7.0  # Karras et al.'s spacing exponent of the sampling levels
+    # Karras et al.'s spacing exponent of the sampling levels. 7, not `sample_default`'s 2: a
+    # trained network needs the steps at low sigma (at 20 NFE rho 2 raises the pixel prior's FD
+    # from 36 to 58; benchmarks/results/samplers_images.txt)
+    rho: float = 7.0
     guidance: float = 1.0  # default classifier-free guidance scale (1 = plain conditional)
     latent_vae: dict[str, Any] | None = None  # the VAE's config in latent mode, else None
     latent_scale: float = 1.0  # latents are multiplied by this (1 / their std) before diffusion
@@ -122,7 +125,9 @@ def noise_scales(x: Tensor, max_examples: int = 512) -> NoiseScales:
 
     sigma_max follows technique 1 of Song & Ermon 2020: the largest level should be about the
     largest Euclidean distance between training examples, so that p(x; sigma_max) mixes them all.
-    For 2-D toy data that is a few sigma_data; for 64x64 images it is tens.
+    For 2-D toy data that is a few sigma_data; for 64x64 images it is tens. Not the default
+    sampler's 1.5 x that on the models' recorded levels (rho 7, from 0): it raises FD 0.4-1.7% at
+    20 NFE on the shipped models (benchmarks/results/samplers_images.txt).
     """
     flat = x.flatten(1).double()[:max_examples]
     distances = torch.cdist(flat, flat)
