@@ -12,6 +12,7 @@ from medgen.errors.findings import (
     slice_gap,
     top_location,
 )
+from medgen.evaluate.proportions import wilson
 
 
 def tally(counts: dict[str, int]) -> pd.DataFrame:
@@ -54,11 +55,22 @@ def test_the_slices_gap_is_read_from_its_errors() -> None:
     close = slice_gap(
         pd.Series([True] * 12 + [False] * 38 + [True] * 40 + [False] * 160), in_slice, "brainstem"
     )
-    assert close.verdict == "unclear" and "intervals overlap" in close.sentence
+    assert close.verdict == "unclear" and "difference includes zero" in close.sentence
     wrong = slice_gap(
         pd.Series([True] * 5 + [False] * 45 + [True] * 40 + [False] * 160), in_slice, "brainstem"
     )
     assert wrong.verdict == "contradicted" and "does not fail more" in wrong.sentence
+
+
+def test_overlapping_intervals_can_still_be_a_clear_difference() -> None:
+    """Rates 0.37 and 0.25 of 150 each: their Wilson intervals overlap, yet the interval of the
+    difference excludes zero; the old overlap rule called it unclear."""
+    in_slice = pd.Series([True] * 150 + [False] * 150)
+    wrong = pd.Series([True] * 56 + [False] * 94 + [True] * 37 + [False] * 113)
+    assert wilson(56, 150)["low"] < wilson(37, 150)["high"]
+    assert slice_gap(wrong, in_slice, "brainstem").verdict == "clear"
+    top = top_location(tally({"brainstem": 40, "frontal": 22}), 100, "brainstem")
+    assert wilson(40, 100)["low"] < wilson(22, 100)["high"] and top.verdict == "clear"
 
 
 def remedy(base: tuple[float, float, float], real: tuple[float, float, float]) -> pd.DataFrame:

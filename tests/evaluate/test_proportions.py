@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medgen.evaluate.proportions import error_with_interval, mean_over_seeds, share_of_gain, wilson
+from medgen.evaluate.proportions import (
+    difference_interval,
+    error_with_interval,
+    leads,
+    mean_over_seeds,
+    share_of_gain,
+    wilson,
+)
 
 
 def test_wilson_interval_of_a_hand_count() -> None:
@@ -26,6 +33,28 @@ def test_wilson_intervals_cover_their_rate_in_a_simulation() -> None:
     assert all(b["low"] <= b["error"] <= b["high"] for b in bounds)
     covered = np.mean([b["low"] <= true <= b["high"] for b in bounds])
     assert 0.92 <= covered <= 0.98  # Wilson's coverage wavers around 95% with n and p
+
+
+@pytest.mark.parametrize(("p1", "n1", "p2", "n2"), [(0.77, 150, 0.05, 1200), (0.4, 60, 0.3, 60)])
+def test_the_difference_of_two_rates_covers_the_true_difference(
+    p1: float, n1: int, p2: float, n2: int
+) -> None:
+    rng = np.random.default_rng(1)
+    trials = 2000
+    bounds = [
+        difference_interval(k1, n1, k2, n2)
+        for k1, k2 in zip(rng.binomial(n1, p1, trials), rng.binomial(n2, p2, trials), strict=True)
+    ]
+    assert all(b["low"] <= b["difference"] <= b["high"] for b in bounds)
+    covered = np.mean([b["low"] <= p1 - p2 <= b["high"] for b in bounds])
+    assert 0.93 <= covered <= 0.97  # Newcombe's method 10 holds near 95% here
+
+
+def test_one_category_leads_another_only_when_its_share_of_the_two_says_so() -> None:
+    assert leads(40, 22) and not leads(30, 25) and not leads(0, 0) and not leads(22, 40)
+    rng = np.random.default_rng(2)  # equal categories: "leads" is a false alarm at most 2.5%
+    false_alarms = np.mean([leads(*rng.multinomial(100, [0.3, 0.3, 0.4])[:2]) for _ in range(2000)])
+    assert false_alarms <= 0.035
 
 
 def test_errors_over_seeds_are_their_mean_with_its_interval_and_spread() -> None:

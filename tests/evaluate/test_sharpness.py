@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from medgen.compare.summary import sharpness_claim
+from medgen.compare.summary import sharpness_claim, sharpness_gap
 from medgen.data.store import open_dataset
 from medgen.evaluate.sharpness import image_sharpness, relative_sharpness
 
@@ -58,25 +59,33 @@ def test_an_image_without_a_head_is_left_out() -> None:
     assert relative_sharpness(values, values).value == pytest.approx(1.0)
 
 
-def row(run: str, family: str, value: float, low: float, high: float) -> dict[str, object]:
-    return {
-        "run": run,
-        "family": family,
-        "sharpness": value,
-        "sharpness_low": low,
-        "sharpness_high": high,
-    }
+def row(run: str, family: str, value: float, se: float) -> dict[str, object]:
+    return {"run": run, "family": family, "sharpness": value, "sharpness_se": se}
 
 
-def test_the_vae_blur_claim_reads_its_intervals() -> None:
-    diffusion = row("ldm", "diffusion", 0.95, 0.9, 1.0)
-    clear = sharpness_claim([row("vae", "vae", 0.5, 0.45, 0.55), diffusion])
+def test_the_vae_blur_claim_reads_the_interval_of_each_difference() -> None:
+    diffusion = row("ldm", "diffusion", 0.95, 0.02)
+    clear = sharpness_claim([row("vae", "vae", 0.5, 0.02), diffusion])
     assert clear is not None and "confirm it" in clear
-    overlap = sharpness_claim([row("vae", "vae", 0.88, 0.8, 0.93), diffusion])
-    assert overlap is not None and "unclear" in overlap
-    above = sharpness_claim([row("vae", "vae", 1.2, 1.1, 1.3), diffusion])
+    close = sharpness_claim([row("vae", "vae", 0.9, 0.02), diffusion])
+    assert close is not None and "unclear" in close  # 0.05 apart, se of the gap 0.028
+    above = sharpness_claim([row("vae", "vae", 1.2, 0.02), diffusion])
     assert above is not None and "contradict" in above
     assert sharpness_claim([diffusion]) is None
+    # 0.06 apart with se 0.02 each: the separate 95% intervals (+-0.039) overlap, the
+    # interval of the difference (+-0.055) does not: a two-sample comparison calls it clear
+    apart = sharpness_claim([row("vae", "vae", 0.89, 0.02), diffusion])
+    assert apart is not None and "confirm it" in apart
+    assert math.isnan(sharpness_gap(row("vae", "vae", 0.5, math.nan), diffusion).high)
+
+
+def test_the_standard_error_of_relative_sharpness_matches_its_spread() -> None:
+    rng = np.random.default_rng(3)
+    real = rng.normal(1.0, 0.2, 400)
+    draws = [relative_sharpness(rng.normal(0.8, 0.2, 400), real).value for _ in range(300)]
+    se = relative_sharpness(rng.normal(0.8, 0.2, 400), real).se
+    assert se == pytest.approx(0.2 / 20 / real.mean(), rel=0.1)
+    assert np.std(draws) == pytest.approx(se, rel=0.2)  # the real set is fixed, as in a table
 
 
 def test_noise_raises_sharpness_above_one(builtin_dataset: Path) -> None:

@@ -128,7 +128,12 @@ def real_sets(store: StoredDataset, extractor: Extractor, settings: CompareSetti
 def sharpness_columns(values: np.ndarray, real: RealSets, seed: int) -> dict[str, float]:
     """The row's relative sharpness against the test slices, with its interval."""
     found = relative_sharpness(values, real.reference_sharpness, seed=seed)
-    return {"sharpness": found.value, "sharpness_low": found.low, "sharpness_high": found.high}
+    return {
+        "sharpness": found.value,
+        "sharpness_low": found.low,
+        "sharpness_high": found.high,
+        "sharpness_se": found.se,
+    }
 
 
 def check_sizes(contestants: Sequence[Contestant], store: StoredDataset) -> None:

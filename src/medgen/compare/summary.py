@@ -27,6 +27,7 @@ PRECISION_NOT_READ = (
 )
 COPY_WARNING = 2.0  # fraction_closer above this many times the quantile suggests copying
 LEVEL = 0.95  # confidence level of the intervals of a difference between two runs
+Z_95 = 1.959964  # the normal quantile of a two-sided 95% interval
 
 
 def with_interval(row: Mapping[str, Any], name: str, digits: int = 3) -> str:
@@ -136,21 +137,38 @@ def recall_claim(rows: Sequence[Mapping[str, Any]]) -> str | None:
     )
 
 
+def sharpness_gap(a: Mapping[str, Any], b: Mapping[str, Any]) -> Estimate:
+    """a's relative sharpness minus b's with its 95% interval: a two-sample (Welch, normal)
+    comparison of their images' mean sharpness, both relative to the same real slices, whose
+    own noise is shared and cancels. Rows without a standard error get no interval (NaN)."""
+    gap = a["sharpness"] - b["sharpness"]
+    spread = Z_95 * math.hypot(a.get("sharpness_se", math.nan), b.get("sharpness_se", math.nan))
+    return Estimate(gap, gap - spread, gap + spread, 0)  # 0: not from half-samples
+
+
 def sharpness_claim(rows: Sequence[Mapping[str, Any]]) -> str | None:
     """The common finding that a VAE's samples are blurrier than a GAN's or a diffusion
-    model's, tested on the sharpness intervals; None without a VAE and another run."""
+    model's, tested by the interval of the difference to every other run; None without a VAE
+    and another run."""
     measured = [r for r in rows if math.isfinite(r.get("sharpness", math.nan))]
     vaes = [r for r in measured if r["family"] == "vae"]
     others = [r for r in measured if r["family"] != "vae"]
     if not vaes or not others:
         return None
     vae = max(vaes, key=lambda r: r["sharpness"])  # the sharpest VAE: the claim's hardest case
-    if all(vae["sharpness_high"] < o["sharpness_low"] for o in others):
-        verdict = "confirm it: its interval lies below every other run's"
-    elif any(vae["sharpness_low"] > o["sharpness_high"] for o in others):
-        verdict = "contradict it: its interval lies above another run's"
+    gaps = [sharpness_gap(vae, o) for o in others]
+    if all(g.high < 0 for g in gaps):
+        verdict = (
+            "confirm it: it is blurrier than every other run, each difference's 95% interval "
+            "below zero"
+        )
+    elif any(g.low > 0 for g in gaps):
+        verdict = (
+            "contradict it: it is sharper than another run, that difference's 95% interval "
+            "above zero"
+        )
     else:
-        verdict = "leave it unclear: the intervals overlap"
+        verdict = "leave it unclear: a 95% interval of a difference includes zero"
     rest = ", ".join(f"{o['sharpness']:.2f} ({o['run']})" for o in others)
     return (
         f"VAEs are known for blurrier samples than GANs and diffusion models; these runs "

@@ -2,9 +2,12 @@
 
 A report that recites the expected story ("brainstem tumours at the top", "more data fixes it")
 prints it whatever was measured. Each function here reads one table and returns a `Finding`
-whose verdict is "clear" (the claim holds and its 95% intervals keep it apart from the
-alternative), "unclear" (it holds on the estimates, but the intervals overlap) or
-"contradicted" (the estimates say otherwise), with a sentence that says which.
+whose verdict is "clear" (the claim holds and a two-sample comparison at 95% keeps it apart from
+the alternative), "unclear" (it holds on the estimates, but the comparison cannot tell) or
+"contradicted" (the estimates say otherwise), with a sentence that says which. Two rates are
+compared by the interval of their difference (`difference_interval`), two exclusive categories
+of one sample by the share of the larger among the two (`leads`), never by whether two
+intervals overlap, which is too strict (Schenker & Gentleman 2001).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from medgen.evaluate.proportions import wilson
+from medgen.evaluate.proportions import difference_interval, leads, wilson
 
 VERDICTS = ("clear", "unclear", "contradicted")
 NO_TUMOUR = "none"  # the location (and class) of a healthy slice
@@ -35,9 +38,10 @@ def _share(count: int, n: int) -> str:
     return f"{_pct(w['error'])} ({_pct(w['low'])}–{_pct(w['high'])})"
 
 
-def _apart(first: tuple[int, int], second: tuple[int, int]) -> bool:
-    """Whether proportion first[0]/first[1] lies above second's, Wilson 95% intervals apart."""
-    return wilson(*first)["low"] > wilson(*second)["high"]
+def _above(first: tuple[int, int], second: tuple[int, int]) -> bool:
+    """Whether rate first[0] / first[1] is clearly above second's: the 95% interval of their
+    difference lies above zero."""
+    return difference_interval(*first, *second)["low"] > 0
 
 
 def top_location(summary: pd.DataFrame, n_errors: int, location: str) -> Finding:
@@ -63,7 +67,7 @@ def top_location(summary: pd.DataFrame, n_errors: int, location: str) -> Finding
             f"Error analysis does not put {location} tumours at the top: {said}, and they "
             f"{verb} {other}.",
         )
-    if _apart((ours, n_errors), (most, n_errors)):
+    if leads(ours, most):
         return Finding(
             "clear",
             f"Error analysis puts {location} tumours at the top, with the highest ceiling: "
@@ -72,7 +76,7 @@ def top_location(summary: pd.DataFrame, n_errors: int, location: str) -> Finding
     return Finding(
         "unclear",
         f"{location.capitalize()} tumours lead the eyeball errors' locations, but not clearly: "
-        f"{said}, against {other}, within the 95% intervals.",
+        f"{said}, against {other}; a 95% comparison of the two cannot tell them apart.",
     )
 
 
@@ -89,11 +93,12 @@ def slice_gap(wrong: pd.Series, in_slice: pd.Series, name: str) -> Finding:
             "contradicted", f"The detector does not fail more on {name} tumours: {said}."
         )
     times = f"{(a[0] / a[1]) / (b[0] / b[1]):.1f}× as often" if b[0] else "more often"
-    if _apart(a, b):
+    if _above(a, b):
         return Finding("clear", f"The detector fails {times} on {name} tumours: {said}.")
     return Finding(
         "unclear",
-        f"The detector may fail more on {name} tumours, but the intervals overlap: {said}.",
+        f"The detector may fail more on {name} tumours, but the 95% interval of the "
+        f"difference includes zero: {said}.",
     )
 
 
@@ -112,12 +117,13 @@ def remedy_fixes(table: pd.DataFrame, name: str, set_name: str = "test") -> Find
     )
     if real["error"] >= base["error"]:
         return Finding("contradicted", f"More data for the slice does not fix it: {said}.")
-    if real["high"] < base["low"]:
+    counts = [(round(r["error"] * r["n"]), int(r["n"])) for r in (base, real)]
+    if _above(*counts):
         return Finding("clear", f"More data fixes the slice: {said}, {_pct(change)} less.")
     return Finding(
         "unclear",
-        f"More data may help the slice, but not clearly: {said} ({_pct(change)} less), "
-        "within the intervals.",
+        f"More data may help the slice, but not clearly: {said} ({_pct(change)} less); the "
+        "95% interval of the difference includes zero.",
     )
 
 
@@ -165,11 +171,12 @@ def bottleneck(parts: pd.DataFrame) -> Finding:
         return Finding("clear", f"Error analysis by parts points at {first['part']}: {said}.")
     second = ranked.iloc[1]
     other = f"{second['part']} {_pct(second['share'])}"
-    if first["share_low"] > second["share_high"]:
+    if leads(int(first["errors"]), int(second["errors"])):
         return Finding(
             "clear", f"Error analysis by parts points at {first['part']}: {said}, then {other}."
         )
     return Finding(
         "unclear",
-        f"No part clearly leads: {said}, against {other}, within the 95% intervals.",
+        f"No part clearly leads: {said}, against {other}; a 95% comparison of the two cannot "
+        "tell them apart.",
     )

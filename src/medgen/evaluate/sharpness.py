@@ -31,6 +31,7 @@ class Sharpness:
     value: float
     low: float
     high: float
+    se: float = float("nan")  # standard error of the fake mean alone, in units of the real mean
 
 
 def image_sharpness(images: Tensor | np.ndarray) -> np.ndarray:
@@ -66,4 +67,7 @@ def relative_sharpness(
     tail = 100 * (1 - level) / 2
     value = float(fake.mean() / real.mean())
     low, high = np.percentile(ratios, [tail, 100 - tail])
-    return Sharpness(value, min(float(low), value), max(float(high), value))
+    # Two runs scored against one real set share its mean: the difference of their relative
+    # sharpness varies only with their own images, whose spread this standard error carries.
+    se = float(fake.std(ddof=1) / np.sqrt(fake.size) / real.mean()) if fake.size > 1 else 0.0
+    return Sharpness(value, min(float(low), value), max(float(high), value), se)
