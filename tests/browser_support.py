@@ -20,6 +20,17 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 HAVE_CHROMIUM = CHROMIUM.exists() and CHROMEDRIVER.exists()
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage")
 SHOWN_BADLY = re.compile(r"(?i:\b(nan|inf)\b)|\bNone\b|\de\+\d")  # e.g. 5e+03
+NUMBER = r"(-?\d+(?:\.\d+)?)"
+WITH_INTERVAL = re.compile(rf"{NUMBER}\s*\[{NUMBER},\s*{NUMBER}\]")  # "0.25 [0.1, 0.4]"
+
+
+def outside_interval(text: str) -> list[str]:
+    """Every "value [low, high]" in `text` whose value is not inside its own interval."""
+    return [
+        m.group(0)
+        for m in WITH_INTERVAL.finditer(text)
+        if not float(m.group(2)) <= float(m.group(1)) <= float(m.group(3))
+    ]
 
 
 @contextmanager
@@ -71,6 +82,8 @@ def report_problems(driver: WebDriver, page: Path) -> list[str]:
         "return [...document.querySelectorAll('td, th')].map(c => c.innerText.trim())"
     )
     problems += [f"cell shows {c!r}" for c in cells if SHOWN_BADLY.search(c)]
+    page_text = driver.execute_script("return document.body.innerText")
+    problems += [f"estimate outside its interval: {x}" for x in outside_interval(page_text)]
     tables = driver.execute_script(
         "return [...document.querySelectorAll('table')].map(t => ({"
         "right: t.getBoundingClientRect().right,"
