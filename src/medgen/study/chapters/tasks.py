@@ -120,7 +120,9 @@ def read_claim(c: Claim) -> Finding:
     if g.high < c.margin:
         return Finding("contradicted", f"{claim}: not met, {said}, below {target}.")
     zero = ", and zero: not even a gain is shown" if g.low <= 0 <= g.high else ""
-    return Finding("unclear", f"{claim}: not shown, {said}, which holds {target}{zero}.")
+    return Finding(
+        "unclear", f"{claim}: not shown, {said}, an interval that contains {target}{zero}."
+    )
 
 
 def task_verdict(findings: list[Finding]) -> str:
