@@ -79,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
             ".map(p => p.innerText).join('; ')"
         )
         args.out.mkdir(parents=True, exist_ok=True)
-        lines = [f"# The report, chapter by chapter\n\nFrom `{args.study.name}/report.html`: {written}.\n"]
+        source = f"{args.study.name}/report.html"
+        lines = [f"# The report, chapter by chapter\n\nFrom `{source}`: {written}.\n"]
         for box in chapter_boxes(driver):
             name = f"{box['key']}.png"
             image = capture(driver, box).convert("RGB").quantize(COLOURS)
