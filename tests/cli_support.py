@@ -13,7 +13,7 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
     env = {**os.environ, "COLUMNS": "200"}
     command = [sys.executable, "-m", "medgen", *map(str, args)]
     return subprocess.run(
-        command, capture_output=True, text=True, env=env, cwd=cwd, timeout=300, check=False
+        command, capture_output=True, text=True, env=env, cwd=cwd, timeout=600, check=False
     )
 
 

@@ -62,3 +62,9 @@ def test_a_number_option_refuses_what_is_not_a_finite_number(text: str, problem:
     with pytest.raises(typer.BadParameter, match=problem):
         values.finite_number(text)
     assert values.finite_number("0.25") == 0.25
+
+
+def test_the_classifier_steps_default_is_the_detectors() -> None:
+    from medgen.detect.classify import ClassifyConfig
+
+    assert ClassifyConfig().steps == values.CLASSIFY_STEPS

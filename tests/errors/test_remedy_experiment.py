@@ -80,7 +80,13 @@ def test_every_arm_trains_one_detector_per_seed_and_keeps_what_it_added(
     out = tmp_path / "remedy"
     arms = chosen_arms(["baseline", "augment"])
     table = remedy_experiment(
-        builtin_dataset, out, plan, sets, detector_config(2), arms=arms, log=_quiet
+        builtin_dataset,
+        out,
+        plan,
+        sets,
+        detector_config(2, classify_steps=20),
+        arms=arms,
+        log=_quiet,
     ).table
     per_seed = pd.read_csv(out / "remedy_seeds.csv")
     assert len(per_seed) == 2 * 2 * 2 and set(per_seed["seed"]) == {0, 1}  # arms x seeds x scopes
@@ -119,7 +125,7 @@ def test_detectors_trained_at_once_come_out_as_when_trained_in_turn(
             tmp_path / f"jobs{jobs}",
             plan,
             sets,
-            detector_config(3),
+            detector_config(3, classify_steps=20),
             arms=arms,
             jobs=jobs,
             log=_quiet,
@@ -188,6 +194,8 @@ def test_remedy_command_end_to_end(
         "4",
         "--steps",
         "3",
+        "--classify-steps",
+        "20",
         "--diffusion",
         joint_runs["diffusion"],
         "--gan",

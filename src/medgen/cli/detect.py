@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from medgen.cli.values import Split
+from medgen.cli.values import CLASSIFY_STEPS, Split
 
 detect_app = typer.Typer(
     rich_markup_mode=None,  # a help text's "[default: ...]" is text, not markup
@@ -20,6 +20,9 @@ def train_command(
     data: Path = typer.Option(..., help="Dataset folder with masks (medgen data make)."),
     out: Path = typer.Option(..., help="Detector run folder."),
     steps: int = typer.Option(3000, help="Training steps of the segmentation network."),
+    classify_steps: int = typer.Option(
+        CLASSIFY_STEPS, min=1, help="Training steps of the classifier."
+    ),
     seed: int = typer.Option(0, help="Seed of initialisation, batches and the train split."),
     overwrite: bool = typer.Option(False, help="Replace OUT if it exists."),
 ) -> None:
@@ -27,16 +30,13 @@ def train_command(
 
     Example: medgen detect train --data data --out detector
     """
-    from dataclasses import replace
-
-    from medgen.detect import DetectorConfig, train_detector
+    from medgen.detect import detector_config, train_detector
     from medgen.exceptions import InputError
     from medgen.train.progress import train_progress
 
     if steps < 1:
         raise InputError("--steps", f"must be at least 1, got {steps}")
-    config = DetectorConfig(seed=seed)
-    config.extract = replace(config.extract, steps=steps, seed=seed)
+    config = detector_config(steps, seed, classify_steps)
     with train_progress(True) as bar:
 
         def advance(step: int, loss: float) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from medgen.cli.errors import PROJECT_HELP, _pct, _print_table
+from medgen.cli.values import CLASSIFY_STEPS
 from medgen.errors.remedy.plan import Generators, RemedyPlan
 
 # the defaults of generators the remedy trains, read without building one (its check would
@@ -51,6 +52,9 @@ def remedy_command(
         "[default: square-root sampling, medgen.tasks.augment.DEFAULT_BALANCE]",
     ),
     steps: int = typer.Option(3000, min=1, help="Segmentation steps of every detector."),
+    classify_steps: int = typer.Option(
+        CLASSIFY_STEPS, min=1, help="Training steps of every detector's classifier."
+    ),
     predictions: Path | None = typer.Option(
         None,
         "--predictions",
@@ -107,7 +111,7 @@ def remedy_command(
         out,
         plan,
         measured_sets(store, predictions, project),
-        detector_config(steps, seed),
+        detector_config(steps, seed, classify_steps),
         arms=None if arms is None else [a.strip() for a in arms.split(",") if a.strip()],
         generators=generators,
         jobs=jobs,

@@ -28,6 +28,7 @@ AnomalyNoise = Literal["gaussian", "structured"]  # medgen.tasks.anomaly.NOISES
 Truth = Literal["tumour", "whole"]  # medgen.tasks.anomaly_split.TRUTHS
 Cleanup = Literal["auto", "none", "fill", "region"]  # "auto" and medgen.tasks.segmentation's
 KspaceMask = Literal["cartesian", "equispaced", "random", "variable_density"]  # tasks.kspace
+CLASSIFY_STEPS = 500  # medgen.detect.classify.ClassifyConfig.steps: the detector's default
 
 
 class Tracker(str, enum.Enum):

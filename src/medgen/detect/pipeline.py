@@ -348,8 +348,13 @@ class BoundDetector:
         return self.detector.run(self.store, ids, perfect).prediction
 
 
-def detector_config(steps: int, seed: int = 0) -> DetectorConfig:
-    """The default detector with `steps` segmentation steps, every part seeded with `seed`."""
+def detector_config(
+    steps: int, seed: int = 0, classify_steps: int | None = None
+) -> DetectorConfig:
+    """The default detector with `steps` segmentation steps (and `classify_steps` classifier
+    steps, None: the default), every part seeded with `seed`."""
     config = DetectorConfig(seed=seed)
     config.extract = replace(config.extract, steps=steps, seed=seed)
+    if classify_steps is not None:
+        config.classify = replace(config.classify, steps=classify_steps)
     return config
