@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import subprocess
 import sys
@@ -15,6 +17,20 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
     return subprocess.run(
         command, capture_output=True, text=True, env=env, cwd=cwd, timeout=600, check=False
     )
+
+
+def run_in_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """`medgen ARGS` in this process (the model imports are paid once): exit code and output."""
+    from medgen.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main([str(a) for a in args])
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+    return subprocess.CompletedProcess(list(map(str, args)), code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:

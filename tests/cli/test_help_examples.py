@@ -94,6 +94,12 @@ STEPS: dict[str, Step] = {
     "medgen sample runs/cond --n 64 --cond location=brainstem --guidance 2 --out s.png": Step(
         {"--n": "4"}
     ),
+    "medgen classify runs/cond --data data --label tumour_type --draws 8 --out classified": Step(
+        {"--draws": "1"}, ("--limit", "2"), ("classified/per_slice.csv", "classified/metrics.json")
+    ),
+    "medgen segment runs/diffusion --data data --labels 10 --draws 3 --test 200": Step(
+        {"--draws": "2", "--test": "4"}, ("--unet-steps", "2", "--mlp-steps", "10")
+    ),
     "medgen features --data data --out features": Step(
         {}, ("--steps", "2"), ("features/weights.safetensors", "features/extractor.json")
     ),

@@ -54,7 +54,7 @@ def test_tiny_study_report_reads_cleanly_in_chromium(
 @pytest.mark.slow
 def test_tiny_study_end_to_end(tiny_study: tuple[Path, str]) -> None:
     out, printed = tiny_study
-    chapters = ["data", "lab", "models", "compare", "tasks", "errors"]
+    chapters = ["data", "lab", "models", "compare", "tasks", "uses", "errors"]
     for i, chapter in enumerate(chapters, start=1):
         assert f"[{i}/{len(chapters)}] {chapter}: running" in printed
     assert f"report: {out / 'report.html'}" in printed
@@ -63,7 +63,8 @@ def test_tiny_study_end_to_end(tiny_study: tuple[Path, str]) -> None:
     assert "4. Diffusion, GAN and VAE compared" in text and "Mode collapse on 2-D" in text
     record = json.loads((out / "chapters" / "compare" / "compare" / "metrics.json").read_text())
     assert [r["run"] for r in record["runs"]] == ["vae", "diffusion", "gan"]
-    assert "5. Diffusion at work" in text and "6. The detector and its errors" in text
+    assert "5. Diffusion at work" in text and "7. The detector and its errors" in text
+    assert "6. Diffusion where labels are few" in text and "Dice per class" in text
     assert "Error analysis by parts" in text
     assert (out / "chapters" / "errors" / "project" / "errors.sqlite").is_file()
     assert "The remedy: more brainstem tumours" in text

@@ -9,7 +9,7 @@ import pytest
 
 from medgen.errors.findings import VERDICTS, Finding
 from medgen.study.chapters.tasks import claims_table, read_claim, task_verdict
-from medgen.tasks.claims import Claim
+from medgen.tasks.claims import Claim, claim_verdict
 from medgen.tasks.intervals import Interval
 
 
@@ -120,10 +120,24 @@ def test_the_claims_table_carries_the_interval_and_the_verdict() -> None:
         "95% low",
         "95% high",
         "target gain",
-        "slices",
+        "n",
+        "of",
         "verdict",
     ]
     assert list(table["verdict"]) == ["met", "not met"]
+    assert list(table["of"]) == ["slices", "slices"]
     row = table.iloc[0]
     assert row["95% low"] <= row["gain"] <= row["95% high"]
     assert math.isclose(row["medgen score"] - row["baseline score"], 1.5)
+
+
+def test_a_claim_says_what_its_interval_resamples_and_reads_as_its_verdict() -> None:
+    over_draws = _claim(0.13, -0.01, 0.26, margin=0.10)._replace(task="segment", unit="draws")
+    found = read_claim(over_draws)
+    assert found.verdict == claim_verdict(over_draws) == "unclear"
+    assert "24 draws" in found.sentence and "slices" not in found.sentence
+    for estimate, low, high, verdict in [(1.5, 1.2, 1.8, "clear"), (0.5, 0.2, 0.8, "contradicted")]:
+        c = _claim(estimate, low, high)
+        assert claim_verdict(c) == read_claim(c).verdict == verdict
+    assert claim_verdict(_claim(1.5, 1.2, 1.8, blocked="400 NFE")) == "contradicted"
+    assert claim_verdict(_claim(1.5, math.nan, math.nan)) == "unclear"

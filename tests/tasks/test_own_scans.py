@@ -5,10 +5,7 @@ bad input refused in one line."""
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import io
-import subprocess
 from pathlib import Path
 
 import nibabel as nib
@@ -22,7 +19,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import generate_uid
 
 from cli_support import assert_one_line_error
-from medgen.cli import main
+from cli_support import run_in_process as run_cli  # the model imports are paid once
 from medgen.data.importers.deid import identifiers
 from medgen.data.store import open_dataset
 from medgen.data.synth import DataConfig, make_dataset
@@ -30,18 +27,6 @@ from medgen.tasks.kspace import cartesian_mask, fft2c, ifft2c, kspace_residual
 from medgen.tasks.scans import head_mask, head_window, read_scan
 
 ANATOMICAL = Path(data_path) / "anatomical.nii"
-
-
-def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """`medgen ARGS` in this process (the model imports are paid once): exit code and output."""
-    out, err = io.StringIO(), io.StringIO()
-    code = 0
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            main([str(a) for a in args])
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else 1
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
 NOISE = 0.08  # std of the noise added to anatomical.nii, in units of its head window

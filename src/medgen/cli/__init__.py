@@ -12,6 +12,7 @@ from rich.console import Console
 from typer.exceptions import TyperException
 
 from medgen import __version__
+from medgen.cli.classify import classify_command
 from medgen.cli.compare import compare_command, features_command
 from medgen.cli.data import data_app
 from medgen.cli.detect import detect_app
@@ -20,6 +21,7 @@ from medgen.cli.flags import setting_flag
 from medgen.cli.lab import lab_app
 from medgen.cli.reference import reference_app
 from medgen.cli.remedy import remedy_command
+from medgen.cli.segment import segment_command
 from medgen.cli.study import study_command
 from medgen.cli.tasks import anomaly_command, denoise_command, reconstruct_command
 from medgen.cli.train import sample_command, train_command
@@ -48,6 +50,8 @@ app.command("study")(study_command)
 app.command("denoise")(denoise_command)
 app.command("anomaly")(anomaly_command)
 app.command("reconstruct")(reconstruct_command)
+app.command("classify")(classify_command)
+app.command("segment")(segment_command)
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -31,6 +31,10 @@ class Profile:
     remedy_generators: str = ""  # budget of the joint generators ("" = no generator arms)
     tasks_slices: int = 100  # test slices denoised (the tasks chapter scores multiples of it)
     tasks_tune_slices: int = 16  # dev slices the classical peers are tuned on
+    segment_counts: tuple[int | None, ...] = (10, 30)  # labelled slices of the few-label segmenters
+    segment_draws: int = 3  # draws of those slices per count
+    segment_test: int = 200  # test slices they are scored on
+    segment_steps: int = 300  # training steps of each segmenter (pixel MLPs and U-Nets)
     references: bool = False  # evaluate the shipped reference models (medgen.reference) where
     # they were trained on the study's data, instead of training runs within the budget
 
@@ -46,7 +50,7 @@ PROFILES: dict[str, Profile] = {
         name="tiny",
         description="a few slices at 32 pixels, for tests: seconds",
         target=CPU,
-        budget_s=90.0,
+        budget_s=100.0,
         chapter_budget_s={
             "data": 15.0,
             "lab": 15.0,
@@ -54,6 +58,7 @@ PROFILES: dict[str, Profile] = {
             "compare": 15.0,
             "errors": 15.0,
             "tasks": 10.0,
+            "uses": 10.0,
         },
         data={"size": 32, "n_train": 60, "n_dev": 40, "n_test": 20},
         lab_scale=0.1,
@@ -65,6 +70,10 @@ PROFILES: dict[str, Profile] = {
         remedy_n=4,
         tasks_slices=2,
         tasks_tune_slices=2,
+        segment_counts=(5,),
+        segment_draws=2,
+        segment_test=4,
+        segment_steps=5,
         examples_per_cell=2,
         distribution_slices=50,
     ),
@@ -75,11 +84,12 @@ PROFILES: dict[str, Profile] = {
         budget_s=300.0,
         chapter_budget_s={
             "data": 30.0,
-            "lab": 60.0,
+            "lab": 50.0,
             "models": 90.0,
-            "compare": 40.0,
+            "compare": 30.0,
             "errors": 40.0,
             "tasks": 40.0,
+            "uses": 20.0,
         },
         data={"size": 64, "n_train": 600, "n_dev": 400, "n_test": 200},
         lab_scale=0.3,
@@ -91,6 +101,9 @@ PROFILES: dict[str, Profile] = {
         remedy_n=50,
         tasks_slices=8,
         tasks_tune_slices=4,
+        segment_draws=2,
+        segment_test=50,
+        segment_steps=100,
         examples_per_cell=3,
     ),
     "standard": Profile(
@@ -99,12 +112,13 @@ PROFILES: dict[str, Profile] = {
         target=CPU,
         budget_s=1200.0,
         chapter_budget_s={
-            "data": 80.0,
+            "data": 50.0,
             "lab": 60.0,
             "models": 150.0,  # samples of the reference models, and one run from scratch
-            "compare": 160.0,
+            "compare": 130.0,
             "errors": 520.0,  # the detector, then one per remedy arm (real, diffusion, ...)
-            "tasks": 180.0,
+            "tasks": 150.0,
+            "uses": 140.0,  # few-label segmenters on the reference prior's features
         },
         lab_scale=0.5,
         feature_steps=600,
@@ -114,6 +128,8 @@ PROFILES: dict[str, Profile] = {
         detector_steps=3000,
         tasks_slices=18,
         tasks_tune_slices=4,
+        segment_draws=2,
+        segment_test=100,
         data={"size": 64, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
         references=True,
     ),
@@ -129,11 +145,13 @@ PROFILES: dict[str, Profile] = {
             "compare": 1200.0,
             "errors": 1800.0,
             "tasks": 2400.0,
+            "uses": 600.0,
         },
         feature_steps=2000,
         compare_samples=2000,
         detector_steps=8000,
         remedy_generators="20m",
+        segment_counts=(10, 30, 100, None),
         data={"size": 128, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
         examples_per_cell=6,
         distribution_slices=1000,

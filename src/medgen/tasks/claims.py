@@ -9,6 +9,7 @@ with the best mean on the same slices: choosing it after the fact favours the pe
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -46,6 +47,21 @@ class Claim(NamedTuple):
     gain: Interval  # ours - baseline over the same slices
     margin: float  # the target: the gain is at least this
     blocked: str = ""  # a condition of the target besides the gain that fails (NFE, time), if any
+    unit: str = "slices"  # what the interval resamples (slices, pairs, draws of labelled slices)
+
+
+# how a target reads under each verdict of medgen.errors.findings
+VERDICT_WORDS = {"clear": "met", "unclear": "not shown", "contradicted": "not met"}
+
+
+def claim_verdict(c: Claim) -> str:
+    """clear (the gain's whole interval clears the margin), contradicted (it lies below the
+    margin, or a condition besides the gain fails) or unclear (it holds the margin, or there is
+    no interval)."""
+    g = c.gain
+    if c.blocked or (not math.isnan(g.high) and g.high < c.margin):
+        return "contradicted"
+    return "clear" if not math.isnan(g.low) and g.low >= c.margin else "unclear"
 
 
 def paired_psnr(ours: pd.DataFrame, theirs: pd.DataFrame, seed: int = 0) -> Interval:

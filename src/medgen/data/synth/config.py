@@ -11,6 +11,7 @@ from medgen.data.store import check_size
 from medgen.exceptions import SettingError
 from medgen.validate import at_least, in_range, positive, random_seed, span, whole
 
+BUILTIN_KIND = "builtin-mni152"  # the manifest kind of the data this generator makes
 LOCATIONS = (
     "brainstem",
     "cerebellum",

@@ -15,7 +15,7 @@ import pandas as pd
 from medgen.config import to_dict
 from medgen.data.store import ARRAY_DTYPES, DatasetWriter, check_out
 from medgen.data.synth.anatomy import load_anatomy, smoothed_t1
-from medgen.data.synth.config import DataConfig
+from medgen.data.synth.config import BUILTIN_KIND, DataConfig
 from medgen.data.synth.plan import plan_slices
 from medgen.data.synth.render import render_slice
 from medgen.data.synth.workers import worker_pool
@@ -118,7 +118,7 @@ def make_dataset(
         return writer.commit(
             meta,
             {
-                "kind": "builtin-mni152",
+                "kind": BUILTIN_KIND,
                 "config": to_dict(cfg),
                 "template": "MNI152 T1 1mm (nilearn.datasets.load_mni152_template)",
                 "field_of_view_mm": cfg.anatomy.field_of_view_mm,

@@ -8,6 +8,7 @@ from medgen.study.chapters.errors import errors_chapter
 from medgen.study.chapters.lab import lab_chapter
 from medgen.study.chapters.models import models_chapter
 from medgen.study.chapters.tasks import tasks_chapter
+from medgen.study.chapters.uses import uses_chapter
 from medgen.study.context import Chapter
 
 CHAPTERS: dict[str, Chapter] = {
@@ -16,5 +17,6 @@ CHAPTERS: dict[str, Chapter] = {
     "models": models_chapter,
     "compare": compare_chapter,
     "tasks": tasks_chapter,
+    "uses": uses_chapter,
     "errors": errors_chapter,
 }

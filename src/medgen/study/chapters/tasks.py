@@ -30,7 +30,7 @@ from medgen.report.html import FigureRef, render_template, table_html
 from medgen.study.context import ChapterResult, StudyContext
 from medgen.study.references import provenance_html, reference_run
 from medgen.tasks.anomaly_split import PRIOR_LEVELS
-from medgen.tasks.claims import Claim
+from medgen.tasks.claims import VERDICT_WORDS, Claim, claim_verdict
 from medgen.tasks.intervals import RESAMPLES
 from medgen.tasks.outputs import PANEL_COLUMNS, TaskOutcome, write_panel
 from medgen.tasks.run import TaskSettings, open_pixel_model
@@ -56,12 +56,14 @@ REFERENCES = {
     "diffusion_healthy": "healthy_prior",
     "vae_healthy": "healthy_vae",
 }
-# how a target reads under each verdict of medgen.errors.findings, and the tasks in words
-VERDICT_WORDS = {"clear": "met", "unclear": "not shown", "contradicted": "not met"}
+# the tasks in words
 TASK_WORDS = {
     "denoise": "Denoising",
     "anomaly": "Anomaly detection",
     "reconstruct": "Reconstruction",
+    "register": "Registration",
+    "classify": "Classification",
+    "segment": "Label-efficient segmentation",
 }
 
 
@@ -110,15 +112,16 @@ def read_claim(c: Claim) -> Finding:
         f"a gain of {signed(g.estimate)}"
     )
     target = f"the target of {signed(c.margin)}"
+    verdict = claim_verdict(c)
     if c.blocked:
-        return Finding("contradicted", f"{claim}: not met, {c.blocked} ({said}).")
+        return Finding(verdict, f"{claim}: not met, {c.blocked} ({said}).")
     if math.isnan(g.low):
-        return Finding("unclear", f"{claim}: not shown, too few slices for an interval ({said}).")
-    said += f" (95% interval {signed(g.low)} to {signed(g.high)}, {g.n} slices)"
-    if g.low >= c.margin:
-        return Finding("clear", f"{claim}: met, {said}, clear of {target}.")
-    if g.high < c.margin:
-        return Finding("contradicted", f"{claim}: not met, {said}, below {target}.")
+        return Finding(verdict, f"{claim}: not shown, too few {c.unit} for an interval ({said}).")
+    said += f" (95% interval {signed(g.low)} to {signed(g.high)}, {g.n} {c.unit})"
+    if verdict == "clear":
+        return Finding(verdict, f"{claim}: met, {said}, clear of {target}.")
+    if verdict == "contradicted":
+        return Finding(verdict, f"{claim}: not met, {said}, below {target}.")
     zero = ", and zero: not even a gain is shown" if g.low <= 0 <= g.high else ""
     return Finding(
         "unclear", f"{claim}: not shown, {said}, an interval that contains {target}{zero}."
@@ -147,7 +150,8 @@ def claims_table(claims: list[Claim]) -> pd.DataFrame:
             "95% low": c.gain.low,
             "95% high": c.gain.high,
             "target gain": c.margin,
-            "slices": c.gain.n,
+            "n": c.gain.n,
+            "of": c.unit,
             "verdict": VERDICT_WORDS[read_claim(c).verdict],
         }
         for c in claims

@@ -1,0 +1,108 @@
+"""Chapter 6, diffusion where labels are few: segmentation from the pixel prior's features with a
+handful of labelled slices, against U-Nets trained on the same slices.
+
+The pixel-space prior is the tasks chapter's (the shipped reference where the data are its own,
+otherwise the run trained there), so this chapter trains no generative model: its budget goes to
+the few-label segmenters. Each target is read from its gain's interval over draws of the
+labelled slices (`read_claim`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+
+from medgen.data.store import open_dataset
+from medgen.report.html import MISSING, render_template, table_html
+from medgen.study.chapters.tasks import read_claim, task_verdict
+from medgen.study.context import ChapterResult, StudyContext
+from medgen.study.references import provenance_html, reference_run
+from medgen.tasks.claims import VERDICT_WORDS
+from medgen.tasks.fewlabels.command import open_feature_model
+from medgen.tasks.fewlabels.table import (
+    OURS,
+    TARGET_CLASSES,
+    TARGETS,
+    SegmentSettings,
+    segment_table,
+)
+
+PRIOR = "pixel_prior"  # the reference standing in for the tasks chapter's prior
+
+
+def prior_run(ctx: StudyContext) -> tuple[Path, dict[str, str]]:
+    """The pixel-space prior: the reference where the study uses it, else the tasks chapter's
+    run; and the references used (shown name -> reference name)."""
+    found = reference_run(ctx, PRIOR)
+    if found is not None:
+        return found, {"diffusion": PRIOR}
+    link = Path(ctx.upstream["tasks"]["diffusion"])
+    return (link if link.is_absolute() else ctx.out / "chapters" / "tasks" / link), {}
+
+
+def segment_settings(ctx: StudyContext) -> SegmentSettings:
+    """The profile's counts, draws, test slices and training steps."""
+    p = ctx.profile
+    s = SegmentSettings(
+        counts=p.segment_counts, draws=p.segment_draws, test=p.segment_test, seed=p.seed
+    )
+    pixels = replace(s.segmenter.pixels, steps=p.segment_steps)
+    return replace(
+        s,
+        segmenter=replace(s.segmenter, pixels=pixels),
+        peers=replace(s.peers, steps=p.segment_steps),
+    )
+
+
+def dice_cell(row: pd.Series) -> str:
+    """ "mean (low–high)"; the mean alone without an interval, MISSING where the class is in
+    neither the truth nor the prediction."""
+    if math.isnan(row["dice"]):
+        return MISSING
+    if math.isnan(row["low"]):
+        return f"{row['dice']:.3f}"
+    return f"{row['dice']:.3f} ({row['low']:.3f}–{row['high']:.3f})"
+
+
+def dice_wide(table: pd.DataFrame) -> pd.DataFrame:
+    """A row per N and method, a column per class, each cell "mean (low–high)" over draws."""
+    cells = table.apply(dice_cell, axis=1)
+    wide = cells.unstack("class")  # sorts rows and columns: put back the table's order
+    rows = list(dict.fromkeys(table.index.droplevel("class")))
+    classes = list(dict.fromkeys(table.index.get_level_values("class")))
+    return wide.loc[rows, classes]
+
+
+def uses_chapter(ctx: StudyContext) -> ChapterResult:
+    """Few-label segmentation: the diffusion-feature segmenter and its U-Net peers at each N."""
+    data = ctx.out / ctx.upstream["data"]["dataset"]
+    store = open_dataset(data)
+    run, used = prior_run(ctx)
+    model = open_feature_model(run, store.size)
+    s = segment_settings(ctx)
+    ctx.log(f"segmentation with {', '.join(map(str, s.counts))} labelled slices, {s.draws} draws")
+    result = segment_table(model, store, s)
+    findings = [read_claim(c) for c in result.claims]
+    verdict = task_verdict(findings) if findings else "unclear"
+    body = render_template(
+        "uses_chapter.html",
+        counts=[("all" if n is None else n) for n in s.counts],
+        draws=s.draws,
+        test=s.test,
+        steps=s.peers.steps,
+        ours=OURS,
+        targets={("all" if n is None else n): m for n, m in TARGETS.items()},
+        target_classes=TARGET_CLASSES,
+        dice=table_html(dice_wide(result.table)),
+        findings=[f.sentence for f in findings],
+        note=result.note,
+        prior=str(run),
+        references=used,
+    )
+    body += provenance_html(used)
+    summary = f"few-label segmentation target {VERDICT_WORDS[verdict]}"
+    outputs = {"segment_target": VERDICT_WORDS[verdict]}
+    return ChapterResult("Diffusion where labels are few: segmentation", body, [], outputs, summary)
