@@ -100,6 +100,14 @@ STEPS: dict[str, Step] = {
     "medgen segment runs/diffusion --data data --labels 10 --draws 3 --test 200": Step(
         {"--draws": "2", "--test": "4"}, ("--unet-steps", "2", "--mlp-steps", "10")
     ),
+    "medgen register runs/diffusion --data data --limit 40 --minutes 5 --out registered": Step(
+        {"--limit": "4", "--minutes": "0.05"},
+        ("--steps", "2", "--train-slices", "60"),
+        ("registered/per_pair.csv", "registered/table.txt"),
+    ),
+    "medgen register runs/diffusion --data data --fixed a.nii --moving b.nii --out w.nii": Step(
+        {}, ("--steps", "2", "--train-slices", "60"), ("w.nii", "w_ddf.nii")
+    ),
     "medgen features --data data --out features": Step(
         {}, ("--steps", "2"), ("features/weights.safetensors", "features/extractor.json")
     ),
@@ -294,7 +302,7 @@ def eyeball_id(project: Path) -> str:
 
 def prepare(folder: Path) -> None:
     """The tiny model configs the training examples get, a NIfTI volume to import (and as a
-    user's scan), and measured k-space with its line mask."""
+    user's scan), measured k-space with its line mask, and a pair of slices to register."""
     import nibabel as nib
     import torch
 
@@ -312,6 +320,10 @@ def prepare(folder: Path) -> None:
     kspace = fft2c(torch.from_numpy(np.moveaxis(volume, -1, 0)).to(torch.complex64)).numpy()
     np.save(folder / "kspace.npy", kspace * lines)
     np.save(folder / "mask.npy", lines)
+    size = np.linspace(-1.0, 1.0, 32)  # the tiny data's image size
+    for name, shift in (("a.nii", 0.0), ("b.nii", 0.1)):
+        blob = np.exp(-3 * ((size[:, None] - shift) ** 2 + size[None, :] ** 2))
+        nib.Nifti1Image(blob.astype(np.float32), np.eye(4)).to_filename(folder / name)
 
 
 def run_example(example: str, folder: Path) -> None:

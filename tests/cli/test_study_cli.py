@@ -65,6 +65,7 @@ def test_tiny_study_end_to_end(tiny_study: tuple[Path, str]) -> None:
     assert [r["run"] for r in record["runs"]] == ["vae", "diffusion", "gan"]
     assert "5. Diffusion at work" in text and "7. The detector and its errors" in text
     assert "6. Diffusion where labels are few" in text and "Dice per class" in text
+    assert "Registration without labels" in text and "ants_syn" in text
     assert "Error analysis by parts" in text
     assert (out / "chapters" / "errors" / "project" / "errors.sqlite").is_file()
     assert "The remedy: more brainstem tumours" in text

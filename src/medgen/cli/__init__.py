@@ -20,6 +20,7 @@ from medgen.cli.errors import errors_app
 from medgen.cli.flags import setting_flag
 from medgen.cli.lab import lab_app
 from medgen.cli.reference import reference_app
+from medgen.cli.register import register_command
 from medgen.cli.remedy import remedy_command
 from medgen.cli.segment import segment_command
 from medgen.cli.study import study_command
@@ -52,6 +53,7 @@ app.command("anomaly")(anomaly_command)
 app.command("reconstruct")(reconstruct_command)
 app.command("classify")(classify_command)
 app.command("segment")(segment_command)
+app.command("register")(register_command)
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 

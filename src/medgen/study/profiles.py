@@ -35,6 +35,9 @@ class Profile:
     segment_draws: int = 3  # draws of those slices per count
     segment_test: int = 200  # test slices they are scored on
     segment_steps: int = 300  # training steps of each segmenter (pixel MLPs and U-Nets)
+    register_pairs: int = 80  # same-level test pairs registered
+    register_train_slices: int = 2000  # training slices the registration networks learn from
+    register_steps: int = 3000  # training steps of each registration network
     references: bool = False  # evaluate the shipped reference models (medgen.reference) where
     # they were trained on the study's data, instead of training runs within the budget
 
@@ -74,6 +77,9 @@ PROFILES: dict[str, Profile] = {
         segment_draws=2,
         segment_test=4,
         segment_steps=5,
+        register_pairs=4,
+        register_train_slices=60,
+        register_steps=2,
         examples_per_cell=2,
         distribution_slices=50,
     ),
@@ -104,6 +110,9 @@ PROFILES: dict[str, Profile] = {
         segment_draws=2,
         segment_test=50,
         segment_steps=100,
+        register_pairs=20,
+        register_train_slices=600,
+        register_steps=200,
         examples_per_cell=3,
     ),
     "standard": Profile(
@@ -112,13 +121,13 @@ PROFILES: dict[str, Profile] = {
         target=CPU,
         budget_s=1200.0,
         chapter_budget_s={
-            "data": 50.0,
+            "data": 40.0,
             "lab": 60.0,
             "models": 150.0,  # samples of the reference models, and one run from scratch
-            "compare": 130.0,
+            "compare": 120.0,
             "errors": 520.0,  # the detector, then one per remedy arm (real, diffusion, ...)
-            "tasks": 150.0,
-            "uses": 140.0,  # few-label segmenters on the reference prior's features
+            "tasks": 130.0,
+            "uses": 180.0,  # few-label segmenters, then registration networks
         },
         lab_scale=0.5,
         feature_steps=600,
@@ -130,6 +139,9 @@ PROFILES: dict[str, Profile] = {
         tasks_tune_slices=4,
         segment_draws=2,
         segment_test=100,
+        register_pairs=40,
+        register_train_slices=1000,
+        register_steps=600,
         data={"size": 64, "n_train": 8000, "n_dev": 5000, "n_test": 2000},
         references=True,
     ),
