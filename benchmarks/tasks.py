@@ -23,6 +23,10 @@ Run (a real run; ~35 min on one CPU thread at --minutes 10 --n 100):
 The anomaly verdict is read at the 140-minute plan on 4800 training slices (2,400 healthy):
 --minutes 140 --n-train 4800 --n-dev 200 --n-test 400 --tables anomaly; with 600 healthy
 slices the healthy prior overfits before it is good enough (experiments/anomaly/NOTES.md).
+
+Registration, classification and few-label segmentation have benchmarks of their own
+(benchmarks/register.py, classify.py, segment.py); --tables register,classify,segment runs them,
+passing on the options this script does not know.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -50,6 +55,9 @@ from medgen.tasks.tables import Table, anomaly_table, denoise_table, reconstruct
 from medgen.train.recipe import read_run_config, train_on_data
 
 TABLES = ("denoise", "anomaly", "reconstruct")
+# tables with a benchmark of their own: --tables register runs benchmarks/register.py with the
+# options this script does not know (e.g. --tables register --pairs 80 --steps 6000)
+OWN_SCRIPTS = {"register": "register.py", "classify": "classify.py", "segment": "segment.py"}
 
 
 class PlannedRun(NamedTuple):
@@ -152,10 +160,21 @@ def main() -> None:
     parser.add_argument(
         "--tables", default=",".join(TABLES), help="tables to measure (comma-separated)"
     )
-    args = parser.parse_args()
-    tables = [t for t in TABLES if t in args.tables.split(",")]
+    args, rest = parser.parse_known_args()
+    asked = args.tables.split(",")
+    tables = [t for t in TABLES if t in asked]
+    own = [t for t in OWN_SCRIPTS if t in asked]
+    if not tables and not own:
+        parser.error(
+            f"--tables {args.tables!r}: choose from {', '.join(TABLES + tuple(OWN_SCRIPTS))}"
+        )
+    if rest and not own:
+        parser.error(f"unrecognised arguments: {' '.join(rest)}")
+    for name in own:
+        script = Path(__file__).parent / OWN_SCRIPTS[name]
+        subprocess.run([sys.executable, str(script), *rest], check=True)
     if not tables:
-        parser.error(f"--tables {args.tables!r}: choose from {', '.join(TABLES)}")
+        return
     torch.set_num_threads(args.threads)
     start = time.perf_counter()
     data = args.work / "data"
