@@ -348,9 +348,7 @@ class BoundDetector:
         return self.detector.run(self.store, ids, perfect).prediction
 
 
-def detector_config(
-    steps: int, seed: int = 0, classify_steps: int | None = None
-) -> DetectorConfig:
+def detector_config(steps: int, seed: int = 0, classify_steps: int | None = None) -> DetectorConfig:
     """The default detector with `steps` segmentation steps (and `classify_steps` classifier
     steps, None: the default), every part seeded with `seed`."""
     config = DetectorConfig(seed=seed)
