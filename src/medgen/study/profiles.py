@@ -121,11 +121,11 @@ PROFILES: dict[str, Profile] = {
         target=CPU,
         budget_s=1200.0,
         chapter_budget_s={
-            "data": 40.0,
-            "lab": 60.0,
+            "data": 30.0,
+            "lab": 30.0,
             "models": 150.0,  # samples of the reference models, and one run from scratch
             "compare": 120.0,
-            "errors": 520.0,  # the detector, then one per remedy arm (real, diffusion, ...)
+            "errors": 560.0,  # the detector, then one per remedy arm (real, diffusion, ...)
             "tasks": 130.0,
             "uses": 180.0,  # few-label segmenters, then registration networks
         },
