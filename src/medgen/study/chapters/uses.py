@@ -128,7 +128,7 @@ def uses_chapter(ctx: StudyContext) -> ChapterResult:
         test=s.test,
         steps=s.peers.steps,
         ours=OURS,
-        targets={("all" if n is None else n): m for n, m in TARGETS.items()},
+        targets={("all" if n is None else n): m for n, m in TARGETS.items() if n in s.counts},
         target_classes=TARGET_CLASSES,
         dice=table_html(dice_wide(result.table)),
         findings=[f.sentence for f in findings],
@@ -139,7 +139,7 @@ def uses_chapter(ctx: StudyContext) -> ChapterResult:
         registration=table_html(registered.table, float_format="{:.3f}"),
         reg_findings=[f.sentence for f in reg_findings],
         reg_note=registered.note,
-        prior=str(run),
+        prior=used.get("diffusion", str(run)),  # a reference is opened by its name
         references=used,
     )
     body += provenance_html(used)
