@@ -5,7 +5,6 @@ data's, half a pair, an unknown peer): one line, exit 2, through `medgen.cli.mai
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from cli_support import run_cli
 from medgen.cli import main
@@ -23,12 +21,7 @@ from medgen.reference.zoo import reference_folder
 TINY = ("--limit", "4", "--train-slices", "60", "--steps", "2")
 
 
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -8,22 +8,15 @@ and undersampled k-space leaves little doubt about the image. Its exact denoiser
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-import torch
 from task_toys import smooth_prior
 
 from medgen.analytic.mixture import GaussianMixture
 
 
 @pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    """The machine is shared: every task test runs on one thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _every_task_test_on_one_thread(one_thread: None) -> None:
+    """The machine is shared: every task test runs on one thread (the root `one_thread`)."""
 
 
 @pytest.fixture(scope="module")
