@@ -13,7 +13,7 @@ start 80 z) and on medgen's default levels (`medgen.diffusion.defaults`). Run:
     python benchmarks/samplers.py [--quick] [--json PATH] [--ablation]
     python benchmarks/samplers.py --default-only --seeds 12 --nfe 10,20   # floor vs default
     python benchmarks/samplers.py --suite [--problems 48] [--samples 1000] [--out PATH] \
-        [--checkpoint PATH.jsonl]
+        [--checkpoint PATH.jsonl] [--shard I/K]
 
 --suite: the default against the peers on the held-out part of `medgen.analytic.suite`
 (benchmarks/samplers_suite.py; its table in benchmarks/results/samplers_suite.txt).
@@ -470,11 +470,16 @@ def main() -> None:
     parser.add_argument("--problems", type=int, default=48, help="--suite: problems (default 48)")
     parser.add_argument("--out", help="--suite: also write the table to this path")
     parser.add_argument("--checkpoint", help="--suite: append each problem here, resume from it")
+    parser.add_argument(
+        "--shard", default="0/1", help="--suite: I/K runs every K-th problem from the I-th"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)  # small batches: more threads only contend on shared cores
     warnings.filterwarnings("ignore", category=FutureWarning)
     if args.suite:
-        run_suite_table(args.problems, args.samples or 1000, args.out, args.checkpoint)
+        index, _, count = args.shard.partition("/")
+        shard = (int(index), int(count or 1))
+        run_suite_table(args.problems, args.samples or 1000, args.out, args.checkpoint, shard)
         return
     n = args.samples or (4000 if args.quick else 20000)
     seeds = list(range(args.seeds or (1 if args.quick else 3)))
@@ -521,7 +526,13 @@ def main() -> None:
         print(f"wrote {args.json}")
 
 
-def run_suite_table(n_problems: int, n: int, out: str | None, checkpoint: str | None) -> None:
+def run_suite_table(
+    n_problems: int,
+    n: int,
+    out: str | None,
+    checkpoint: str | None,
+    shard: tuple[int, int] = (0, 1),
+) -> None:
     """benchmarks/samplers_suite.py on the held-out part; prints (and writes) its table."""
     import sys
 
@@ -529,7 +540,7 @@ def run_suite_table(n_problems: int, n: int, out: str | None, checkpoint: str | 
 
     command = "python " + " ".join(sys.argv)
     text = samplers_suite.report(
-        samplers_suite.run_suite(n_problems, n, checkpoint=checkpoint), command, n
+        samplers_suite.run_suite(n_problems, n, checkpoint=checkpoint, shard=shard), command, n
     )
     print(text)
     if out:

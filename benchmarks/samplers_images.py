@@ -12,11 +12,12 @@ the same n) and KID. Rows:
   x = sqrt(sigma_max^2 + sigma_data^2) z;
 - "data-aware rule": `sample_default(D, z, nfe, data=stats)` with the stats of the training
   examples in the model's units (`medgen.diffusion.defaults`: LMS, Karras rho 2 down to
-  sigma_min, sigma_max = 1.5 x the diameter, started at the data's mean);
+  sigma_min, sigma_max = SIGMA_MAX_PER_DIAMETER x the diameter, started from the Gaussian fit
+  of the diffused data, x = m + (C + sigma_max^2 I)^(1/2) z);
 - "rule, started at 0": the same levels from x = sqrt(sigma_max^2 + sigma_data^2) z (what a
-  model that records only scalars, not the data's mean, can do);
+  model that records only scalars, not the data's mean and covariance, can do);
 - "rule, recorded sigma_max": the rule's rho 2 levels and start up to the recorded sigma_max;
-- "rule, rho 7": the rule's sigma_max (1.5 x diameter) and start on rho 7 levels;
+- "rule, rho 7": the rule's sigma_max and start on rho 7 levels;
 - "recorded levels, rule's sigma_max": the model's recorded sampler, rho and start (from 0,
   ending at 0), up to the rule's sigma_max: what a model trained with the rule records.
 
@@ -50,6 +51,7 @@ from medgen.diffusion.defaults import (
     DataStats,
     data_stats,
     default_sigmas,
+    gaussian_fit_start,
     prior_std,
     sample_default,
     sigma_max_of,
@@ -77,7 +79,7 @@ def measured_levels(model: DiffusionModel, z: Tensor, nfe: int, stats: DataStats
 
 
 def recorded_rule_max(model: DiffusionModel, z: Tensor, nfe: int, stats: DataStats) -> Tensor:
-    """The recorded levels up to the rule's sigma_max (1.5 x the examples' diameter)."""
+    """The recorded levels up to the rule's sigma_max (a multiple of the examples' diameter)."""
     return recorded_levels(model, z, nfe, sigma_max_of(stats))
 
 
@@ -87,8 +89,9 @@ def data_rule(model: DiffusionModel, z: Tensor, nfe: int, stats: DataStats) -> T
 
 
 def rule_from_zero(model: DiffusionModel, z: Tensor, nfe: int, stats: DataStats) -> Tensor:
-    """The rule's levels, started at 0 instead of the data's mean."""
-    return data_rule(model, z, nfe, stats._replace(mean=torch.zeros_like(stats.mean)))
+    """The rule's levels, started at 0 with an isotropic std instead of the data's Gaussian fit."""
+    scalars = DataStats(torch.zeros_like(stats.mean), stats.sigma_data, stats.diameter)
+    return data_rule(model, z, nfe, scalars)
 
 
 def rule_recorded_max(model: DiffusionModel, z: Tensor, nfe: int, stats: DataStats) -> Tensor:
@@ -101,7 +104,7 @@ def rule_rho_7(model: DiffusionModel, z: Tensor, nfe: int, stats: DataStats) -> 
     """The rule's sigma_max and start on Karras rho 7 levels down to sigma_min."""
     s_max = sigma_max_of(stats)
     sigmas = default_sigmas(nfe, DEFAULT_SIGMA_MIN, s_max, rho=7.0).to(torch.float32)
-    x = stats.mean + prior_std(s_max, stats.sigma_data) * z
+    x = gaussian_fit_start(stats, s_max, z)
     return SAMPLERS[DEFAULT_SAMPLER](model.guided_denoiser(z.shape[0], None, 1.0), x, sigmas)
 
 

@@ -142,6 +142,7 @@ def to_json(result: ProblemResult, n: int) -> str:
     return json.dumps(
         {
             "seed": result.problem.seed,
+            "name": result.problem.name,
             "n": n,
             "sw1": [[label, nfe, v] for (label, nfe), v in result.sw1.items()],
             "mode_tv": [[label, nfe, v] for (label, nfe), v in result.mode_tv.items()],
@@ -152,11 +153,15 @@ def to_json(result: ProblemResult, n: int) -> str:
     )
 
 
-def from_json(line: str) -> tuple[int, ProblemResult]:
-    """(samples per set, result) of one checkpoint line; the problem is rebuilt from its seed."""
+def from_json(line: str) -> tuple[int, ProblemResult] | None:
+    """(samples per set, result) of one checkpoint line; the problem is rebuilt from its seed.
+    None when the seed now draws another problem than the line names (the suite changed)."""
     d = json.loads(line)
+    problem = make_problem(d["seed"])
+    if d.get("name") != problem.name:
+        return None
     return d["n"], ProblemResult(
-        make_problem(d["seed"]),
+        problem,
         {(label, nfe): v for label, nfe, v in d["sw1"]},
         {(label, nfe): v for label, nfe, v in d["mode_tv"]},
         d["floor_sw1"],
@@ -175,22 +180,29 @@ def load_checkpoint(path: str, n: int) -> dict[int, ProblemResult]:
     done = {}
     for line in lines:
         try:
-            size, result = from_json(line)
+            read = from_json(line)
         except (json.JSONDecodeError, KeyError):  # a line cut by a kill mid-write
             continue
-        if size == n:
-            done[result.problem.seed] = result
+        if read is not None and read[0] == n:
+            done[read[1].problem.seed] = read[1]
     return done
 
 
 def run_suite(
-    n_problems: int, n: int, part: str = "held_out", checkpoint: str | None = None
+    n_problems: int,
+    n: int,
+    part: str = "held_out",
+    checkpoint: str | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> list[ProblemResult]:
     """run_problem on the first n_problems of `part`, printing one line per problem; with a
-    checkpoint, problems already in it are read back and new ones appended as they finish."""
+    checkpoint, problems already in it are read back and new ones appended as they finish.
+    shard (i, k): only every k-th problem from the i-th, so that k processes can share a
+    checkpoint; a run without a shard then reads them all back."""
     done = load_checkpoint(checkpoint, n) if checkpoint else {}
+    index, count = shard
     results = []
-    for problem in suite(part, n_problems):
+    for problem in suite(part, n_problems)[index::count]:
         if problem.seed in done:
             results.append(done[problem.seed])
             continue

@@ -32,7 +32,7 @@ class Variant(NamedTuple):
     rho: float
     rule: str  # "max": largest pairwise distance; "q99": its 99th percentile; "sd": sigma_data
     c: float
-    centred: bool
+    centred: int  # 0: x = s z; 1: x = m + s z; 2: x = m + sqrt(C + sigma_max^2 I) z (Gaussian fit)
     sigma_min: float = 0.002
 
 
@@ -40,21 +40,38 @@ def stats(x: Tensor) -> dict[str, float | Tensor]:
     flat = x.double()[:512]
     dist = torch.cdist(flat, flat)
     upper = dist[torch.triu(torch.ones_like(dist, dtype=torch.bool), diagonal=1)]
+    centred = (flat - flat.mean(0)) / math.sqrt(flat.shape[0] - 1)
+    _, sv, vh = torch.linalg.svd(centred, full_matrices=False)
+    sq = upper.square()
     return {
-        "mean": flat.mean(0).float(),
+        "mean": flat.mean(0),
         "sd": float(flat.var(0).mean().sqrt()),
         "max": float(upper.max()),
         "q99": float(torch.quantile(upper, 0.99)),
         "q90": float(torch.quantile(upper, 0.9)),
+        "excess": float((sq.max() - sq.median()).clamp_min(0).sqrt()),
+        "lam": float(sv[0]),
+        "sv": sv,
+        "vh": vh,
     }
+
+
+def gaussian_fit_start(s: dict, sigma_max: float, z: Tensor) -> Tensor:
+    """m + sqrt(C + sigma_max^2 I) z with C the sample covariance (its SVD: C = V S^2 V^T)."""
+    sv, vh = s["sv"].to(z.dtype), s["vh"].to(z.dtype)
+    gain = (sv.square() + sigma_max**2).sqrt() - sigma_max
+    return s["mean"].to(z.dtype) + sigma_max * z + ((z @ vh.T) * gain) @ vh
 
 
 def run_variant(v: Variant, p: Problem, s: dict, z: Tensor, nfe: int) -> Tensor:
     sigma_max = v.c * float(s[v.rule])
     n = steps_for_nfe(v.sampler, nfe, to_zero=False)
     sigmas = karras_sigmas(n + 1, v.sigma_min, sigma_max, v.rho)[:-1]
-    start = math.hypot(sigma_max, float(s["sd"]))
-    x = start * z + (s["mean"] if v.centred else 0.0)
+    if v.centred == 2:
+        x = gaussian_fit_start(s, sigma_max, z)
+    else:
+        start = math.hypot(sigma_max, float(s["sd"]))
+        x = start * z + (s["mean"].to(z.dtype) if v.centred else 0.0)
     den = p.mixture.denoiser
     return SAMPLERS[v.sampler](den, x, sigmas, generator=torch.Generator().manual_seed(0))
 
@@ -70,7 +87,7 @@ PEERS = ("euler", "heun", "lms", "dpmpp_2m")
 
 def parse(text: str) -> Variant:
     sampler, rho, rule, c, centred = text.split(":")
-    return Variant(sampler, float(rho), rule, float(c), centred == "1")
+    return Variant(sampler, float(rho), rule, float(c), int(centred))
 
 
 def main() -> None:
@@ -81,6 +98,8 @@ def main() -> None:
     ap.add_argument("--nfe", default="10,20,50")
     ap.add_argument("--part", default="tuning")
     ap.add_argument("--seeds", help="comma-separated seeds of the tuning part instead")
+    ap.add_argument("--shard", default="0/1", help="i/k: every k-th problem from the i-th")
+    ap.add_argument("--f64", action="store_true", help="run the exact denoiser in float64")
     args = ap.parse_args()
     torch.set_num_threads(1)
     nfes = [int(v) for v in args.nfe.split(",")]
@@ -90,14 +109,17 @@ def main() -> None:
     problems = suite(args.part, args.problems, dtype=torch.float64)
     if args.seeds:
         problems = [make_problem(int(v)) for v in args.seeds.split(",")]
+    shard, shards = (int(v) for v in args.shard.split("/"))
+    problems = problems[shard::shards]
+    dt = torch.float64 if args.f64 else F32
     for p in problems:
         t0 = time.perf_counter()
         mix = p.mixture
-        exact = mix.sample(args.n, generator=torch.Generator().manual_seed(1)).float()
-        fresh = mix.sample(args.n, generator=torch.Generator().manual_seed(2)).float()
-        data = mix.sample(512, generator=torch.Generator().manual_seed(3)).float()
-        z = torch.randn(args.n, mix.dim, generator=torch.Generator().manual_seed(4), dtype=F32)
-        p = p._replace(mixture=mix.to(F32))
+        exact = mix.sample(args.n, generator=torch.Generator().manual_seed(1)).to(dt)
+        fresh = mix.sample(args.n, generator=torch.Generator().manual_seed(2)).to(dt)
+        data = mix.sample(512, generator=torch.Generator().manual_seed(3)).to(dt)
+        z = torch.randn(args.n, mix.dim, generator=torch.Generator().manual_seed(4), dtype=dt)
+        p = p._replace(mixture=mix.to(dt))
         s = stats(data)
         floor = sliced_wasserstein_1(fresh, exact)
         line = [f"{p.seed:3d} {p.name:42s} floor {floor:.3g}"]

@@ -29,6 +29,7 @@ from medgen.diffusion.defaults import (
     DataStats,
     data_stats,
     default_sigma_max,
+    gaussian_fit_start,
     default_sigmas,
     prior_std,
     sample_default,
@@ -103,6 +104,28 @@ def test_data_stats_of_a_hand_sample() -> None:
     assert sigma_max_of(stats) == sigma_max_of(x) == pytest.approx(SIGMA_MAX_PER_DIAMETER * 5.0)
     with pytest.raises(ValueError, match="2 examples"):
         data_stats(x[:1])
+
+
+def test_data_stats_carry_the_sample_covariance() -> None:
+    x = torch.randn(300, 5, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    x = x @ torch.diag(torch.tensor([3.0, 1.0, 0.5, 0.1, 0.0], dtype=torch.float64)) + 2.0
+    stats = data_stats(x)
+    rebuilt = stats.axes.T @ torch.diag(stats.scales.square()) @ stats.axes
+    torch.testing.assert_close(rebuilt, torch.cov(x.T))
+
+
+def test_the_start_is_the_gaussian_fit_of_the_diffused_data() -> None:
+    """The start's linear map L (x = m + L z) satisfies L L^T = C + sigma_max^2 I exactly, for
+    images (B, C, H, W) as for vectors; without axes it is the isotropic sqrt(s^2 + sd^2) I."""
+    x = torch.randn(64, 1, 3, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    x = x * torch.linspace(0.2, 3.0, 9, dtype=torch.float64).reshape(1, 1, 3, 3) - 1.0
+    stats = data_stats(x)
+    sigma = 0.7
+    eye = torch.eye(9, dtype=torch.float64).reshape(9, 1, 3, 3)
+    lin = (gaussian_fit_start(stats, sigma, eye) - stats.mean).flatten(1)  # rows: L e_i = L^T
+    torch.testing.assert_close(lin.T @ lin, torch.cov(x.flatten(1).T) + sigma**2 * torch.eye(9))
+    iso = DataStats(torch.zeros(()), 2.0, 1.0)
+    torch.testing.assert_close(gaussian_fit_start(iso, 1.5, eye), 2.5 * eye)
 
 
 def test_sample_default_takes_data_or_sigma_data_not_both() -> None:

@@ -8,7 +8,12 @@ overlapping (0.5) to 50 component stds. The kinds are
 - "isotropic": S_j = s_j^2 I;
 - "anisotropic": S_j = U_j diag(lam_j) U_j^T with condition number lam_max / lam_min up to 1e4;
 - "low_rank": S_j of rank k < d (unit variance on k directions) plus eps^2 I, eps from 1e-3 to 1e-2;
-- "image": low-rank components in 1,024 dimensions (k from 2 to 16), every IMAGE_EVERY-th seed.
+- "image": low-rank components in 1,024 dimensions (k from 2 to 16).
+
+The draw is stratified by seed so that every part meets every regime: seed % CELLS picks the
+cell, one of the three kinds in one of the DIMENSION_BANDS, or the image-like kind (the last
+cell). A draw of the kind alone once left the tuning part without a single isotropic problem of
+d > 40 with overlapping modes, the regime the held-out part then found hardest.
 
 The eigenvectors U_j are random rotations up to d = FULL_COV_MAX_DIM and random coordinate subsets
 above it: the PF-ODE with isotropic noise and the sliced distance over random directions are both
@@ -28,8 +33,9 @@ import torch
 from medgen.analytic.mixture import GaussianMixture
 
 KINDS = ("isotropic", "anisotropic", "low_rank", "image")
-IMAGE_EVERY = 12  # every 12th seed (seed % 12 == 11) is image-like; the rest draw one kind
-MAX_DIM, IMAGE_DIM = 256, 1024  # d of the first three kinds is log-uniform in [1 | 2, MAX_DIM]
+MAX_DIM, IMAGE_DIM = 256, 1024  # d of the first three kinds is at most MAX_DIM
+DIMENSION_BANDS = ((1, 8), (9, 48), (49, MAX_DIM))  # d is log-uniform within its band
+CELLS = 3 * len(DIMENSION_BANDS) + 1  # (kind, band) for the first three kinds, then image
 MAX_COMPONENTS = 50  # K is log-uniform in [1, MAX_COMPONENTS]
 MAX_WEIGHT_RATIO = 100.0  # w_max / w_min is log-uniform in [1, MAX_WEIGHT_RATIO]
 SEPARATION = (0.5, 50.0)  # median nearest-mean distance, in component stds (log-uniform)
@@ -102,17 +108,25 @@ def _spectra(rng: np.random.Generator, kind: str, k: int, d: int) -> np.ndarray:
     return lam
 
 
-def _dimension(rng: np.random.Generator, kind: str) -> int:
-    if kind == "image":
-        return IMAGE_DIM
-    return _log_uniform_int(rng, 1 if kind == "isotropic" else 2, MAX_DIM)
+def _cell(seed: int) -> tuple[str, tuple[int, int]]:
+    """The kind and dimension band of `seed`'s stratum."""
+    cell = seed % CELLS
+    if cell == CELLS - 1:
+        return "image", (IMAGE_DIM, IMAGE_DIM)
+    return KINDS[cell // len(DIMENSION_BANDS)], DIMENSION_BANDS[cell % len(DIMENSION_BANDS)]
+
+
+def _dimension(rng: np.random.Generator, kind: str, band: tuple[int, int]) -> int:
+    """d log-uniform in the band; at least 2 where a component needs two directions."""
+    low, high = band
+    return _log_uniform_int(rng, max(low, 1 if kind == "isotropic" else 2), high)
 
 
 def make_problem(seed: int, dtype: torch.dtype = torch.float64) -> Problem:
     """The suite's problem for `seed`: the same mixture on every call and every machine."""
     rng = np.random.default_rng(seed)
-    kind = "image" if seed % IMAGE_EVERY == IMAGE_EVERY - 1 else str(rng.choice(KINDS[:3]))
-    d = _dimension(rng, kind)
+    kind, band = _cell(seed)
+    d = _dimension(rng, kind, band)
     k = (
         _log_uniform_int(rng, 2, 10)
         if kind == "image"

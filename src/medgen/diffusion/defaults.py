@@ -1,24 +1,28 @@
 """medgen's default sampler and noise levels, taken from the data, and why they are these.
 
 The default is LMS (4th-order Adams-Bashforth in sigma, `SAMPLERS["lms"]`) on Karras levels with
-rho = DEFAULT_RHO from sigma_max down to sigma_min, started at the data's mean with the std of the
-data diffused to sigma_max: x = m + sqrt(sigma_max^2 + sigma_data^2) z.
+rho = DEFAULT_RHO from sigma_max down to sigma_min, started from the Gaussian fit of the data
+diffused to sigma_max: x = m + (C + sigma_max^2 I)^(1/2) z, with m and C the mean and covariance
+of a sample of the data (`data_stats`).
 
 sigma_max is the data's diameter, the largest distance between two examples of a sample
-(technique 1 of Song & Ermon 2020), times SIGMA_MAX_PER_DIAMETER: at that level every pair of modes
-of p(x; sigma_max) overlaps, so the Gaussian start is close to it. A multiple of sigma_data is not:
-in d dimensions the distances between modes grow like sqrt(d) sigma_data at most, and in one
-dimension a rare mode far away barely moves sigma_data. The rule, the solver and rho were chosen on
-the tuning part of `medgen.analytic.suite` and are scored on its held-out part
-(experiments/samplers_suite/NOTES.md, benchmarks/results/samplers_suite.txt); the 25-mode grid
-(benchmarks/results/samplers.txt) is one more check. Its weak spot: data of a hundred or more
-dimensions whose diameter is mostly the spread within clusters (isotropic, overlapping modes):
-there the diameter puts sigma_max far above the level at which the modes part, and the default
-needs ~20 NFE to match the peers' 10.
+(technique 1 of Song & Ermon 2020), times SIGMA_MAX_PER_DIAMETER. The start is what lets that
+factor be below 1: the sampler's error from the start is the distance of p(x; sigma_max) to the
+start's law, and the Gaussian fit already carries the data's spread, so sigma_max needs to blur only
+the structure a Gaussian lacks (the gaps between modes), not the whole spread. With an isotropic
+start N(m, (sigma_max^2 + sigma_data^2) I), sigma_max had to cover the spread within clusters too,
+which in a hundred dimensions is most of the diameter (sqrt(2 d) of each cluster's std), and the
+default needed ~20 NFE to match the peers' 10. A multiple of sigma_data is not a rule: in one
+dimension a rare mode far away barely moves sigma_data.
+
+The rule, the start, the solver and rho were chosen on the tuning part of `medgen.analytic.suite`
+and are scored on its held-out part (experiments/samplers_suite/NOTES.md,
+benchmarks/results/samplers_suite.txt); the 25-mode grid (benchmarks/results/samplers.txt) is one
+more check.
 
 The image models (`medgen.models.DiffusionModel`) do not use this rule: on their recorded levels
-rho 2 raises FD by 4-60% at 20 NFE (a trained network needs the steps at low sigma), and the
-rule's sigma_max alone by 0.4-1.7% (benchmarks/results/samplers_images.txt).
+rho 2 raises FD by 4-60% at 20 NFE (a trained network needs the steps at low sigma), and a saved
+model records scalars, not the data's mean and covariance (benchmarks/results/samplers_images.txt).
 """
 
 from __future__ import annotations
@@ -37,10 +41,10 @@ DEFAULT_SAMPLER = "lms"  # key of SAMPLERS
 DEFAULT_DISCRETIZATION = "karras"  # key of DISCRETIZATIONS: n + 1 levels, rho = DEFAULT_RHO, no 0
 DEFAULT_TO_ZERO = False  # the levels end at sigma_min (see default_sigmas)
 DEFAULT_RHO = 2.0  # Karras et al. 2022 eq. 5 exponent: steps even in sigma^(1/2) (EDM uses 7)
-SIGMA_MAX_PER_DIAMETER = 1.5  # sigma_max / the largest distance between two examples
+SIGMA_MAX_PER_DIAMETER = 0.75  # sigma_max / the largest distance between two examples
 SIGMA_MAX_PER_SIGMA_DATA = 3.0  # sigma_max / sigma_data when only sigma_data is known
 DEFAULT_SIGMA_MIN = 0.002  # smallest nonzero level, in data units (EDM's)
-STATS_EXAMPLES = 512  # examples used for the diameter: O(n^2 d) distances
+STATS_EXAMPLES = 512  # examples used for the diameter and the covariance: O(n^2 d)
 
 
 class DataStats(NamedTuple):
@@ -49,11 +53,18 @@ class DataStats(NamedTuple):
     mean: Tensor  # (...) the data's mean, one example's shape
     sigma_data: float  # per-coordinate std sqrt(tr Cov / d)
     diameter: float  # largest distance between two examples of the sample
+    # the sample covariance C = axes^T diag(scales^2) axes: axes (r, d) orthonormal rows, scales
+    # (r,) the std along each; r = 0 when only sigma_data is known (then C = sigma_data^2 I)
+    axes: Tensor = torch.zeros(0, 0)
+    scales: Tensor = torch.zeros(0)
 
 
 def data_stats(x: Tensor, max_examples: int = STATS_EXAMPLES) -> DataStats:
-    """Mean, sigma_data and diameter of examples x (N, ...), N >= 2; the diameter from the first
-    `max_examples` (its estimate grows slowly with N: the largest of N^2 / 2 distances)."""
+    """Mean, sigma_data, diameter and covariance of examples x (N, ...), N >= 2.
+
+    The diameter and the covariance come from the first `max_examples` (the diameter's estimate
+    grows slowly with N: the largest of N^2 / 2 distances); the covariance's rank is below that
+    number, which is all the start needs (`gaussian_fit_start`)."""
     if x.ndim < 2 or x.shape[0] < 2:
         raise ValueError(f"need at least 2 examples (N, ...), got shape {tuple(x.shape)}")
     flat = x.flatten(1).double()  # (N, d)
@@ -62,7 +73,28 @@ def data_stats(x: Tensor, max_examples: int = STATS_EXAMPLES) -> DataStats:
     diameter = float(torch.cdist(head, head).max())
     if not (sigma_data > 0 and math.isfinite(diameter)):
         raise ValueError("the examples must be finite and not all equal")
-    return DataStats(x.mean(dim=0), sigma_data, diameter)
+    centred = (head - head.mean(dim=0)) / math.sqrt(head.shape[0] - 1)
+    _, scales, axes = torch.linalg.svd(centred, full_matrices=False)
+    return DataStats(x.mean(dim=0), sigma_data, diameter, axes, scales)
+
+
+def gaussian_fit_start(stats: DataStats, sigma_max: float, noise: Tensor) -> Tensor:
+    """x = m + (C + sigma_max^2 I)^(1/2) z: unit Gaussian `noise` z (B, ...) mapped to the
+    Gaussian fit of p(x; sigma_max), the data (mean m, covariance C) diffused to sigma_max.
+
+    With C = V^T diag(s^2) V (`DataStats.axes`, `.scales`) the square root is
+    sigma_max I + V^T diag(sqrt(s^2 + sigma_max^2) - sigma_max) V: O(B r d), no d x d matrix.
+    Without axes C is sigma_data^2 I and the start is m + sqrt(sigma_max^2 + sigma_data^2) z.
+    """
+    mean = stats.mean.to(device=noise.device, dtype=noise.dtype)
+    if stats.axes.numel() == 0:
+        return mean + prior_std(sigma_max, stats.sigma_data) * noise
+    axes = stats.axes.to(device=noise.device, dtype=noise.dtype)
+    scales = stats.scales.to(device=noise.device, dtype=noise.dtype)
+    z = noise.flatten(1)
+    gain = (scales.square() + sigma_max**2).sqrt() - sigma_max
+    x = sigma_max * z + ((z @ axes.T) * gain) @ axes
+    return mean + x.reshape(noise.shape)
 
 
 def sigma_max_of(data: Tensor | DataStats) -> float:
@@ -145,13 +177,13 @@ def sample_default(
 ) -> Tensor:
     """Samples from unit Gaussian `noise` (B, ...) with the default sampler, at most `nfe` calls.
 
-    `data`: examples of the data (N, ...) or their `data_stats`; the levels and the start follow
-    from them. `sigma_data` alone (no examples) falls back to sigma_max = 3 sigma_data from 0.
+    `data`: examples of the data (N, ...) or their `data_stats`; the levels and the start (the
+    Gaussian fit of the diffused data) follow from them. `sigma_data` alone (no examples) falls
+    back to sigma_max = 3 sigma_data and an isotropic start at 0.
     """
     stats = _stats(data, sigma_data)
     sigma_max = sigma_max_of(stats) if sigma_max is None else sigma_max
     n = steps_for_nfe(DEFAULT_SAMPLER, nfe, to_zero=DEFAULT_TO_ZERO)
     sigmas = default_sigmas(n, sigma_min, sigma_max, device=noise.device)
-    mean = stats.mean.to(device=noise.device, dtype=noise.dtype)
-    x = mean + prior_std(sigma_max, stats.sigma_data) * noise
+    x = gaussian_fit_start(stats, sigma_max, noise)
     return SAMPLERS[DEFAULT_SAMPLER](denoiser, x, sigmas, generator=generator)
