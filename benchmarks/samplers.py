@@ -13,7 +13,7 @@ start 80 z) and on medgen's default levels (`medgen.diffusion.defaults`). Run:
     python benchmarks/samplers.py [--quick] [--json PATH] [--ablation]
     python benchmarks/samplers.py --default-only --seeds 12 --nfe 10,20   # floor vs default
     python benchmarks/samplers.py --suite [--problems 48] [--samples 1000] [--out PATH] \
-        [--checkpoint PATH.jsonl] [--shard I/K]
+        [--checkpoint PATH.jsonl] [--shard I/K] [--sample-budget B] [--skip S]
 
 --suite: the default against the peers on the held-out part of `medgen.analytic.suite`
 (benchmarks/samplers_suite.py; its table in benchmarks/results/samplers_suite.txt).
@@ -473,13 +473,30 @@ def main() -> None:
     parser.add_argument(
         "--shard", default="0/1", help="--suite: I/K runs every K-th problem from the I-th"
     )
+    parser.add_argument(
+        "--sample-budget",
+        type=int,
+        default=0,
+        help="--suite: samples per set up to this / (K d) where above --samples (default 0: off)",
+    )
+    parser.add_argument(
+        "--skip", type=int, default=0, help="--suite: start after the first S held-out problems"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)  # small batches: more threads only contend on shared cores
     warnings.filterwarnings("ignore", category=FutureWarning)
     if args.suite:
         index, _, count = args.shard.partition("/")
         shard = (int(index), int(count or 1))
-        run_suite_table(args.problems, args.samples or 1000, args.out, args.checkpoint, shard)
+        run_suite_table(
+            args.problems,
+            args.samples or 1000,
+            args.out,
+            args.checkpoint,
+            shard,
+            args.sample_budget,
+            args.skip,
+        )
         return
     n = args.samples or (4000 if args.quick else 20000)
     seeds = list(range(args.seeds or (1 if args.quick else 3)))
@@ -532,6 +549,8 @@ def run_suite_table(
     out: str | None,
     checkpoint: str | None,
     shard: tuple[int, int] = (0, 1),
+    budget: int = 0,
+    skip: int = 0,
 ) -> None:
     """benchmarks/samplers_suite.py on the held-out part; prints (and writes) its table."""
     import sys
@@ -540,7 +559,11 @@ def run_suite_table(
 
     command = "python " + " ".join(sys.argv)
     text = samplers_suite.report(
-        samplers_suite.run_suite(n_problems, n, checkpoint=checkpoint, shard=shard), command, n
+        samplers_suite.run_suite(
+            n_problems, n, checkpoint=checkpoint, shard=shard, budget=budget, skip=skip
+        ),
+        command,
+        n,
     )
     print(text)
     if out:

@@ -40,6 +40,23 @@ F64 = torch.float64
 KDIFF = {"k-diffusion DPM++2M": "dpmpp_2m"}  # its Euler, Heun, LMS equal diffusers' rows
 REFERENCES = 3  # reference sets: every SW1 and mode TV is a mean over them
 DEFAULT = "medgen default"
+MAX_SAMPLES = 10_000  # --sample-budget never asks for more samples per set than this
+
+
+def samples_for(problem: Problem, n: int, budget: int = 0) -> int:
+    """Samples per set for `problem`: n, or more where the exact denoiser is cheap.
+
+    With budget B > 0: max(n, B / (K d)) up to MAX_SAMPLES, so that every problem costs about
+    the same. Why: where a rare mode lies far away (weights 0.08 / 0.69 / 0.24, modes 23-34
+    apart), one set of 1,000 samples moves that mode's share by ~0.008, which moves SW1 by as much
+    as a sampler's error; at 1,000 samples a peer that scored 0.33 at 20,000 (floor 0.05) read
+    better than the default that scored 0.10 (experiments/samplers_suite/NOTES.md).
+    """
+    if budget <= 0:
+        return n
+    cost = problem.mixture.n_components * problem.mixture.dim
+    return max(n, min(MAX_SAMPLES, budget // cost))
+
 
 Run = Callable[[Denoiser, Tensor, int], Tensor]  # (denoiser, z, nfe) -> samples
 
@@ -53,6 +70,7 @@ class ProblemResult(NamedTuple):
     floor_sw1: float
     floor_tv: float | None
     seconds: float
+    samples: int = 0  # samples per set this problem was scored with
 
 
 def kdiff_runner(name: str) -> Run:
@@ -134,7 +152,7 @@ def run_problem(problem: Problem, n: int, nfes: tuple[int, ...] = NFES) -> Probl
                 tv[label, nfe] = mode_tv(problem, x, references)
     floor_sw1 = statistics.fmean(sw1(f, references) for f in fresh)
     floor_tv = statistics.fmean(mode_tv(problem, f, references) for f in fresh) if modes else None
-    return ProblemResult(problem, scores, tv, floor_sw1, floor_tv, time.perf_counter() - start)
+    return ProblemResult(problem, scores, tv, floor_sw1, floor_tv, time.perf_counter() - start, n)
 
 
 def to_json(result: ProblemResult, n: int) -> str:
@@ -144,6 +162,7 @@ def to_json(result: ProblemResult, n: int) -> str:
             "seed": result.problem.seed,
             "name": result.problem.name,
             "n": n,
+            "samples": result.samples,
             "sw1": [[label, nfe, v] for (label, nfe), v in result.sw1.items()],
             "mode_tv": [[label, nfe, v] for (label, nfe), v in result.mode_tv.items()],
             "floor_sw1": result.floor_sw1,
@@ -167,11 +186,13 @@ def from_json(line: str) -> tuple[int, ProblemResult] | None:
         d["floor_sw1"],
         d["floor_tv"],
         d["seconds"],
+        d.get("samples", d["n"]),
     )
 
 
-def load_checkpoint(path: str, n: int) -> dict[int, ProblemResult]:
-    """The results at n samples per set already in `path`, by seed (none if it is missing)."""
+def load_checkpoint(path: str, n: int, budget: int = 0) -> dict[int, ProblemResult]:
+    """The results already in `path` scored as `samples_for(problem, n, budget)` asks, by seed
+    (none if it is missing)."""
     try:
         with open(path) as f:
             lines = [line for line in f if line.strip()]
@@ -184,7 +205,9 @@ def load_checkpoint(path: str, n: int) -> dict[int, ProblemResult]:
         except (json.JSONDecodeError, KeyError):  # a line cut by a kill mid-write
             continue
         if read is not None and read[0] == n:
-            done[read[1].problem.seed] = read[1]
+            result = read[1]
+            if result.samples == samples_for(result.problem, n, budget):
+                done[result.problem.seed] = result
     return done
 
 
@@ -194,23 +217,30 @@ def run_suite(
     part: str = "held_out",
     checkpoint: str | None = None,
     shard: tuple[int, int] = (0, 1),
+    budget: int = 0,
+    skip: int = 0,
 ) -> list[ProblemResult]:
     """run_problem on the first n_problems of `part`, printing one line per problem; with a
     checkpoint, problems already in it are read back and new ones appended as they finish.
     shard (i, k): only every k-th problem from the i-th, so that k processes can share a
-    checkpoint; a run without a shard then reads them all back."""
-    done = load_checkpoint(checkpoint, n) if checkpoint else {}
+    checkpoint; a run without a shard then reads them all back. budget: `samples_for`. skip:
+    start after the part's first `skip` problems (a fresh draw of the part for a changed rule)."""
+    done = load_checkpoint(checkpoint, n, budget) if checkpoint else {}
     index, count = shard
     results = []
-    for problem in suite(part, n_problems)[index::count]:
+    for problem in suite(part, skip + n_problems)[skip:][index::count]:
         if problem.seed in done:
             results.append(done[problem.seed])
             continue
-        results.append(run_problem(problem, n))
+        results.append(run_problem(problem, samples_for(problem, n, budget)))
         if checkpoint:
             with open(checkpoint, "a") as f:
                 f.write(to_json(results[-1], n) + "\n")
-        print(f"  {problem.seed}: {problem.name} {results[-1].seconds:.0f} s", flush=True)
+        print(
+            f"  {problem.seed}: {problem.name} {results[-1].samples} samples "
+            f"{results[-1].seconds:.0f} s",
+            flush=True,
+        )
     return results
 
 
@@ -240,7 +270,7 @@ def converged(result: ProblemResult, nfe: int = 50) -> bool:
 
 def problem_lines(results: list[ProblemResult], nfes: tuple[int, ...] = NFES) -> list[str]:
     """One line per problem: floor, then per NFE the default's SW1 / best peer's SW1 (ratio)."""
-    head = f"{'seed':>6s} {'problem':44s} {'floor':>7s}" + "".join(
+    head = f"{'seed':>6s} {'problem':44s} {'n':>6s} {'floor':>7s}" + "".join(
         f" | {nfe:>3d} NFE: default / best peer (ratio)" for nfe in nfes
     )
     lines = [head]
@@ -253,7 +283,8 @@ def problem_lines(results: list[ProblemResult], nfes: tuple[int, ...] = NFES) ->
                 f" | {r.sw1[DEFAULT, nfe]:8.4g} / {peer:8.4g} {short:10s} ({ratio(r, nfe):5.2f})"
             )
         lines.append(
-            f"{r.problem.seed:6d} {r.problem.name:44s} {r.floor_sw1:7.4g}" + "".join(cells)
+            f"{r.problem.seed:6d} {r.problem.name:44s} {r.samples:6d} {r.floor_sw1:7.4g}"
+            + "".join(cells)
         )
     return lines
 
@@ -309,7 +340,9 @@ def report(results: list[ProblemResult], command: str, n: int) -> str:
     minutes = sum(r.seconds for r in results) / 60
     parts = [
         command,
-        f"held-out part of medgen.analytic.suite: {len(results)} problems, {n} samples per set, "
+        f"held-out part of medgen.analytic.suite: {len(results)} problems, "
+        f"{min(r.samples for r in results)} to {max(r.samples for r in results)} samples per set "
+        f"(column n), "
         f"means over {REFERENCES} reference sets; floor: {FLOOR_DRAWS} fresh exact sets",
         f"the floor is more than 10% below the best peer's 10-NFE SW1 on {apart} of "
         f"{len(results)} problems (the rows stand out of sampling noise); "

@@ -43,6 +43,7 @@ def stats(x: Tensor) -> dict[str, float | Tensor]:
     centred = (flat - flat.mean(0)) / math.sqrt(flat.shape[0] - 1)
     _, sv, vh = torch.linalg.svd(centred, full_matrices=False)
     sq = upper.square()
+    nearest = (dist + torch.diag(torch.full((dist.shape[0],), math.inf))).min(dim=1).values
     return {
         "mean": flat.mean(0),
         "sd": float(flat.var(0).mean().sqrt()),
@@ -51,6 +52,7 @@ def stats(x: Tensor) -> dict[str, float | Tensor]:
         "q90": float(torch.quantile(upper, 0.9)),
         "excess": float((sq.max() - sq.median()).clamp_min(0).sqrt()),
         "lam": float(sv[0]),
+        "nn": float((sq.max() - nearest.median().square()).clamp_min(0).sqrt()),
         "sv": sv,
         "vh": vh,
     }
@@ -100,6 +102,9 @@ def main() -> None:
     ap.add_argument("--seeds", help="comma-separated seeds of the tuning part instead")
     ap.add_argument("--shard", default="0/1", help="i/k: every k-th problem from the i-th")
     ap.add_argument("--f64", action="store_true", help="run the exact denoiser in float64")
+    ap.add_argument(
+        "--data-draws", type=int, default=1, help="mean over this many 512-example data draws"
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     nfes = [int(v) for v in args.nfe.split(",")]
@@ -117,17 +122,27 @@ def main() -> None:
         mix = p.mixture
         exact = mix.sample(args.n, generator=torch.Generator().manual_seed(1)).to(dt)
         fresh = mix.sample(args.n, generator=torch.Generator().manual_seed(2)).to(dt)
-        data = mix.sample(512, generator=torch.Generator().manual_seed(3)).to(dt)
+        draws = [
+            mix.sample(512, generator=torch.Generator().manual_seed(3 + 1000 * i)).to(dt)
+            for i in range(args.data_draws)
+        ]
         z = torch.randn(args.n, mix.dim, generator=torch.Generator().manual_seed(4), dtype=dt)
         p = p._replace(mixture=mix.to(dt))
-        s = stats(data)
+        all_stats = [stats(data) for data in draws]
         floor = sliced_wasserstein_1(fresh, exact)
         line = [f"{p.seed:3d} {p.name:42s} floor {floor:.3g}"]
         for nfe in nfes:
             peer = min(sliced_wasserstein_1(run_peer(q, p, z, nfe), exact) for q in PEERS)
             cells = []
             for i, v in enumerate(variants):
-                sw = sliced_wasserstein_1(run_variant(v, p, s, z, nfe), exact)
+                sw = float(
+                    np.mean(
+                        [
+                            sliced_wasserstein_1(run_variant(v, p, s, z, nfe), exact)
+                            for s in all_stats
+                        ]
+                    )
+                )
                 ratios.setdefault((i, nfe), []).append(sw / peer)
                 floors.setdefault((i, nfe), []).append(sw / floor)
                 cells.append(f"{sw / peer:.2f}/{sw / floor:.2f}")

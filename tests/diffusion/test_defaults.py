@@ -29,8 +29,8 @@ from medgen.diffusion.defaults import (
     DataStats,
     data_stats,
     default_sigma_max,
-    gaussian_fit_start,
     default_sigmas,
+    gaussian_fit_start,
     prior_std,
     sample_default,
     sigma_max_of,
@@ -156,7 +156,10 @@ def test_steps_for_nfe_is_the_most_that_fit(name: str, nfe: int, steps: int) -> 
 # ---- the sampler target, with the exact denoiser -----------------------------------------------
 
 
-@pytest.mark.parametrize(("nfe", "margin", "own_error"), [(10, 0.04, 0.025), (20, 0.03, 0.003)])
+# The floor margins are loose because the default starts from a fit to STATS, a 512-example
+# sample: its mean is off by ~0.2, and this sample's run to convergence sits ~0.03 above the
+# floor. The own-error margins are tight: they bound the sampler's error at the budget.
+@pytest.mark.parametrize(("nfe", "margin", "own_error"), [(10, 0.04, 0.025), (20, 0.035, 0.003)])
 def test_default_meets_the_target_on_the_grid(
     nfe: int,
     margin: float,
