@@ -125,9 +125,10 @@ def noise_scales(x: Tensor, max_examples: int = 512) -> NoiseScales:
 
     sigma_max follows technique 1 of Song & Ermon 2020: the largest level should be about the
     largest Euclidean distance between training examples, so that p(x; sigma_max) mixes them all.
-    For 2-D toy data that is a few sigma_data; for 64x64 images it is tens. Not the default
-    sampler's 1.5 x that on the models' recorded levels (rho 7, from 0): it raises FD 0.4-1.7% at
-    20 NFE on the shipped models (benchmarks/results/samplers_images.txt).
+    For 2-D toy data that is a few sigma_data; for 64x64 images it is tens. It is the default
+    sampler's sigma_max (`medgen.diffusion.defaults`, 1 x the diameter); the models keep their
+    rho 7 levels and their start from 0, since a saved model records no mean or covariance of its
+    data (experiments/samplers_suite/NOTES.md, "The image models with the fit start").
     """
     flat = x.flatten(1).double()[:max_examples]
     distances = torch.cdist(flat, flat)
