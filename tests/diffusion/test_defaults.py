@@ -39,6 +39,7 @@ from medgen.diffusion.defaults import (
 from medgen.evaluate.sliced import sliced_wasserstein_1
 
 N, SEEDS = 4000, 8
+DRAWS = 3  # noise draws of the default, and fresh exact sets, per convergence check
 GRID = grid_mixture_2d(std=0.1, dtype=torch.float64)
 SIGMA_DATA = math.sqrt(float(torch.diagonal(GRID.covariance()).mean()))  # ~2.83
 STATS = data_stats(GRID.sample(512, generator=torch.Generator().manual_seed(7)))  # a user's sample
@@ -191,22 +192,30 @@ def test_default_beats_edm_levels_at_10_nfe(exact: Tensor) -> None:
 
 
 def sw1_and_floor(mixture: GaussianMixture, data: Tensor | DataStats | None, n: int) -> tuple:
-    """(SW1 of the default at 50 NFE, mean SW1 of 3 fresh exact sets), each against 2 references."""
+    """(mean SW1 of the default at 50 NFE from DRAWS noise draws, mean SW1 of DRAWS fresh exact
+    sets), each against 2 references.
+
+    Both sides are means of DRAWS sets: one set of the default against a mean of several exact sets
+    fails a sampler that is at the floor whenever its one noise draw is unlucky (a held-out
+    problem with 18 modes 50 stds apart: 2.06 from one z, 1.38-1.43 from three others, against
+    exact sets at 1.48-1.96)."""
     mixture = mixture.to(torch.float64)
 
     def draw(seed: int, size: int = n) -> Tensor:
         return mixture.sample(size, generator=torch.Generator().manual_seed(seed))
 
+    def sample(seed: int) -> Tensor:
+        gen = torch.Generator().manual_seed(seed)
+        z = torch.randn(n, mixture.dim, generator=gen, dtype=torch.float64)
+        if data is None:  # the sigma_data-only fallback: 3 sigma_data, started at 0
+            sigma_data = math.sqrt(float(torch.diagonal(mixture.covariance()).mean()))
+            return sample_default(mixture.denoiser, z, 50, sigma_data=sigma_data)
+        return sample_default(mixture.denoiser, z, 50, data=data)
+
     refs = [draw(1), draw(2)]
-    z = torch.randn(n, mixture.dim, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
-    if data is None:  # the sigma_data-only fallback: 3 sigma_data, started at 0
-        sigma_data = math.sqrt(float(torch.diagonal(mixture.covariance()).mean()))
-        x = sample_default(mixture.denoiser, z, 50, sigma_data=sigma_data)
-    else:
-        x = sample_default(mixture.denoiser, z, 50, data=data)
-    ours = float(np.mean([sliced_wasserstein_1(x, r) for r in refs]))
-    floor = np.mean([sliced_wasserstein_1(draw(10 + i), r) for i in range(3) for r in refs])
-    return ours, float(floor)
+    ours = np.mean([sliced_wasserstein_1(sample(4 + i), r) for i in range(DRAWS) for r in refs])
+    floor = np.mean([sliced_wasserstein_1(draw(10 + i), r) for i in range(DRAWS) for r in refs])
+    return float(ours), float(floor)
 
 
 def held_out_of_kind(kind: str, max_cost: int, count: int = 2) -> list[int]:
