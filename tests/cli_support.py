@@ -20,16 +20,24 @@ def run_cli(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedP
 
 
 def run_in_process(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    """`medgen ARGS` in this process (the model imports are paid once): exit code and output."""
-    from medgen.cli import main
+    """`medgen ARGS` in this process (the model imports are paid once): exit code and output.
+    A fault inside medgen raises with its traceback (MEDGEN_DEBUG=1), so a failing test shows it."""
+    from medgen.cli import DEBUG_VARIABLE, main
 
     out, err = io.StringIO(), io.StringIO()
     code = 0
+    before = os.environ.get(DEBUG_VARIABLE)
+    os.environ[DEBUG_VARIABLE] = "1"
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:
             main([str(a) for a in args])
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else 1
+        finally:
+            if before is None:
+                del os.environ[DEBUG_VARIABLE]
+            else:
+                os.environ[DEBUG_VARIABLE] = before
     return subprocess.CompletedProcess(list(map(str, args)), code, out.getvalue(), err.getvalue())
 
 

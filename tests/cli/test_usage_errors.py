@@ -173,3 +173,30 @@ def test_ctrl_c_outside_training_exits_130_in_one_line(tmp_path: Path) -> None:
     lines = [line for line in stderr.splitlines() if line.strip()]
     assert lines == ["medgen: interrupted; nothing half-written was kept"], stderr
     assert not any(work.iterdir()), list(work.iterdir())
+
+
+FAULT = (
+    "import sys, medgen.cli as cli\n"
+    "def fault(args):\n"
+    "    raise RuntimeError('a fault\\nover two lines')\n"
+    "cli.run = fault\n"
+    "cli.main(['data', 'make', '--out', 'x'])\n"
+)
+
+
+@pytest.mark.parametrize("debug", ["", "0", "1"])
+def test_a_fault_inside_medgen_is_one_line_unless_debugging(debug: str) -> None:
+    env = {**os.environ, "MEDGEN_DEBUG": debug}
+    result = subprocess.run(
+        [sys.executable, "-c", FAULT], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 1, result.stderr
+    if debug == "1":
+        assert "Traceback" in result.stderr and "RuntimeError: a fault" in result.stderr
+        return
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr
+    assert lines == [
+        "medgen: error: internal error, RuntimeError: a fault over two lines "
+        "(run again with MEDGEN_DEBUG=1 for the traceback)"
+    ]

@@ -144,7 +144,8 @@ def test_the_feature_cache_matches_the_extractor_and_settings_are_checked(
     extractor = random_projection(base.images.shape[-1])
     cache = FeatureCache(extractor)
     twice = np.concatenate([base.images[:5], base.images[:5]])
-    torch.testing.assert_close(cache(twice), extractor(twice))
+    # a 5-row and a 10-row matrix product may round differently on several threads
+    torch.testing.assert_close(cache(twice), extractor(twice), rtol=1e-5, atol=1e-5)
     assert len(cache.known) == 5
     with pytest.raises(SettingError, match="damages"):
         SanitySettings(damages=("smudge",))

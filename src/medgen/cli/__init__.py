@@ -56,6 +56,7 @@ app.command("segment")(segment_command)
 app.command("register")(register_command)
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+DEBUG_VARIABLE = "MEDGEN_DEBUG"  # set (not 0) in the environment: faults show their traceback
 
 
 def _version(value: bool) -> None:
@@ -75,7 +76,8 @@ def _root(
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: bad input and usage errors become one line on stderr and exit code 2, Ctrl-C
-    exit code 130, never a traceback."""
+    exit code 130, an unexpected exception one line and exit code 1. A traceback only with
+    MEDGEN_DEBUG=1."""
     args = sys.argv[1:] if argv is None else list(argv)
     try:
         run(args)
@@ -103,6 +105,15 @@ def main(argv: list[str] | None = None) -> None:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             sys.exit(0)
         fail(" ".join(exc.format_message().split()), exc.exit_code)  # choices: one line too
+    except Exception as exc:  # a fault in medgen itself: one line, the traceback on request
+        if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+            raise
+        detail = " ".join(str(exc).split()) or "(no message)"
+        fail(
+            f"internal error, {type(exc).__name__}: {detail} "
+            f"(run again with {DEBUG_VARIABLE}=1 for the traceback)",
+            1,
+        )
 
 
 def run(args: list[str]) -> None:

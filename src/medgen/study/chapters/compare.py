@@ -51,7 +51,12 @@ def compare_chapter(ctx: StudyContext) -> ChapterResult:
         log=ctx.log,
     )
     body = comparison_html(result, settings, mode_collapse_shown(modes))
-    where = "<code>features/</code>" if shipped is None else f"<code>{features}</code>"
+    where = (
+        "<code>features/</code>"
+        if shipped is None  # the shipped one is named, not its path inside this installation
+        else "the shipped reference <code>features</code> (<code>medgen reference show "
+        "features</code>)"
+    )
     body += (
         '<p class="note">Everything here, as files: <a href="compare/metrics.json">metrics.json'
         '</a>, <a href="compare/metrics.csv">metrics.csv</a>, and the feature extractor in '
