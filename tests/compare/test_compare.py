@@ -11,7 +11,14 @@ import torch
 
 from cli_support import assert_one_line_error, run_cli
 from medgen.compare import MetricSettings, quality_row
-from medgen.compare.summary import display_table, feature_space_sentences, summary_sentences
+from medgen.compare.summary import (
+    blind_classes,
+    condition_table,
+    display_table,
+    feature_space_sentences,
+    is_blind,
+    summary_sentences,
+)
 from medgen.evaluate.features import FeatureConfig, train_extractor
 from medgen.train.recipe import read_run_config, train_on_data
 
@@ -164,10 +171,18 @@ def test_compare_three_quick_runs(
     assert set(per["run"]) == {"diffusion"}
     assert "tumour_type=none, location=none" in set(per["condition"])
     assert (per["real slices"] >= 10).all() and (per["samples"] == 12).all()
+    assert (per["KID x1000 std"] > 0).all()  # a spread over subsets, as in the main table
+    scores = record["feature_scores"]
+    assert any(k.startswith("location recall ") for k in scores)
+    for condition, blind in zip(per["condition"], per["blind"], strict=True):
+        location = condition.split("location=")[1]
+        recall = scores.get(f"location recall {location}", 1.0)  # none: not a tumour location
+        assert blind == (recall < 0.80), condition
     table = pd.read_csv(out / "metrics.csv")
     assert {"fd", "recall", "memorisation_ratio", "ms_per_image"} <= set(table.columns)
     html = (out / "report.html").read_text()
     assert "Per condition" in html and "samples.png" in html and (out / "samples.png").is_file()
+    assert "feature space</th>" in html and " ± " in html
 
 
 def test_compare_refuses_bad_input(
@@ -235,3 +250,57 @@ def test_the_feature_space_says_what_it_is_blind_to() -> None:
     text = " ".join(feature_space_sentences({"tumour_type accuracy": float("nan")}))
     assert "not scored on tumour presence, tumour type, tumour location" in text
     assert "The feature space sees" not in text
+
+
+RECALLS = {
+    "location accuracy": 0.89,
+    "location recall brainstem": 0.14,
+    "location recall cerebellum": 0.94,
+    "location recall frontal": 0.86,
+}
+SEEN = {"tumour presence AUROC": 0.97, "tumour_type accuracy": 0.92}
+
+
+def test_a_location_the_space_misses_is_called_blind_despite_the_overall_accuracy() -> None:
+    sentences = feature_space_sentences(SEEN | RECALLS)
+    text = " ".join(sentences)
+    assert "The feature space is blind to brainstem tumours (it places 14% of them on dev, " in text
+    assert "per-condition rows for brainstem (marked blind) are not read" in text
+    assert "sees tumour location (" not in text and "tumour location except brainstem" in text
+    assert "cerebellum tumours" not in text and "frontal tumours" not in text
+    assert blind_classes(SEEN | RECALLS) == {"location": {"brainstem": 0.14}}
+
+
+def test_no_location_is_called_blind_when_every_recall_meets_the_target() -> None:
+    scores = SEEN | RECALLS | {"location recall brainstem": 0.80}  # the target itself passes
+    text = " ".join(feature_space_sentences(scores))
+    assert "blind" not in text and blind_classes(scores) == {}
+    assert (
+        "sees tumour presence (0.97 ≥ 0.95), tumour type (0.92 ≥ 0.85), tumour location (0.89"
+        in text
+    )
+    assert "each location" in text
+    unscored = " ".join(feature_space_sentences(SEEN | {"location accuracy": 0.89}))
+    assert "tumour location (0.89 ≥ 0.80; not scored per location)" in unscored
+
+
+def test_a_blind_location_marks_its_conditions_and_kid_shows_its_spread() -> None:
+    blind = blind_classes(SEEN | RECALLS)
+    assert is_blind({"tumour_type": "malignant", "location": "brainstem"}, blind)
+    assert not is_blind({"tumour_type": "malignant", "location": "frontal"}, blind)
+    assert not is_blind({"tumour_type": "brainstem"}, blind)  # a class of another head
+    rows = [
+        {
+            "run": "d",
+            "condition": f"location={where}",
+            "FD": fd,
+            "KID x1000": kid,
+            "KID x1000 std": std,
+            "blind": is_blind({"location": where}, blind),
+        }
+        for where, fd, kid, std in (("brainstem", 39.0, 2.04, 0.51), ("frontal", 250.0, 30.0, 0.0))
+    ]
+    table = condition_table(rows)
+    assert list(table.columns) == ["FD", "KID x1000", "feature space"]
+    assert table.loc[("d", "location=brainstem")].tolist() == [39.0, "2.0 ± 0.5", "blind"]
+    assert table.loc[("d", "location=frontal")].tolist() == [250.0, "30.0", "sees"]

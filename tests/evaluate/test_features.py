@@ -13,7 +13,9 @@ from medgen.data.store import open_dataset
 from medgen.evaluate import frechet_distance
 from medgen.evaluate.features import (
     FeatureConfig,
+    class_recalls,
     load_extractor,
+    scores_with_recalls,
     split_scores,
     train_extractor,
 )
@@ -56,6 +58,9 @@ def test_saved_record_names_the_space_and_what_it_learned(
     assert set(record["targets"]["classes"]) == {"tumour_type", "location"}
     assert "brainstem" in record["targets"]["classes"]["location"]
     assert {"tumour_type accuracy", "source_z R2"} <= set(record["dev_scores"])
+    dev_locations = set(open_dataset(builtin_dataset).split("dev")["location"]) - {"none"}
+    recalls = {k for k in record["dev_scores"] if k.startswith("location recall ")}
+    assert recalls == {f"location recall {v}" for v in dev_locations} and len(recalls) >= 2
     assert 0 <= record["dev_scores"]["tumour presence AUROC"] <= 1  # from the type head
     assert record["format_version"] == 2
     assert not record["targets"]["presence"] and not record["targets"]["mask"]
@@ -168,3 +173,30 @@ def test_an_exported_program_is_a_feature_space(tmp_path: Path) -> None:
     images = torch.rand(300, 1, 16, 16)  # two batches of the extractor: 256 and 44
     assert torch.allclose(extractor(images), MeanStd()(images).double())
     assert extractor.name.startswith("export:") and extractor.image_size is None
+
+
+def test_class_recalls_count_each_tumour_class_by_hand() -> None:
+    vocab = ["brainstem", "none", "frontal", "temporal"]
+    truth = torch.tensor([0, 0, 0, 0, 2, 2, 1, 1])
+    predicted = torch.tensor([0, 2, 2, 2, 2, 2, 0, 0])  # 1 of 4 brainstem, 2 of 2 frontal
+    found = class_recalls(predicted, truth, "location", vocab)
+    # "none" is the presence score's job; temporal has no slice, so no recall
+    assert found == {"location recall brainstem": 0.25, "location recall frontal": 1.0}
+
+
+def test_recalls_missing_from_a_record_are_measured_on_loading(
+    extractor_dir: Path, builtin_dataset: Path
+) -> None:
+    extractor = load_extractor(extractor_dir)
+    recorded = dict(extractor.record["dev_scores"])
+    store = open_dataset(builtin_dataset)
+    assert scores_with_recalls(extractor, store) == recorded  # nothing missing: nothing measured
+    # a record written before recalls were scored, as the shipped extractor's is
+    extractor.record["dev_scores"] = {
+        k: v for k, v in recorded.items() if not k.startswith("location recall ")
+    }
+    measured = scores_with_recalls(extractor, store)
+    assert measured == pytest.approx(recorded, abs=1e-6)  # every dev tumour slice: the same
+    one = scores_with_recalls(extractor, store, cap=1)  # one slice: one location, right or not
+    recalls = [v for k, v in one.items() if k.startswith("location recall ")]
+    assert len(recalls) == 1 and recalls[0] in (0.0, 1.0)

@@ -3,7 +3,8 @@
 For each run: n samples, their features in one feature space, FD/KID/PRDC against held-out
 real slices with half-sampling intervals, the memorisation check, and what the run cost; unseen
 real slices scored the same way give the floor. Conditional runs also get one row per
-condition (their samples for that condition against the real slices of that condition).
+condition (their samples for that condition against the real slices of that condition), marked
+blind where the feature space does not place that condition's tumour location on dev.
 Everything lands in OUT atomically: metrics.json/.csv, per_condition.csv, samples.png,
 summary.md and report.html.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,15 +28,23 @@ from medgen.compare.metrics import MetricSettings, quality_row
 from medgen.compare.runs import Contestant, draw, open_contestants
 from medgen.compare.summary import (
     FLOOR,
+    blind_classes,
+    condition_table,
     display_table,
     feature_space_sentences,
+    is_blind,
     quality_and_cost,
     summary_sentences,
 )
 from medgen.data.store import StoredDataset, open_dataset
 from medgen.evaluate import frechet_distance, kernel_inception_distance, prdc
 from medgen.evaluate.extractor import Extractor
-from medgen.evaluate.features import FeatureConfig, load_extractor, train_extractor
+from medgen.evaluate.features import (
+    FeatureConfig,
+    load_extractor,
+    scores_with_recalls,
+    train_extractor,
+)
 from medgen.evaluate.sharpness import image_sharpness, relative_sharpness
 from medgen.exceptions import InputError
 from medgen.fileio import atomic_directory, check_overwrite, write_json_atomic, write_text_atomic
@@ -151,8 +160,11 @@ def condition_rows(
     store: StoredDataset,
     extractor: Extractor,
     settings: CompareSettings,
+    blind: Mapping[str, Mapping[str, float]],
 ) -> list[dict[str, Any]]:
-    """For a conditional run: per condition, its samples against real dev+test slices of it."""
+    """For a conditional run: per condition, its samples against real dev+test slices of it;
+    a condition naming a class in `blind` (`blind_classes`) is marked so, and no sentence
+    reads it."""
     conditioning = conditioning_of(contestant.model)
     if conditioning is None or not conditioning.names:
         return []
@@ -167,7 +179,8 @@ def condition_rows(
         if ids.size < MIN_CONDITION_REAL:
             continue
         real = extractor(images_of(store, np.sort(ids[: settings.n_real])))
-        labels = torch.tensor(conditioning.encode(dict(zip(names, values, strict=True))))
+        condition = dict(zip(names, values, strict=True))
+        labels = torch.tensor(conditioning.encode(condition))
         n = settings.per_condition
         samples = draw(
             contestant, n, seed=settings.seed, cond=labels.expand(n, -1), steps=settings.steps
@@ -176,19 +189,25 @@ def condition_rows(
         k = min(settings.metrics.k, real.shape[0] - 1, n - 1)
         quality = prdc(real, fake, k=k)
         kid = kernel_inception_distance(
-            real, fake, subsets=settings.metrics.kid_subsets, seed=settings.seed
+            real,
+            fake,
+            subsets=settings.metrics.kid_subsets,
+            subset_size=settings.metrics.kid_subset_size,
+            seed=settings.seed,
         )
         rows.append(
             {
                 "run": contestant.name,
-                "condition": ", ".join(f"{a}={v}" for a, v in zip(names, values, strict=True)),
+                "condition": ", ".join(f"{a}={v}" for a, v in condition.items()),
                 "real slices": int(real.shape[0]),
                 "samples": n,
                 "FD": frechet_distance(real, fake),
                 "KID x1000": 1000 * kid.mean,
+                "KID x1000 std": 1000 * kid.std,  # over subsets, as the main table reports it
                 "precision": quality.precision,
                 "recall": quality.recall,
                 "coverage": quality.coverage,
+                "blind": is_blind(condition, blind),
             }
         )
     return rows
@@ -234,8 +253,10 @@ def measure(
     extractor: Extractor,
     settings: CompareSettings,
     log: Callable[[str], None],
+    blind: Mapping[str, Mapping[str, float]],
 ) -> tuple[list[dict[str, Any]], dict[str, Any], dict[str, np.ndarray], list[dict[str, Any]]]:
-    """Rows per run, the floor row, the panels to show and the per-condition rows."""
+    """Rows per run, the floor row, the panels to show and the per-condition rows (those of
+    a class in `blind` marked)."""
     real = real_sets(store, extractor, settings)
     floor = quality_row(real.floor, real.reference, real.train, real.held_out, settings.metrics)
     floor |= {"run": FLOOR, "model": "real", "family": "real", "nfe": None}
@@ -268,7 +289,7 @@ def measure(
         panels[c.name] = samples.images[: settings.shown]
         if c.condition_names:
             log(f"per-condition samples from {c.name}")
-            per_condition += condition_rows(c, store, extractor, settings)
+            per_condition += condition_rows(c, store, extractor, settings, blind)
     return rows, floor, panels, per_condition
 
 
@@ -294,8 +315,10 @@ def compare_runs(
     check_sizes(contestants, store)
     with atomic_directory(out, overwrite=overwrite) as tmp:
         extractor, where = get_extractor(features, Path(data), tmp, log)
-        rows, floor, panels, per_condition = measure(contestants, store, extractor, settings, log)
-        scores = extractor.record.get("dev_scores", {})
+        scores = scores_with_recalls(extractor, store, seed=settings.seed)
+        rows, floor, panels, per_condition = measure(
+            contestants, store, extractor, settings, log, blind_classes(scores)
+        )
         summary = [*summary_sentences(rows, floor), *feature_space_sentences(scores)]
         comparison = Comparison(out, rows, floor, per_condition, extractor.name, summary, scores)
         write_outputs(tmp, comparison, panels, settings, where, mode_collapse)
@@ -365,7 +388,7 @@ def comparison_html(
 ) -> str:
     """The comparison as an HTML fragment (the study's chapter uses it too)."""
     quality, cost = quality_and_cost(display_table([*comparison.rows, comparison.floor]))
-    per = pd.DataFrame(comparison.per_condition)
+    per = comparison.per_condition
     return render_template(
         "compare_chapter.html",
         table=table_html(quality, float_format="{:.3g}"),
@@ -374,6 +397,6 @@ def comparison_html(
         features=comparison.features,
         feature_scores=comparison.feature_scores,
         settings=settings,
-        per_condition=table_html(per.set_index(["run", "condition"])) if len(per) else "",
+        per_condition=table_html(condition_table(per)) if per else "",
         mode_collapse=table_html(mode_collapse) if mode_collapse is not None else "",
     )
