@@ -20,15 +20,23 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 HAVE_CHROMIUM = CHROMIUM.exists() and CHROMEDRIVER.exists()
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage")
 SHOWN_BADLY = re.compile(r"(?i:\b(nan|inf)\b)|\bNone\b|\de\+\d")  # e.g. 5e+03
-NUMBER = r"(-?\d+(?:\.\d+)?)"
-WITH_INTERVAL = re.compile(rf"{NUMBER}\s*\[{NUMBER},\s*{NUMBER}\]")  # "0.25 [0.1, 0.4]"
+NUMBER = r"([-+]?\d+(?:\.\d+)?)"  # signed: the tasks chapter prints gains as "+0.132"
+# The ways the report prints an estimate beside its interval; each gives (value, low, high).
+WITH_INTERVAL = (
+    re.compile(rf"{NUMBER}\s*\[{NUMBER},\s*{NUMBER}\]"),  # "0.25 [0.1, 0.4]", cells apart too
+    # the tasks chapter's targets: "+0.132 (95% interval -0.010 to +0.255, 40 slices)"
+    re.compile(rf"{NUMBER}\s*\(\d+% interval {NUMBER} to {NUMBER}\b"),
+    # the errors chapter's shares, "67% (58%–76%)" and "45% (20–70%)"; the uses chapter's Dice
+    re.compile(rf"{NUMBER}%?\s*\({NUMBER}%?\s*–\s*{NUMBER}%?\)"),
+)
 
 
 def outside_interval(text: str) -> list[str]:
-    """Every "value [low, high]" in `text` whose value is not inside its own interval."""
+    """Every estimate in `text` printed beside its interval (WITH_INTERVAL) but not inside it."""
     return [
         m.group(0)
-        for m in WITH_INTERVAL.finditer(text)
+        for pattern in WITH_INTERVAL
+        for m in pattern.finditer(text)
         if not float(m.group(2)) <= float(m.group(1)) <= float(m.group(3))
     ]
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
 import pytest
 
+from browser_support import outside_interval
 from medgen.errors.findings import VERDICTS, Finding
-from medgen.study.chapters.tasks import claims_table, read_claim, task_verdict
+from medgen.report.html import MISSING, table_html
+from medgen.study.chapters.tasks import claims_table, read_claim, task_verdict, with_interval
 from medgen.tasks.claims import Claim, claim_verdict
 from medgen.tasks.intervals import Interval
 
@@ -141,3 +144,23 @@ def test_a_claim_says_what_its_interval_resamples_and_reads_as_its_verdict() -> 
         assert claim_verdict(c) == read_claim(c).verdict == verdict
     assert claim_verdict(_claim(1.5, 1.2, 1.8, blocked="400 NFE")) == "contradicted"
     assert claim_verdict(_claim(1.5, math.nan, math.nan)) == "unclear"
+
+
+def test_the_anomaly_table_shows_slice_auroc_beside_its_interval() -> None:
+    nan = math.nan
+    table = pd.DataFrame(
+        {
+            "n tumour": [30, 1, 0],
+            "slice AUROC": [0.8834, 0.7, nan],
+            "slice AUROC 95% low": [0.8123, nan, nan],
+            "slice AUROC 95% high": [0.95, nan, nan],
+            "Dice": [0.4, 0.2, nan],
+        },
+        index=pd.Index(["all", "tumour_type=rare", "location=none"], name="group"),
+    )
+    shown = with_interval(table, "slice AUROC")
+    assert list(shown.columns) == ["n tumour", "slice AUROC [95% interval]", "Dice"]
+    assert list(shown["slice AUROC [95% interval]"]) == ["0.883 [0.812, 0.950]", "0.700", MISSING]
+    assert "slice AUROC 95% low" in table.columns  # the table itself is left as it was
+    # the rendered report's check reads the cell as an estimate inside its interval
+    assert outside_interval(table_html(shown, float_format="{:.3f}")) == []

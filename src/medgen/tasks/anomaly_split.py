@@ -35,7 +35,8 @@ from medgen.data.store import StoredDataset
 from medgen.exceptions import InputError, SettingError
 from medgen.models import VAE
 from medgen.tasks.anomaly import METHODS, NOISES, detect_anomalies, gaussian_blur, slice_score
-from medgen.tasks.metrics import auprc, auroc
+from medgen.tasks.intervals import auroc_interval
+from medgen.tasks.metrics import auprc
 from medgen.tasks.outputs import Advance, TaskOutcome, batches, no_progress, stack_arrays
 from medgen.tasks.run import PixelDenoiser, TaskSettings, load_slices, split_ids
 from medgen.tasks.segmentation import AUTO, CLEANUPS, Segmentation, choose_segmentation
@@ -255,12 +256,14 @@ def group_scores(
     segmentation: Segmentation,
     top: float,
     mask_maps: NDArray[Any] | None = None,
+    seed: int = 0,
 ) -> dict[str, dict[str, float]]:
     """Slice AUROC/AUPRC, pixel AUPRC and Dice for all slices, per tumour type and location.
 
     A group is its tumour slices against every healthy slice of the split; Dice is the mean
     over the group's tumour slices of the segmentation's masks (cut from mask_maps, by default
-    the maps) against their truth masks.
+    the maps) against their truth masks. Slice AUROC comes with its 95% bootstrap interval
+    (auroc_interval, seeded by `seed`).
     """
     mask_maps = maps if mask_maps is None else mask_maps
     scores = slice_score(torch.from_numpy(maps), top).numpy()
@@ -272,9 +275,12 @@ def group_scores(
     out = {}
     for name, tumour in groups.items():
         rows = tumour | ~label
+        slice_auroc = auroc_interval(label[rows], scores[rows], seed=seed)
         out[name] = {
             "n_tumour": int(tumour.sum()),
-            "slice_auroc": auroc(label[rows], scores[rows]),
+            "slice_auroc": slice_auroc.estimate,
+            "slice_auroc_low": slice_auroc.low,
+            "slice_auroc_high": slice_auroc.high,
             "slice_auprc": auprc(label[rows], scores[rows]),
             "pixel_auprc": pixel_auprc(maps[rows], truth[rows], brain[rows]),
             "dice": segmentation.dice(mask_maps[tumour], truth[tumour]) if tumour.any() else np.nan,
@@ -299,17 +305,18 @@ def scores_by_truth(
     dev: Residuals,
     dev_truths: dict[str, NDArray[Any]],
     a: AnomalySettings,
+    seed: int = 0,
 ) -> dict[str, dict[str, Any]]:
     """For each truth: the masks' smoothing, clean-up and threshold with the best Dice on dev
     (choose_masks), and the groups' scores: ranks on the maps smoothed a.blur px, Dice on the
-    masks."""
+    masks; `seed` seeds the AUROC intervals."""
     maps = test.maps(a.blur)
     out = {}
     for kind, truth in truths.items():
         blur, chosen = choose_masks(dev, dev_truths[kind], a)
         mask_maps = maps if blur == a.blur else test.maps(blur)
         groups = group_scores(
-            meta, maps, truth, test.brain, chosen, a.top_fraction, mask_maps=mask_maps
+            meta, maps, truth, test.brain, chosen, a.top_fraction, mask_maps=mask_maps, seed=seed
         )
         out[kind] = {
             "threshold": chosen.threshold,
@@ -360,7 +367,9 @@ def anomaly_split(
             fn, store, ids, s.batch_size, progress if name == "medgen" else no_progress
         )
         dev_found = map_slices(fn, store, dev, s.batch_size).residuals()
-        by_truth = scores_by_truth(meta, found.residuals(), truths, dev_found, dev_truths, a)
+        by_truth = scores_by_truth(
+            meta, found.residuals(), truths, dev_found, dev_truths, a, s.seed
+        )
         results[name] = {
             **by_truth[a.truth],
             "nfe_per_slice": found.nfe,

@@ -15,7 +15,7 @@ from medgen.data.store import StoredDataset
 from medgen.models import VAE
 from medgen.tasks.anomaly_split import MAX_NFE, TRUTH_WORDS, AnomalySettings, anomaly_split
 from medgen.tasks.claims import MALIGNANT, Claim, best_of, malignant_gains, paired_psnr
-from medgen.tasks.intervals import Interval
+from medgen.tasks.intervals import RESAMPLES, Interval
 from medgen.tasks.outputs import TaskOutcome
 from medgen.tasks.peers import DENOISE_PEERS, RECONSTRUCT_PEERS
 from medgen.tasks.reconstruct_split import ReconstructSettings, reconstruct_split
@@ -112,9 +112,10 @@ def _denoise_claim(found: dict[str, TaskOutcome], seed: int) -> Claim:
 def anomaly_table(
     model: PixelDenoiser, vae: VAE | None, store: StoredDataset, s: TaskSettings
 ) -> Table:
-    """Slice AUROC/AUPRC, pixel AUPRC and Dice per group (all, tumour type, location), per
-    method (the healthy diffusion model's look-alike, the VAE's reconstruction error); pixel
-    scores against the tumour mask, then against tumour and oedema ("+oedema")."""
+    """Slice AUROC (with its 95% interval)/AUPRC, pixel AUPRC and Dice per group (all, tumour
+    type, location), per method (the healthy diffusion model's look-alike, the VAE's
+    reconstruction error); pixel scores against the tumour mask, then against tumour and oedema
+    ("+oedema")."""
     a = AnomalySettings()
     with torch.no_grad():
         outcome = anomaly_split(model, store, s, a, vae)
@@ -130,6 +131,8 @@ def anomaly_table(
                     "method": name,
                     "n tumour": g["n_tumour"],
                     "slice AUROC": g["slice_auroc"],
+                    "slice AUROC 95% low": g["slice_auroc_low"],
+                    "slice AUROC 95% high": g["slice_auroc_high"],
                     "slice AUPRC": g["slice_auprc"],
                     "pixel AUPRC": g["pixel_auprc"],
                     "Dice": g["dice"],
@@ -139,7 +142,11 @@ def anomaly_table(
             )
     table = pd.DataFrame(rows).set_index(["group", "method"])
     claims = _anomaly_claims(outcome, vae, store, s, a)
-    note = f"Anomaly detection's masks, chosen on dev (clean-up, smoothing): {_cleanups(m)}."
+    note = (
+        f"Anomaly detection's masks, chosen on dev (clean-up, smoothing): {_cleanups(m)}. "
+        f"Slice AUROC's 95% interval is the BCa bootstrap over slices ({RESAMPLES:,} resamples), "
+        "the group's tumour slices and the healthy ones drawn apart."
+    )
     return Table(table, claims, note, {"anomaly": outcome})
 
 

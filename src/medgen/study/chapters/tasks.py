@@ -26,7 +26,7 @@ from medgen.data.store import open_dataset
 from medgen.errors.findings import Finding
 from medgen.models import VAE, load_model
 from medgen.models.diffusion import DiffusionConfig
-from medgen.report.html import FigureRef, render_template, table_html
+from medgen.report.html import MISSING, FigureRef, render_template, table_html
 from medgen.study.context import ChapterResult, StudyContext
 from medgen.study.references import provenance_html, reference_run
 from medgen.tasks.anomaly_split import PRIOR_LEVELS
@@ -34,7 +34,7 @@ from medgen.tasks.claims import VERDICT_WORDS, Claim, claim_verdict
 from medgen.tasks.intervals import RESAMPLES
 from medgen.tasks.outputs import PANEL_COLUMNS, TaskOutcome, write_panel
 from medgen.tasks.run import TaskSettings, open_pixel_model
-from medgen.tasks.tables import Table, anomaly_table, denoise_table, reconstruct_table
+from medgen.tasks.tables import anomaly_table, denoise_table, reconstruct_table
 from medgen.train.recipe import read_run_config, train_on_data
 
 BATCH_SIZE = 32
@@ -159,6 +159,24 @@ def claims_table(claims: list[Claim]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def with_interval(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """`table` with `column` shown as "value [low, high]" in place of it and its "95% low" and
+    "95% high" columns; the value alone where it has no interval."""
+    low, high = f"{column} 95% low", f"{column} 95% high"
+
+    def shown(row: pd.Series) -> str:
+        value, lo, hi = row[column], row[low], row[high]
+        if math.isnan(value):
+            return MISSING
+        return f"{value:.3f}" if math.isnan(lo) else f"{value:.3f} [{lo:.3f}, {hi:.3f}]"
+
+    at = table.columns.get_loc(column)
+    cells = table.apply(shown, axis=1)
+    out = table.drop(columns=[column, low, high])
+    out.insert(at, f"{column} [95% interval]", cells)
+    return out
+
+
 def panel(ctx: StudyContext, name: str, outcome: TaskOutcome, caption: str) -> FigureRef:
     """The first slice of an outcome as input | output | truth | error | uncertainty."""
     path, ref = ctx.figure(f"{name}.png")
@@ -216,8 +234,8 @@ def tasks_chapter(ctx: StudyContext) -> ChapterResult:
         ),
     ]
 
-    def html(t: Table) -> str:
-        return table_html(t.table, float_format="{:.3f}")
+    def html(table: pd.DataFrame) -> str:
+        return table_html(table, float_format="{:.3f}")
 
     tables = {"denoise": denoised, "anomaly": anomalies, "reconstruct": recon}
     claims = [c for t in tables.values() for c in t.claims]
@@ -233,9 +251,9 @@ def tasks_chapter(ctx: StudyContext) -> ChapterResult:
         tune=s.tune_slices,
         prior=PRIOR_LEVELS,
         edm=DiffusionConfig(),  # the default training levels, for comparison
-        denoise=html(denoised),
-        anomaly=html(anomalies),
-        reconstruct=html(recon),
+        denoise=html(denoised.table),
+        anomaly=html(with_interval(anomalies.table, "slice AUROC")),
+        reconstruct=html(recon.table),
         claims=table_html(claims_table(claims), float_format="{:.3f}"),
         resamples=RESAMPLES,
         findings=[read_claim(c).sentence for c in claims],
