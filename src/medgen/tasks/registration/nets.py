@@ -19,7 +19,9 @@ from torch.nn import functional as F
 class NetConfig:
     """Size of the registration U-Net and of its integration."""
 
-    channels: tuple[int, ...] = (16, 32, 32, 32)  # features per level; each level halves H, W
+    # features per level, each level halving H and W; the narrower (16, 32, 32, 32) shrank
+    # displacements over 5 px to about 0.64 of their size (experiments/registration)
+    channels: tuple[int, ...] = (32, 64, 64, 64)
     integration_steps: int = 7  # scaling and squaring: the velocity is split into 2^7 steps
     integration_downsize: int = 2  # integrate at 1/2 resolution (VoxelMorph's int_downsize)
 
