@@ -12,9 +12,10 @@ displacement: EPE inside the fixed brain (pixels), Dice of the warped CSF/GM/WM 
 Target: EPE <= SyN's (the paired interval of SyN's EPE minus medgen's clears 0) at <= 0.1%
 folding and >= 20x SyN's speed per pair.
 
-Run (~15 min on one free CPU thread; equal steps keep the two networks' budgets equal):
+Run (~25 min on one CPU thread; equal steps keep the two networks' budgets equal, and 500 pairs
+resolve a gain of about 0.05 px):
 
-    python benchmarks/register.py --minutes 9 --steps 6000 --pairs 80 \
+    python benchmarks/register.py --minutes 40 --steps 6000 --pairs 500 \
         --out benchmarks/results/register.txt
 """
 
