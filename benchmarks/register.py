@@ -61,7 +61,7 @@ def main() -> None:
         log.append(f"{time.strftime('%H:%M:%S')} {line}")
         print(log[-1], flush=True)
 
-    nets = train_methods(model, store, s, note)
+    nets, _ = train_methods(model, store, s, note)
     per_pair = register_split(nets, store, s, note)
     text = "\n".join(
         [

@@ -12,7 +12,12 @@ PEERS_HELP = "Comma-separated classical peers run beside medgen: ants_syn,sitk_d
 
 
 def register_command(
-    run: Path = typer.Argument(..., help="A pixel-space diffusion run (the prior)."),
+    run: Path = typer.Argument(
+        ...,
+        help="A pixel-space diffusion run (the prior the networks train with), or a folder of "
+        "networks trained before (--save-nets), or a shipped reference model's name "
+        "(pixel_prior, registration) on the data it was trained on.",
+    ),
     data: Path = typer.Option(
         ..., help="Dataset folder: trains the network; without --fixed, its pairs are scored."
     ),
@@ -36,6 +41,9 @@ def register_command(
         None, parser=finite_number, help="Training wall clock per network. [default: no cap]"
     ),
     peers: str = typer.Option("all", help=PEERS_HELP + " Empty for none."),
+    save_nets: Path | None = typer.Option(
+        None, help="Write the trained networks to this folder, for RUN later. [default: none]"
+    ),
     seed: int = typer.Option(0, help="Seed of the pairs and the training."),
     overwrite: bool = typer.Option(False, help="Replace an existing output folder."),
 ) -> None:
@@ -43,10 +51,13 @@ def register_command(
     training similarity compares the diffusion prior's denoised images, beside ANTs SyN and
     SimpleITK demons; score end-point error, tissue Dice, folding, time and error near tumours
     against the built-in data's true displacement. With --fixed/--moving, register your pair.
+    Given a folder of trained networks instead of a prior, it registers without training.
 
     Example: medgen register runs/diffusion --data data --limit 40 --minutes 5 --out registered
 
-    Example: medgen register runs/diffusion --data data --fixed a.nii --moving b.nii --out w.nii
+    Example: medgen register runs/diffusion --data data --save-nets nets --peers ''
+
+    Example: medgen register nets --data data --fixed a.nii --moving b.nii --out w.nii
     """
     from medgen.exceptions import SettingError
     from medgen.tasks.registration.command import run_register
@@ -64,7 +75,14 @@ def register_command(
         split=split, limit=limit, train_slices=train_slices, peers=chosen, seed=seed, train=train
     )
     facts = run_register(
-        run, data, settings, fixed=fixed, moving=moving, out=out, overwrite=overwrite
+        run,
+        data,
+        settings,
+        fixed=fixed,
+        moving=moving,
+        out=out,
+        save_to=save_nets,
+        overwrite=overwrite,
     )
     if "table" in facts:
         print(facts["table"])

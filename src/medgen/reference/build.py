@@ -4,6 +4,7 @@ NAME/model/model.safetensors + model.json   the weights (float16 where the dev m
                                            and config; the folder is a run `medgen sample`,
                                            `medgen compare` and the tasks open as they are
 NAME/weights.safetensors + extractor.json  (the feature extractor instead of model/)
+NAME/*.safetensors + nets.json             (the registration networks instead of model/)
 NAME/config.json                           the run's config: [train] and [model] as trained
 NAME/train.toml                            the recipe's --config file
 NAME/metrics.jsonl                         the training curve, at most CURVE_LINES lines
@@ -31,7 +32,7 @@ from medgen.tensorio import save_tensors
 
 CURVE_LINES = 200  # metrics.jsonl lines kept in a reference folder
 PROVENANCE = "provenance.json"
-PLACEHOLDERS = {"data": "DATA", "out": "RUN", "latent": "LATENT_VAE_RUN"}
+PLACEHOLDERS = {"data": "DATA", "out": "RUN", "latent": "LATENT_VAE_RUN", "prior": "PRIOR_RUN"}
 
 
 def half(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -71,8 +72,14 @@ def trimmed_curve(path: Path, limit: int = CURVE_LINES) -> str:
 def recorded_command(recipe: Recipe, budget: str | None = None) -> str:
     """The recipe's command with placeholders for the paths that differ between machines."""
     latent = PLACEHOLDERS["latent"] if recipe.latent else None
+    prior = PLACEHOLDERS["prior"] if recipe.prior else None
     argv = train_argv(
-        recipe, PLACEHOLDERS["data"], PLACEHOLDERS["out"], budget=budget, latent_run=latent
+        recipe,
+        PLACEHOLDERS["data"],
+        PLACEHOLDERS["out"],
+        budget=budget,
+        latent_run=latent,
+        prior_run=prior,
     )
     if recipe.config_file is not None:
         argv[argv.index(str(recipe.config_file))] = "train.toml"
@@ -110,8 +117,44 @@ def package_features(run: Path, tmp: Path) -> dict[str, Any]:
     return {"dtype": "float32", "dev": info.get("dev_scores", {})}
 
 
+def package_registration(run: Path, data: Path, tmp: Path) -> dict[str, Any]:
+    """Copy the networks (small: kept in float32); medgen's network's EPE on dev pairs."""
+    from medgen.tasks.registration.saved import NETS_FILE, read_info
+
+    info = read_info(run)
+    for entry in info["nets"].values():
+        shutil.copyfile(run / str(entry["file"]), tmp / str(entry["file"]))
+    shutil.copyfile(run / NETS_FILE, tmp / NETS_FILE)
+    return {"dtype": "float32", "dev": registration_dev(tmp, data)}
+
+
+def registration_dev(folder: Path, data: Path) -> dict[str, float]:
+    """Mean end-point error (pixels, in the brain) of medgen's network on the dev split's
+    same-level pairs, and its standard error."""
+    from medgen.reference.catalog import REGISTER_DEV_PAIRS
+    from medgen.tasks.registration.run import MEDGEN, RegisterSettings, register_split
+    from medgen.tasks.registration.saved import load_nets
+
+    store = open_dataset(data)
+    nets = load_nets(folder, store.size)
+    s = RegisterSettings(split="dev", limit=REGISTER_DEV_PAIRS, peers=())
+    epe = register_split({MEDGEN: nets[MEDGEN]}, store, s, log=lambda _: None)["epe_px"]
+    return {"EPE px": float(epe.mean()), "EPE px se": float(epe.std(ddof=1) / len(epe) ** 0.5)}
+
+
 def run_summary(recipe: Recipe, run: Path) -> dict[str, Any]:
     """Steps, images and seconds of the finished run."""
+    if recipe.family == "registration":
+        from medgen.tasks.registration.saved import read_info
+
+        info = read_info(run)
+        trained = list(info["nets"].values())
+        steps = int(trained[0]["steps"])
+        return {
+            "steps": steps,
+            "images": steps * int(info["train"]["batch_size"]) * 2,  # a pair is two slices
+            "seconds": round(sum(float(t["seconds"]) for t in trained), 1),
+        }
     if recipe.family == "features":
         from medgen.evaluate.features import INFO
 
@@ -142,6 +185,8 @@ def package_reference(
     with atomic_directory(dest, overwrite=overwrite) as tmp:
         if recipe.family == "features":
             measured = package_features(run, tmp)
+        elif recipe.family == "registration":
+            measured = package_registration(run, data, tmp)
         else:
             measured = package_generative(recipe, run, data, tmp)
             assert recipe.config_file is not None
@@ -156,6 +201,7 @@ def package_reference(
             "chapter": recipe.chapter,
             "command": recorded_command(recipe, budget),
             "latent": recipe.latent,
+            "prior": recipe.prior,
             "data": data_record(open_dataset(data)),
             "commit": source_commit(),
             "medgen_version": __version__,

@@ -24,18 +24,26 @@ class Recipe:
 
     name: str
     role: str  # one line: what the model does in the study
-    family: str  # "diffusion", "gan", "vae" (medgen train) or "features" (medgen features)
+    # "diffusion", "gan", "vae" (medgen train), "features" (medgen features) or "registration"
+    # (medgen register --save-nets)
+    family: str
     chapter: str  # the study chapter that uses it
     where: str | None = None  # --where: the training slices it sees
     cond: str | None = None  # --cond: the metadata it is conditional on
     latent: str | None = None  # the reference whose VAE's latent space it works in
     joint: bool = False  # --joint: a joint (image, tumour mask) generator
-    feature_steps: int = 0  # medgen features --steps (the feature extractor only)
+    prior: str | None = None  # the reference diffusion prior it trains with (registration)
+    steps: int = 0  # --steps of the feature extractor and the registration networks
 
     @property
     def config_file(self) -> Path | None:
-        """The recipe's `--config` file (None for the feature extractor)."""
-        return None if self.family == "features" else RECIPES_DIR / f"{self.name}.toml"
+        """The recipe's `--config` file (None where the command takes --steps instead)."""
+        return None if self.family in STEP_FAMILIES else RECIPES_DIR / f"{self.name}.toml"
+
+
+STEP_FAMILIES = ("features", "registration")  # trained for --steps, without a config file
+REGISTER_TRAIN_SLICES = 2000  # training slices of the registration networks
+REGISTER_DEV_PAIRS = 50  # dev pairs `medgen register` scores after training them
 
 
 RECIPES: dict[str, Recipe] = {
@@ -89,7 +97,16 @@ RECIPES: dict[str, Recipe] = {
             "the comparison's feature space (medgen's domain extractor)",
             "features",
             "compare",
-            feature_steps=2000,
+            steps=2000,
+        ),
+        Recipe(
+            "registration",
+            "the registration networks: medgen's (trained on the prior's denoised slices) and "
+            "its raw-image twin",
+            "registration",
+            "uses",
+            prior="pixel_prior",
+            steps=6000,
         ),
     )
 }
@@ -111,12 +128,34 @@ def train_argv(
     *,
     budget: str | None = None,
     latent_run: str | Path | None = None,
+    prior_run: str | Path | None = None,
 ) -> list[str]:
     """The `medgen ...` command (without `medgen`) that trains `recipe` on `data` into `out`;
-    `budget` replaces the recipe's, `latent_run` is the VAE run of a latent model."""
+    `budget` replaces the recipe's, `latent_run` is the VAE run of a latent model, `prior_run`
+    the diffusion prior of the registration networks."""
+    if recipe.family in STEP_FAMILIES:
+        steps = recipe.steps if budget is None else budget_steps(budget)
     if recipe.family == "features":
-        steps = recipe.feature_steps if budget is None else feature_steps(budget)
         return ["features", "--data", str(data), "--out", str(out), "--steps", str(steps)]
+    if recipe.family == "registration":
+        if prior_run is None:
+            raise SettingError("prior", f"{recipe.name} needs the run of {recipe.prior}")
+        return [
+            "register",
+            str(prior_run),
+            "--data",
+            str(data),
+            "--save-nets",
+            str(out),
+            "--steps",
+            str(steps),
+            "--train-slices",
+            str(REGISTER_TRAIN_SLICES),
+            "--split",
+            "dev",
+            "--limit",
+            str(REGISTER_DEV_PAIRS),
+        ]
     argv = ["train", recipe.family, "--data", str(data), "--out", str(out)]
     argv += ["--config", str(recipe.config_file)]
     if budget is not None:
@@ -134,11 +173,12 @@ def train_argv(
     return argv
 
 
-def feature_steps(budget: str) -> int:
-    """The feature extractor's steps from a budget such as "2000steps" (its only unit)."""
+def budget_steps(budget: str) -> int:
+    """Steps from a budget such as "2000steps", the only unit of the feature extractor and the
+    registration networks."""
     from medgen.train.budget import parse_budget
 
     parsed = parse_budget(budget)
     if parsed.steps is None:
-        raise SettingError("budget", f"the feature extractor's budget is in steps, not {budget!r}")
+        raise SettingError("budget", f"this model's budget is in steps, not {budget!r}")
     return parsed.steps

@@ -17,7 +17,13 @@ from typing import Any
 
 from medgen.data.store import open_dataset
 from medgen.reference.build import package_reference
-from medgen.reference.catalog import Recipe, feature_steps, get_recipe
+from medgen.reference.catalog import (
+    REGISTER_DEV_PAIRS,
+    REGISTER_TRAIN_SLICES,
+    Recipe,
+    budget_steps,
+    get_recipe,
+)
 from medgen.reference.zoo import Reference, load_reference, reference_folder
 
 NOISE_Z = 2.0  # |difference| / its standard error below which two dev metrics agree
@@ -40,13 +46,29 @@ def train_recipe(
     budget: str | None,
     latent_run: Path | None,
     progress: bool,
+    prior_run: Path | None = None,
 ) -> None:
     """The library calls of the recipe's command: train it on `data` into `run`."""
     if recipe.family == "features":
         from medgen.evaluate.features import FeatureConfig, train_extractor
 
-        steps = recipe.feature_steps if budget is None else feature_steps(budget)
+        steps = recipe.steps if budget is None else budget_steps(budget)
         train_extractor(data, run, FeatureConfig(steps=steps))
+        return
+    if recipe.family == "registration":
+        from medgen.tasks.registration.command import run_register
+        from medgen.tasks.registration.run import RegisterSettings
+        from medgen.tasks.registration.train import TrainSettings
+
+        assert prior_run is not None
+        steps = recipe.steps if budget is None else budget_steps(budget)
+        s = RegisterSettings(
+            split="dev",
+            limit=REGISTER_DEV_PAIRS,
+            train_slices=REGISTER_TRAIN_SLICES,
+            train=TrainSettings(steps=steps),
+        )
+        run_register(prior_run, data, s, save_to=run)
         return
     from medgen.tasks.augment import train_joint_generator
     from medgen.train.recipe import read_run_config, train_on_data
@@ -114,9 +136,10 @@ def retrain(
     latent = None
     if recipe.latent:
         latent = Path(latent_run) if latent_run else reference_folder(recipe.latent, root)
+    prior = reference_folder(recipe.prior, root) if recipe.prior else None
     log(f"training {name}: {recipe.role}")
     run = out / "runs" / name
-    train_recipe(recipe, data, run, budget, latent, progress)
+    train_recipe(recipe, data, run, budget, latent, progress, prior)
     provenance = package_reference(name, run, data, out / name, budget=budget)
     comparison = (
         [] if shipped is None else compare_dev(provenance["dev"], shipped.provenance["dev"])

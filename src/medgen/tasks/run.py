@@ -80,6 +80,16 @@ class TaskSettings:
 # ---- opening ---------------------------------------------------------------------------------
 
 
+def run_folder(run: str | Path, store: StoredDataset) -> Path:
+    """`run`, or the folder of the shipped reference model it names, which is handed out only
+    for its own data (InputError otherwise)."""
+    from medgen.reference.zoo import MODELS_DIR, require
+
+    if not Path(run).exists() and Path(run).name == str(run) and (MODELS_DIR / str(run)).is_dir():
+        return require(str(run), store).folder
+    return Path(run)
+
+
 def open_pixel_model(run: str | Path, store: StoredDataset) -> PixelDenoiser:
     """A run's pixel-space diffusion model as a [0, 1] denoiser, checked against the data size."""
     from medgen.train.generate import open_run

@@ -31,13 +31,15 @@ from medgen.tasks.fewlabels.table import (
     SegmentSettings,
     segment_table,
 )
+from medgen.tasks.registration.nets import RegistrationNet
 from medgen.tasks.registration.run import RegisterSettings, register_split, train_methods
+from medgen.tasks.registration.saved import load_nets, read_info
 from medgen.tasks.registration.table import SYN, register_table
 from medgen.tasks.registration.train import TrainSettings
 from medgen.tasks.run import open_pixel_model
-from medgen.tasks.tables import Table
 
 PRIOR = "pixel_prior"  # the reference standing in for the tasks chapter's prior
+NETS = "registration"  # the reference registration networks
 
 
 def prior_run(ctx: StudyContext) -> tuple[Path, dict[str, str]]:
@@ -94,11 +96,23 @@ def register_settings(ctx: StudyContext) -> RegisterSettings:
     )
 
 
-def registration(ctx: StudyContext, run: Path, data: Path, s: RegisterSettings) -> Table:
-    """Train the registration networks, register the test pairs with them and the peers."""
+def registration_nets(
+    ctx: StudyContext, run: Path, data: Path, s: RegisterSettings
+) -> tuple[dict[str, RegistrationNet], RegisterSettings, dict[str, str]]:
+    """The shipped registration networks where the study uses references and they were
+    trained on its data (with the settings they were trained with), else networks trained
+    here for the profile's steps; and the references used (shown name -> reference name)."""
     store = open_dataset(data)
-    nets = train_methods(open_pixel_model(run, store), store, s, ctx.log)
-    return register_table(register_split(nets, store, s, ctx.log), s.seed)
+    found = reference_run(ctx, NETS)
+    if found is not None:
+        info = read_info(found)
+        steps = int(next(iter(info["nets"].values()))["steps"])
+        trained = replace(
+            s, train_slices=int(info["train_slices"]), train=replace(s.train, steps=steps)
+        )
+        return load_nets(found, store.size), trained, {"registration networks": NETS}
+    nets, _ = train_methods(open_pixel_model(run, store), store, s, ctx.log)
+    return nets, s, {}
 
 
 def uses_chapter(ctx: StudyContext) -> ChapterResult:
@@ -110,9 +124,9 @@ def uses_chapter(ctx: StudyContext) -> ChapterResult:
     s = segment_settings(ctx)
     ctx.log(f"segmentation with {', '.join(map(str, s.counts))} labelled slices, {s.draws} draws")
     result = segment_table(model, store, s)
-    reg_s = register_settings(ctx)
+    nets, reg_s, reg_used = registration_nets(ctx, run, data, register_settings(ctx))
     ctx.log(f"registration of {reg_s.limit} pairs, networks trained {reg_s.train.steps} steps")
-    registered = registration(ctx, run, data, reg_s)
+    registered = register_table(register_split(nets, store, reg_s, ctx.log), reg_s.seed)
     findings = [read_claim(c) for c in result.claims]
     reg_findings = [read_claim(c) for c in registered.claims]
     verdict = task_verdict(findings) if findings else "unclear"
@@ -141,8 +155,9 @@ def uses_chapter(ctx: StudyContext) -> ChapterResult:
         reg_note=registered.note,
         prior=used.get("diffusion", str(run)),  # a reference is opened by its name
         references=used,
+        nets=reg_used.get("registration networks"),
     )
-    body += provenance_html(used)
+    body += provenance_html({**used, **reg_used})
     summary = (
         f"targets: few-label segmentation {VERDICT_WORDS[verdict]}, "
         f"registration {VERDICT_WORDS[reg_verdict]}"

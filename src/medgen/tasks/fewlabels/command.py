@@ -4,25 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medgen.data.store import StoredDataset, open_dataset
+from medgen.data.store import open_dataset
 from medgen.exceptions import InputError
 from medgen.models import DiffusionModel
 from medgen.tasks.adapter import pixel_denoiser
 from medgen.tasks.fewlabels.features import decoder_blocks
 from medgen.tasks.fewlabels.labels import draw_labelled
 from medgen.tasks.fewlabels.table import SegmentSettings, segment_table
-from medgen.tasks.run import check_split
+from medgen.tasks.run import check_split, run_folder
 from medgen.tasks.tables import Table
-
-
-def run_folder(run: str | Path, store: StoredDataset) -> Path:
-    """`run`, or the folder of the shipped reference model it names, which is handed out only
-    for its own data (InputError otherwise)."""
-    from medgen.reference.zoo import MODELS_DIR, require
-
-    if not Path(run).exists() and Path(run).name == str(run) and (MODELS_DIR / str(run)).is_dir():
-        return require(str(run), store).folder
-    return Path(run)
 
 
 def open_feature_model(run: str | Path, size: int) -> DiffusionModel:

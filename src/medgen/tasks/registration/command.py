@@ -10,11 +10,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from medgen.data.store import open_dataset
+from medgen.data.store import StoredDataset, open_dataset
 from medgen.data.synth.truth import is_builtin
 from medgen.exceptions import InputError, SettingError
 from medgen.fileio import atomic_directory, write_text_atomic
-from medgen.tasks.registration.nets import warp
+from medgen.tasks.registration.nets import RegistrationNet, warp
 from medgen.tasks.registration.own import ddf_path, read_pair, write_nifti
 from medgen.tasks.registration.run import (
     MEDGEN,
@@ -23,9 +23,10 @@ from medgen.tasks.registration.run import (
     register_split,
     train_methods,
 )
+from medgen.tasks.registration.saved import NETS_FILE, load_nets, save_nets
 from medgen.tasks.registration.table import register_table, table_text
 from medgen.tasks.registration.train import predict
-from medgen.tasks.run import check_split, open_pixel_model
+from medgen.tasks.run import check_split, open_pixel_model, run_folder
 
 
 def run_register(
@@ -36,15 +37,21 @@ def run_register(
     fixed: Path | None = None,
     moving: Path | None = None,
     out: Path | None = None,
+    save_to: Path | None = None,
     overwrite: bool = False,
     log: Log = print,
 ) -> dict[str, Any]:
     """Train medgen's registration network on `data`'s training split with `run`'s diffusion
-    prior; register `s.split`'s pairs with it and the peers (the table), or `fixed`/`moving`.
-    Every refusal comes before training."""
+    prior (or load the networks when `run` is a folder `save_to` wrote); register `s.split`'s
+    pairs with it and the peers (the table), or `fixed`/`moving`. With `save_to`, the trained
+    networks are written there. Every refusal comes before training."""
     if (fixed is None) != (moving is None):
         raise SettingError("fixed/moving", "give both or neither")
     store = open_dataset(data)
+    run = run_folder(run, store)
+    trained = (run / NETS_FILE).is_file()
+    if trained and save_to is not None:
+        raise SettingError("save-nets", f"{run} holds trained networks already: nothing to train")
     own = None
     if fixed is not None and moving is not None:
         own = read_pair(fixed, moving, store.size)
@@ -56,8 +63,14 @@ def run_register(
     if target is not None:
         outputs = [target] if own is None else [target, ddf_path(target)]
         _refuse_existing(outputs, overwrite)
-    model = open_pixel_model(run, store)
-    nets = train_methods(model, store, replace(s, plain=s.plain and own is None), log)
+    if save_to is not None:
+        _refuse_existing([save_to], overwrite)
+    if trained:
+        nets = load_nets(run, store.size)
+        if MEDGEN not in nets:
+            raise InputError(run, f"holds no {MEDGEN!r} network")
+    else:
+        nets = train(run, store, replace(s, plain=s.plain and own is None), save_to, overwrite, log)
     net = nets[MEDGEN]
     if own is None:
         per_pair = register_split(nets, store, s, log)
@@ -76,6 +89,30 @@ def run_register(
     write_nifti(warped, f.affine, target)
     write_nifti(np.moveaxis(ddf[0], 0, -1), f.affine, ddf_path(target))  # (H, W, 2) row, col
     return {"out": target, "ddf": ddf_path(target)}
+
+
+def train(
+    run: Path,
+    store: StoredDataset,
+    s: RegisterSettings,
+    save_to: Path | None,
+    overwrite: bool,
+    log: Log,
+) -> dict[str, RegistrationNet]:
+    """Train the networks with `run`'s prior; with `save_to`, write them there."""
+    nets, record = train_methods(open_pixel_model(run, store), store, s, log)
+    if save_to is not None:
+        save_nets(
+            nets,
+            record,
+            save_to,
+            train=s.train,
+            size=store.size,
+            train_slices=s.train_slices,
+            overwrite=overwrite,
+        )
+        log(f"wrote the trained networks to {save_to}")
+    return nets
 
 
 def _refuse_existing(paths: list[Path], overwrite: bool) -> None:

@@ -51,11 +51,15 @@ class RegisterSettings:
             one_of("peers", name, PEERS)
 
 
+Trained = tuple[dict[str, RegistrationNet], dict[str, dict[str, float]]]
+
+
 def train_methods(
     model: PixelDenoiser, store: StoredDataset, s: RegisterSettings, log: Log = print
-) -> dict[str, RegistrationNet]:
+) -> Trained:
     """medgen's network (similarity on the prior's denoised images) and, with `s.plain`, the
-    same network trained on the raw images, each for `s.train`'s budget."""
+    same network trained on the raw images, each for `s.train`'s budget; and per network the
+    steps and seconds it trained."""
     ids = store.split("train").index.to_numpy()[: s.train_slices]
     levels = store.meta.loc[ids, "source_z"].to_numpy()
     if not (np.unique(levels, return_counts=True)[1] >= 2).any():
@@ -63,15 +67,17 @@ def train_methods(
     images = np.asarray(store.array("images")[ids], np.float32)
     log(f"denoising {len(ids)} training slices with the diffusion prior")
     denoised = prior_denoised(model, images)
-    nets = {}
+    nets, record = {}, {}
     for name, targets in ((MEDGEN, denoised), (PLAIN, images)):
         if name == PLAIN and not s.plain:
             continue
         done: list[int] = []
         start = time.perf_counter()
         nets[name] = train_registration(images, targets, levels, s.train, _count_into(done))
-        log(f"trained {name}: {len(done)} steps in {time.perf_counter() - start:.0f} s")
-    return nets
+        seconds = time.perf_counter() - start
+        record[name] = {"steps": len(done), "seconds": round(seconds, 1)}
+        log(f"trained {name}: {len(done)} steps in {seconds:.0f} s")
+    return nets, record
 
 
 def _count_into(done: list[int]) -> Progress:
