@@ -5,6 +5,7 @@ data's, half a pair, an unknown peer): one line, exit 2, through `medgen.cli.mai
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,51 @@ def test_register_refuses_an_existing_output_before_training(
 ) -> None:
     line = _refused(capsys, "register", prior, "--data", builtin_dataset, "--out", tmp_path)
     assert "already exists" in line and "--overwrite" in line
+
+
+def test_saved_networks_register_as_they_were_trained(
+    prior: Path, builtin_dataset: Path, tmp_path: Path
+) -> None:
+    """--save-nets writes the networks; RUN = that folder registers the same pairs with them,
+    without training, and scores each pair exactly as the freshly trained networks did."""
+    nets = tmp_path / "nets"
+    trained, reused = tmp_path / "trained", tmp_path / "reused"
+    first = run_cli(
+        "register", prior, "--data", builtin_dataset, *TINY, "--peers", "",
+        "--save-nets", nets, "--out", trained,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert {p.name for p in nets.iterdir()} == {
+        "nets.json", "medgen.safetensors", "voxelmorph.safetensors",
+    }  # fmt: skip
+    again = run_cli(
+        "register", nets, "--data", builtin_dataset, "--limit", "4", "--peers", "", "--out", reused
+    )
+    assert again.returncode == 0, again.stderr
+    assert "trained medgen" not in again.stdout + again.stderr  # nothing was trained
+    before, after = (pd.read_csv(p / "per_pair.csv") for p in (trained, reused))
+    columns = ["method", "fixed", "moving", "epe_px", "dice_mean", "folding_pct"]
+    pd.testing.assert_frame_equal(before[columns], after[columns])
+
+
+def test_saved_networks_are_refused_when_damaged_or_for_another_size(
+    prior: Path, builtin_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nets = tmp_path / "nets"
+    main(["register", str(prior), "--data", str(builtin_dataset), *TINY, "--peers", "",
+          "--save-nets", str(nets)])  # fmt: skip
+    capsys.readouterr()
+    line = _refused(
+        capsys, "register", nets, "--data", builtin_dataset, "--save-nets", tmp_path / "x"
+    )
+    assert "--save-nets" in line and "nothing to train" in line
+    line = _refused(capsys, "register", prior, "--data", builtin_dataset, "--save-nets", nets)
+    assert "already exists" in line
+    info = json.loads((nets / "nets.json").read_text())
+    (nets / "nets.json").write_text(json.dumps({**info, "size": 32}))
+    line = _refused(capsys, "register", nets, "--data", builtin_dataset)
+    assert "trained on 32 px slices" in line
+    (nets / "nets.json").write_text(json.dumps(info))
+    (nets / "medgen.safetensors").write_bytes(b"not weights")
+    line = _refused(capsys, "register", nets, "--data", builtin_dataset)
+    assert "medgen.safetensors" in line and "SHA-256" in line

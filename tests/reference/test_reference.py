@@ -13,9 +13,11 @@ from medgen.data.synth import DataConfig, make_dataset
 from medgen.exceptions import InputError, SettingError
 from medgen.models.io import load_model, read_record
 from medgen.reference.build import half, holds, recorded_command, trimmed_curve
-from medgen.reference.catalog import RECIPES, get_recipe, train_argv
+from medgen.reference.catalog import RECIPES, STEP_FAMILIES, get_recipe, train_argv
 from medgen.reference.retrain import retrain
 from medgen.reference.zoo import load_reference, require, shipped, usable
+from medgen.tasks.registration.run import MEDGEN, PLAIN
+from medgen.tasks.registration.saved import load_nets
 from medgen.tensorio import load_tensors
 
 
@@ -144,6 +146,8 @@ def test_every_recipe_has_a_runnable_command():
     with pytest.raises(SettingError):
         train_argv(latent, "data", "run")  # a latent model needs its VAE's run
     with pytest.raises(SettingError):
+        train_argv(get_recipe("registration"), "data", "run")  # it needs its prior's run
+    with pytest.raises(SettingError):
         get_recipe("no_such_model")
 
 
@@ -155,9 +159,14 @@ def test_every_shipped_reference_loads_and_round_trips():
         p = reference.provenance
         for key in ("command", "data", "commit", "steps", "images", "seconds", "machine", "dev"):
             assert key in p, (reference.name, key)
-        assert (reference.folder / "metrics.jsonl").is_file() or reference.name == "features"
-        if reference.name == "features":
+        family = p["family"]
+        assert (reference.folder / "metrics.jsonl").is_file() or family in STEP_FAMILIES
+        if family == "features":
             load_extractor(reference.folder)
+            continue
+        if family == "registration":
+            nets = load_nets(reference.folder, int(p["data"]["size"]))
+            assert set(nets) == {MEDGEN, PLAIN}
             continue
         model = load_model(reference.folder / "model")
         record = read_record(reference.folder / "model")

@@ -14,12 +14,12 @@ from medgen.exceptions import SettingError
 from medgen.models.diffusion import DiffusionConfig
 from medgen.tasks.adapter import SIGNED_PER_UNIT
 from medgen.tasks.anomaly import anomaly_map
+from medgen.tasks.anomaly_maps import Residuals
 from medgen.tasks.anomaly_split import (
     LEVELS,
     PRIOR_LEVELS,
     SEGMENT_BLURS,
     AnomalySettings,
-    Residuals,
     choose_masks,
 )
 

@@ -12,10 +12,10 @@ from numpy.typing import NDArray
 
 from medgen.data.store import open_dataset
 from medgen.exceptions import SettingError
+from medgen.tasks.anomaly_maps import Residuals
 from medgen.tasks.anomaly_split import (
     TRUTHS,
     AnomalySettings,
-    Residuals,
     anomalous_pixels,
     scores_by_truth,
 )

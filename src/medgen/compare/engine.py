@@ -12,7 +12,6 @@ summary.md and report.html.
 from __future__ import annotations
 
 import itertools
-import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -47,7 +46,13 @@ from medgen.evaluate.features import (
 )
 from medgen.evaluate.sharpness import image_sharpness, relative_sharpness
 from medgen.exceptions import InputError
-from medgen.fileio import atomic_directory, check_overwrite, write_json_atomic, write_text_atomic
+from medgen.fileio import (
+    atomic_directory,
+    check_overwrite,
+    jsonable,
+    write_json_atomic,
+    write_text_atomic,
+)
 from medgen.models import DiffusionModel
 from medgen.report.html import (
     FigureRef,
@@ -323,19 +328,6 @@ def compare_runs(
         comparison = Comparison(out, rows, floor, per_condition, extractor.name, summary, scores)
         write_outputs(tmp, comparison, panels, settings, where, mode_collapse)
     return comparison
-
-
-def jsonable(value: Any) -> Any:
-    """NaN and inf as None, numpy scalars as Python numbers (JSON has neither)."""
-    if isinstance(value, dict):
-        return {k: jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def write_outputs(

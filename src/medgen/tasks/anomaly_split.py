@@ -20,10 +20,8 @@ diffusion model and the VAE cut better masks from maps smoothed 0.5-0.75 px than
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,11 +32,12 @@ from torch import Tensor
 from medgen.data.store import StoredDataset
 from medgen.exceptions import InputError, SettingError
 from medgen.models import VAE
-from medgen.tasks.anomaly import METHODS, NOISES, detect_anomalies, gaussian_blur, slice_score
+from medgen.tasks.anomaly import METHODS, NOISES, detect_anomalies, slice_score
+from medgen.tasks.anomaly_maps import MapFunction, Residuals, SliceMaps, map_slices, vae_maps
 from medgen.tasks.intervals import auroc_interval
-from medgen.tasks.metrics import auprc
-from medgen.tasks.outputs import Advance, TaskOutcome, batches, no_progress, stack_arrays
-from medgen.tasks.run import PixelDenoiser, TaskSettings, load_slices, split_ids
+from medgen.tasks.metrics import auprc, pixel_auprc
+from medgen.tasks.outputs import Advance, TaskOutcome, no_progress, stack_arrays
+from medgen.tasks.run import PixelDenoiser, TaskSettings, split_ids
 from medgen.tasks.segmentation import AUTO, CLEANUPS, Segmentation, choose_segmentation
 from medgen.validate import at_least, in_range, one_of, positive, shown, whole
 
@@ -107,10 +106,6 @@ class AnomalySettings:
         return "levels/draws" if self.method == "ensemble" else "steps/repeats"
 
 
-# (scans (B, 1, H, W), brain (B, 1, H, W)) -> (recon, |x - recon| unsmoothed, std, NFE per slice)
-MapFunction = Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor, int]]
-
-
 def diffusion_maps(
     model: PixelDenoiser, a: AnomalySettings, t_sigma: float, g: torch.Generator
 ) -> MapFunction:
@@ -146,71 +141,6 @@ def diffusion_maps(
     return maps
 
 
-def vae_maps(vae: VAE) -> MapFunction:
-    """The VAE baseline: the residual |x - decoder(encoder mean)|, smoothed as medgen's is."""
-
-    def maps(x: Tensor, brain: Tensor) -> tuple[Tensor, Tensor, Tensor, int]:
-        recon = vae.reconstruct(x)
-        return recon, (x - recon).abs(), torch.zeros_like(x), 0
-
-    return maps
-
-
-class Residuals(NamedTuple):
-    """A method's unsmoothed residuals |x - recon| and the brain masks of its slices, (N, H, W)
-    each: its anomaly maps at any smoothing."""
-
-    residual: NDArray[np.float32]
-    brain: NDArray[Any]
-
-    def maps(self, blur: float) -> NDArray[np.float64]:
-        """The residuals blurred by `blur` pixels, then zeroed outside the brain (anomaly_map)."""
-        smooth = gaussian_blur(torch.from_numpy(self.residual)[:, None], blur)[:, 0].numpy()
-        return (smooth * self.brain.astype(smooth.dtype)).astype(np.float64)
-
-
-class SliceMaps:
-    """Look-alikes, residuals, spreads and brain masks of the slices a method has seen."""
-
-    def __init__(self) -> None:
-        self.recon: list[NDArray[Any]] = []
-        self.residual: list[NDArray[Any]] = []
-        self.brain: list[NDArray[Any]] = []
-        self.std: list[NDArray[Any]] = []
-        self.seconds = 0.0
-        self.nfe = 0
-
-    def add(self, fn: MapFunction, x: Tensor, brain: Tensor) -> None:
-        start = time.perf_counter()
-        recon, residual, std, self.nfe = fn(x, brain)
-        self.seconds += time.perf_counter() - start
-        self.recon.append(recon[:, 0].numpy())
-        self.residual.append(residual[:, 0].numpy())
-        self.brain.append(brain[:, 0].numpy())
-        self.std.append(std[:, 0].numpy())
-
-    def residuals(self) -> Residuals:
-        residual = np.concatenate(self.residual).astype(np.float32)
-        return Residuals(residual, np.concatenate(self.brain))
-
-
-def map_slices(
-    fn: MapFunction,
-    store: StoredDataset,
-    ids: NDArray[np.int64],
-    batch: int,
-    progress: Advance = no_progress,
-) -> SliceMaps:
-    """A method's look-alikes, residuals and spreads of slices `ids`, `batch` at a time."""
-    out = SliceMaps()
-    done = 0
-    for chunk in batches(ids, batch):
-        out.add(fn, load_slices(store, "images", chunk), load_slices(store, "brain_mask", chunk))
-        done += len(chunk)
-        progress(done, len(ids))
-    return out
-
-
 def tuning_slices(store: StoredDataset, n: int) -> NDArray[np.int64]:
     """The first n tumour slices of dev: what the level and the masks are chosen on."""
     dev = store.split("dev")
@@ -225,12 +155,6 @@ def anomalous_pixels(store: StoredDataset, ids: NDArray[np.int64], truth: str) -
     names = [name for name in TRUTHS[truth] if name in store.arrays]
     masks = [np.asarray(store.array(name)[ids]).astype(bool) for name in names]
     return np.logical_or.reduce(masks)
-
-
-def pixel_auprc(maps: NDArray[Any], truth: NDArray[Any], brain: NDArray[Any]) -> float:
-    """Average precision of map values against tumour pixels, over brain pixels."""
-    keep = brain.astype(bool)
-    return auprc(truth.astype(bool)[keep], maps[keep])
 
 
 def choose_level(

@@ -19,13 +19,8 @@ from numpy.typing import NDArray
 
 from medgen.data.store import StoredDataset
 from medgen.models import VAE
-from medgen.tasks.anomaly_split import (
-    AnomalySettings,
-    Residuals,
-    anomalous_pixels,
-    map_slices,
-    vae_maps,
-)
+from medgen.tasks.anomaly_maps import Residuals, map_slices, vae_maps
+from medgen.tasks.anomaly_split import AnomalySettings, anomalous_pixels
 from medgen.tasks.intervals import RESAMPLES, Interval, mean_difference, pooled_difference
 from medgen.tasks.metrics import dice, slice_weighted_auprc
 from medgen.tasks.outputs import TaskOutcome

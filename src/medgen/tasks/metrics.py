@@ -91,6 +91,12 @@ def auprc(labels: Array, scores: Array) -> float:
     return float(average_precision_score(y, np.asarray(scores, np.float64)))
 
 
+def pixel_auprc(maps: Array, truth: Array, brain: Array) -> float:
+    """Average precision of map values against tumour pixels, over brain pixels."""
+    keep = np.asarray(brain).astype(bool)
+    return auprc(np.asarray(truth).astype(bool)[keep], np.asarray(maps)[keep])
+
+
 def slice_weighted_auprc(
     labels: Array, scores: Array, slices: NDArray[np.integer], weights: NDArray[np.floating]
 ) -> NDArray[np.float64]:

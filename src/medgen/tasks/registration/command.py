@@ -51,7 +51,7 @@ def run_register(
     run = run_folder(run, store)
     trained = (run / NETS_FILE).is_file()
     if trained and save_to is not None:
-        raise SettingError("save-nets", f"{run} holds trained networks already: nothing to train")
+        raise SettingError("save_nets", f"{run} holds trained networks already: nothing to train")
     own = None
     if fixed is not None and moving is not None:
         own = read_pair(fixed, moving, store.size)
