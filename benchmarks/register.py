@@ -17,6 +17,9 @@ resolve a gain of about 0.05 px):
 
     python benchmarks/register.py --minutes 40 --steps 6000 --pairs 500 \
         --out benchmarks/results/register.txt
+
+With --nets registration (or a folder `medgen register --save-nets` wrote) it trains nothing and
+scores those networks, the shipped reference's that the study uses (~2 min for 500 pairs).
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ import torch
 from medgen.data.store import open_dataset
 from medgen.reference.zoo import require
 from medgen.tasks.registration.run import RegisterSettings, register_split, train_methods
+from medgen.tasks.registration.saved import load_nets, read_info
 from medgen.tasks.registration.table import register_table, table_text
 from medgen.tasks.registration.train import TrainSettings
-from medgen.tasks.run import open_pixel_model
+from medgen.tasks.run import open_pixel_model, run_folder
 
 
 def main() -> None:
@@ -46,11 +50,11 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=60)
     parser.add_argument("--train-slices", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--nets", default=None, help="trained networks: a folder or 'registration'")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(1)
     store = open_dataset(args.data)
-    model = open_pixel_model(require("pixel_prior", store).folder, store)
     train = TrainSettings(steps=args.steps, seconds=60.0 * args.minutes, seed=args.seed)
     s = RegisterSettings(
         limit=args.pairs, train_slices=args.train_slices, seed=args.seed, train=train
@@ -61,7 +65,17 @@ def main() -> None:
         log.append(f"{time.strftime('%H:%M:%S')} {line}")
         print(log[-1], flush=True)
 
-    nets, _ = train_methods(model, store, s, note)
+    if args.nets is None:
+        model = open_pixel_model(require("pixel_prior", store).folder, store)
+        nets, _ = train_methods(model, store, s, note)
+    else:
+        folder = run_folder(args.nets, store)
+        nets = load_nets(folder, store.size)
+        trained = read_info(folder)["nets"]
+        note(
+            f"networks of {folder}: "
+            + ", ".join(f"{k} {v['steps']} steps" for k, v in trained.items())
+        )
     per_pair = register_split(nets, store, s, note)
     text = "\n".join(
         [

@@ -11,11 +11,12 @@ import pytest
 from medgen.data.synth import DataConfig, make_dataset
 from medgen.reference import zoo
 from medgen.reference.retrain import retrain
-from medgen.study.chapters import data_chapter, tasks_chapter
+from medgen.study.chapters import data_chapter, tasks_chapter, uses_chapter
 from medgen.study.profiles import PROFILES
 from medgen.study.runner import run_study
 
 TASK_REFERENCES = ("pixel_prior", "healthy_prior", "healthy_vae")
+USES_REFERENCES = ("registration",)  # trained with the pixel prior, so after it
 WITH_REFERENCES = dataclasses.replace(PROFILES["tiny"], references=True)
 
 
@@ -34,9 +35,10 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture(scope="module")
 def task_zoo(datasets: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The tasks chapter's three reference models, two steps each, on the first dataset."""
+    """The tasks chapter's three reference models and the uses chapter's registration networks,
+    two steps each, on the first dataset."""
     root = tmp_path_factory.mktemp("zoo")
-    for name in TASK_REFERENCES:
+    for name in TASK_REFERENCES + USES_REFERENCES:
         retrain(name, datasets[0], root / "work", budget="2steps", progress=False, root=root)
         (root / "work" / name).rename(root / name)
     return root
@@ -49,7 +51,7 @@ def run_tasks(out: Path, data: Path, zoo_root: Path, monkeypatch: pytest.MonkeyP
         out,
         WITH_REFERENCES,
         data=data,
-        chapters={"data": data_chapter, "tasks": tasks_chapter},
+        chapters={"data": data_chapter, "tasks": tasks_chapter, "uses": uses_chapter},
         workers=1,
         log=lines.append,
     )
@@ -60,12 +62,13 @@ def test_references_trained_on_the_studys_data_are_evaluated_not_retrained(
     datasets: tuple[Path, Path], task_zoo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lines = run_tasks(tmp_path, datasets[0], task_zoo, monkeypatch)
-    assert not any("training" in line for line in lines), lines
+    assert not any("training" in line or "trained medgen" in line for line in lines), lines
     assert not (tmp_path / "chapters" / "tasks" / "runs").exists()
     report = (tmp_path / "report.html").read_text()
     assert "Reference models used here" in report
     for name in TASK_REFERENCES:
         assert str(task_zoo / name) in report
+    assert "registration networks" in report and "medgen register registration" in report
 
 
 def test_on_other_data_the_study_says_so_and_trains(
@@ -73,7 +76,9 @@ def test_on_other_data_the_study_says_so_and_trains(
 ) -> None:
     lines = run_tasks(tmp_path, datasets[1], task_zoo, monkeypatch)
     refused = [line for line in lines if "was trained on data" in line]
-    assert len(refused) == len(TASK_REFERENCES)
+    # the uses chapter asks for the pixel prior again, then for the registration networks
+    assert len(refused) == len(TASK_REFERENCES) + 2
+    assert any("trained medgen" in line for line in lines), lines
     assert all(line.endswith("training one instead") for line in refused)
     runs = tmp_path / "chapters" / "tasks" / "runs"
     assert sorted(p.name for p in runs.iterdir()) == [
