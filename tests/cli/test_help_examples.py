@@ -105,8 +105,13 @@ STEPS: dict[str, Step] = {
         ("--steps", "2", "--train-slices", "60"),
         ("registered/per_pair.csv", "registered/table.txt"),
     ),
-    "medgen register runs/diffusion --data data --fixed a.nii --moving b.nii --out w.nii": Step(
-        {}, ("--steps", "2", "--train-slices", "60"), ("w.nii", "w_ddf.nii")
+    "medgen register runs/diffusion --data data --save-nets nets --peers ''": Step(
+        {"--limit": "4"},
+        ("--steps", "2", "--train-slices", "60"),
+        ("nets/nets.json", "nets/medgen.safetensors", "nets/voxelmorph.safetensors"),
+    ),
+    "medgen register nets --data data --fixed a.nii --moving b.nii --out w.nii": Step(
+        {}, (), ("w.nii", "w_ddf.nii")
     ),
     "medgen features --data data --out features": Step(
         {}, ("--steps", "2"), ("features/weights.safetensors", "features/extractor.json")
