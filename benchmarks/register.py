@@ -19,7 +19,13 @@ resolve a gain of about 0.05 px):
         --out benchmarks/results/register.txt
 
 With --nets registration (or a folder `medgen register --save-nets` wrote) it trains nothing and
-scores those networks, the shipped reference's that the study uses (~2 min for 500 pairs).
+scores those networks, the shipped reference's that the study uses (~2 min for 500 pairs):
+
+    python benchmarks/register.py --nets registration --pairs 500 \
+        --out benchmarks/results/register.txt
+
+Each network's field is refined on its pair by --refine-steps optimiser steps (the library's
+default, chosen on dev pairs in experiments/registration; 0: the network alone).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ import torch
 
 from medgen.data.store import open_dataset
 from medgen.reference.zoo import require
+from medgen.tasks.registration.refine import RefineSettings
 from medgen.tasks.registration.run import RegisterSettings, register_split, train_methods
 from medgen.tasks.registration.saved import load_nets, read_info
 from medgen.tasks.registration.table import register_table, table_text
@@ -50,6 +57,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=60)
     parser.add_argument("--train-slices", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--refine-steps", type=int, default=RefineSettings().steps, help="0: the networks alone"
+    )
     parser.add_argument("--nets", default=None, help="trained networks: a folder or 'registration'")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -57,7 +67,11 @@ def main() -> None:
     store = open_dataset(args.data)
     train = TrainSettings(steps=args.steps, seconds=60.0 * args.minutes, seed=args.seed)
     s = RegisterSettings(
-        limit=args.pairs, train_slices=args.train_slices, seed=args.seed, train=train
+        limit=args.pairs,
+        train_slices=args.train_slices,
+        seed=args.seed,
+        train=train,
+        refine=RefineSettings(steps=args.refine_steps),
     )
     log: list[str] = []
 
@@ -82,7 +96,7 @@ def main() -> None:
             "$ python " + shlex.join(sys.argv),
             f"# {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, one CPU thread, data {args.data}",
             "",
-            table_text(register_table(per_pair, args.seed)),
+            table_text(register_table(per_pair, args.seed, s.refine.steps)),
             "",
             "log:",
             *log,

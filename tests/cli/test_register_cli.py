@@ -137,6 +137,13 @@ def test_register_refuses_an_unknown_peer(
     assert "--peers" in line and "elastix" in line
 
 
+def test_register_refuses_negative_refinement(
+    prior: Path, builtin_dataset: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = _refused(capsys, "register", prior, "--data", builtin_dataset, "--refine-steps", "-1")
+    assert "--refine-steps" in line and "-1" in line
+
+
 def test_register_refuses_no_pairs(
     prior: Path, builtin_dataset: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

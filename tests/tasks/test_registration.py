@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from monai.losses import LocalNormalizedCrossCorrelationLoss
 from scipy import ndimage
 
 from medgen.data.store import StoredDataset, open_dataset
@@ -30,6 +31,7 @@ from medgen.tasks.registration.metrics import (
 from medgen.tasks.registration.nets import NetConfig, RegistrationNet, warp
 from medgen.tasks.registration.pairs import same_level_pairs
 from medgen.tasks.registration.peers import run_peer
+from medgen.tasks.registration.refine import RefineSettings, lncc_loss
 from medgen.tasks.registration.run import MEDGEN, PLAIN
 from medgen.tasks.registration.table import register_table, verdict
 from medgen.tasks.registration.train import (
@@ -174,6 +176,48 @@ def test_the_network_learns_a_known_warp(store: StoredDataset) -> None:
     ddf = predict(net.eval(), fixed[None], moving[None])
     assert endpoint_error(ddf, truth, brain)[0] < 0.5  # from 3.6 px at the identity
     assert folding_percent(ddf)[0] == 0.0
+
+
+def test_refinement_from_the_identity_recovers_a_small_known_shift(store: StoredDataset) -> None:
+    """Refinement alone (an untrained network's zero field as the start) walks to a pair's known
+    1-pixel shift, the size of correction it is for (from the identity it does not cross the
+    3.6 px of the shift above: LNCC's 7-pixel window sees no further); zero steps give the
+    network's own field, bit for bit."""
+    fixed = np.asarray(store.array("clean")[0], np.float64)
+    moving = ndimage.shift(fixed, (1.0, -1.0), order=1)
+    brain = np.asarray(store.array("brain_mask")[0:1])
+    truth = np.zeros((1, 2, 64, 64))
+    truth[:, 0], truth[:, 1] = 1.0, -1.0
+    net = RegistrationNet(NetConfig(channels=(8, 16, 16))).eval()  # its last layer is zero
+    as_is = predict(net, fixed[None], moving[None], RefineSettings(steps=0))
+    assert np.array_equal(as_is, predict(net, fixed[None], moving[None]))
+    assert endpoint_error(as_is, truth, brain)[0] > 1.4  # the identity: sqrt(2) px off
+    refined = predict(net, fixed[None], moving[None], RefineSettings(steps=60, lr=0.1))
+    assert endpoint_error(refined, truth, brain)[0] < 0.2
+    assert folding_percent(refined)[0] == 0.0
+
+
+def test_each_pair_refines_as_it_would_alone(store: StoredDataset) -> None:
+    """A batch's pairs do not share anything: refined together or one by one, each pair gets
+    the same field (up to float rounding in Adam's normalisation)."""
+    ids = store.split("train").index.to_numpy()[:4]
+    images = np.asarray(store.array("images")[ids], np.float32)
+    torch.manual_seed(0)
+    net = RegistrationNet(NetConfig(channels=(8, 16))).eval()
+    s = RefineSettings(steps=3)
+    together = predict(net, images[:2], images[2:], s)
+    alone = np.concatenate(
+        [predict(net, images[k : k + 1], images[k + 2 : k + 3], s) for k in (0, 1)]
+    )
+    np.testing.assert_allclose(together, alone, atol=1e-3)
+
+
+def test_the_similarity_is_monais_local_ncc() -> None:
+    torch.manual_seed(0)
+    a = torch.rand(3, 1, 32, 32)
+    for b in (a + 0.3 * torch.rand(3, 1, 32, 32), torch.rand(3, 1, 32, 32)):
+        monai = LocalNormalizedCrossCorrelationLoss(spatial_dims=2, kernel_size=7)(a, b)
+        assert lncc_loss(a, b, 7).item() == pytest.approx(monai.item(), abs=1e-5)
 
 
 def test_training_on_same_level_pairs_runs_within_its_budget(store: StoredDataset) -> None:

@@ -40,6 +40,9 @@ def register_command(
     minutes: float | None = typer.Option(
         None, parser=finite_number, help="Training wall clock per network. [default: no cap]"
     ),
+    refine_steps: int = typer.Option(
+        2, help="Optimiser steps on each pair from the network's field (0: the network alone)."
+    ),
     peers: str = typer.Option("all", help=PEERS_HELP + " Empty for none."),
     save_nets: Path | None = typer.Option(
         None, help="Write the trained networks to this folder, for RUN later. [default: none]"
@@ -62,6 +65,7 @@ def register_command(
     from medgen.exceptions import SettingError
     from medgen.tasks.registration.command import run_register
     from medgen.tasks.registration.peers import PEERS
+    from medgen.tasks.registration.refine import RefineSettings
     from medgen.tasks.registration.run import RegisterSettings
     from medgen.tasks.registration.train import TrainSettings
 
@@ -72,7 +76,13 @@ def register_command(
         steps=steps, seconds=None if minutes is None else 60.0 * minutes, seed=seed
     )
     settings = RegisterSettings(
-        split=split, limit=limit, train_slices=train_slices, peers=chosen, seed=seed, train=train
+        split=split,
+        limit=limit,
+        train_slices=train_slices,
+        peers=chosen,
+        seed=seed,
+        train=train,
+        refine=RefineSettings(steps=refine_steps),
     )
     facts = run_register(
         run,

@@ -126,7 +126,9 @@ def uses_chapter(ctx: StudyContext) -> ChapterResult:
     result = segment_table(model, store, s)
     nets, reg_s, reg_used = registration_nets(ctx, run, data, register_settings(ctx))
     ctx.log(f"registration of {reg_s.limit} pairs, networks trained {reg_s.train.steps} steps")
-    registered = register_table(register_split(nets, store, reg_s, ctx.log), reg_s.seed)
+    registered = register_table(
+        register_split(nets, store, reg_s, ctx.log), reg_s.seed, reg_s.refine.steps
+    )
     findings = [read_claim(c) for c in result.claims]
     reg_findings = [read_claim(c) for c in registered.claims]
     verdict = task_verdict(findings) if findings else "unclear"
@@ -150,6 +152,7 @@ def uses_chapter(ctx: StudyContext) -> ChapterResult:
         pairs=reg_s.limit,
         reg_train=reg_s.train_slices,
         reg_steps=reg_s.train.steps,
+        refine_steps=reg_s.refine.steps,
         registration=table_html(registered.table, float_format="{:.3f}"),
         reg_findings=[f.sentence for f in reg_findings],
         reg_note=registered.note,

@@ -74,14 +74,14 @@ def run_register(
     net = nets[MEDGEN]
     if own is None:
         per_pair = register_split(nets, store, s, log)
-        text = table_text(register_table(per_pair, s.seed))
+        text = table_text(register_table(per_pair, s.seed, s.refine.steps))
         if out is not None:
             with atomic_directory(out, overwrite=overwrite) as tmp:
                 per_pair.to_csv(tmp / "per_pair.csv", index=False)
                 write_text_atomic(tmp / "table.txt", text + "\n")
         return {"table": text, "out": out}
     f, m = own
-    ddf = predict(net, f.unit[None], m.unit[None])  # (1, 2, H, W)
+    ddf = predict(net, f.unit[None], m.unit[None], s.refine)  # (1, 2, H, W)
     with torch.no_grad():
         image = torch.as_tensor(m.pixels)[None, None]
         warped = warp(image, torch.as_tensor(ddf, dtype=torch.float32))[0, 0].numpy()

@@ -49,7 +49,14 @@ class RegistrationNet(nn.Module):
             self.integrate = DVF2DDF(num_steps=cfg.integration_steps, mode="bilinear")
 
     def forward(self, fixed: Tensor, moving: Tensor) -> Tensor:
-        velocity = self.unet(torch.cat([moving, fixed], dim=1))  # (B, 2, H, W)
+        return self.displacement(self.velocity(fixed, moving))
+
+    def velocity(self, fixed: Tensor, moving: Tensor) -> Tensor:
+        """The stationary velocity field (B, 2, H, W) the U-Net predicts, pixels."""
+        return self.unet(torch.cat([moving, fixed], dim=1))
+
+    def displacement(self, velocity: Tensor) -> Tensor:
+        """The displacement (B, 2, H, W) of a velocity field, by scaling and squaring."""
         k = self.cfg.integration_downsize
         if k == 1:
             return self.integrate(velocity)

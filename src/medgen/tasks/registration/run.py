@@ -17,6 +17,7 @@ from medgen.tasks.registration.diffusion import prior_denoised
 from medgen.tasks.registration.nets import RegistrationNet
 from medgen.tasks.registration.pairs import same_level_pairs
 from medgen.tasks.registration.peers import PEERS, run_peer
+from medgen.tasks.registration.refine import RefineSettings
 from medgen.tasks.registration.scores import pair_scores, pair_truth
 from medgen.tasks.registration.train import (
     Progress,
@@ -42,6 +43,7 @@ class RegisterSettings:
     plain: bool = True  # also train the network on raw images (the ablation)
     seed: int = 0
     train: TrainSettings = field(default_factory=TrainSettings)
+    refine: RefineSettings = field(default_factory=RefineSettings)  # for every network
 
     def __post_init__(self) -> None:
         whole("limit", self.limit, 1)
@@ -107,9 +109,9 @@ def register_split(
     moving = np.asarray(store.array("images")[pairs.moving], np.float32)
     rows = []
     for name, net in nets.items():
-        predict(net, fixed[:1], moving[:1])  # untimed warm-up
+        predict(net, fixed[:1], moving[:1], s.refine)  # untimed warm-up
         start = time.perf_counter()
-        ddf = predict(net, fixed, moving)
+        ddf = predict(net, fixed, moving, s.refine)
         per_pair = (time.perf_counter() - start) / len(fixed)
         rows.append(pair_scores(name, ddf, np.full(len(fixed), per_pair), truth, pairs))
     for name in s.peers:

@@ -79,9 +79,10 @@ def verdict(c: Claim) -> str:
     return VERDICT_WORDS[claim_verdict(c)]
 
 
-def register_table(per_pair: pd.DataFrame, seed: int = 0) -> Table:
+def register_table(per_pair: pd.DataFrame, seed: int = 0, refine_steps: int = 0) -> Table:
     """The peer table of `register_split`'s per-pair scores, with medgen's claims against SyN
-    and against the plain network (whether the diffusion prior helps)."""
+    and against the plain network (whether the diffusion prior helps); `refine_steps` is what
+    the networks' fields were refined by on each pair."""
     methods = set(per_pair["method"])
     claims = [
         epe_claim(per_pair, MEDGEN, other, seed) for other in (SYN, PLAIN) if other in methods
@@ -90,8 +91,15 @@ def register_table(per_pair: pd.DataFrame, seed: int = 0) -> Table:
     note = (
         f"{n} same-level test pairs (healthy fixed; moving alternately with and without a "
         "tumour). EPE against the true displacement inside the fixed brain, in pixels "
-        "(1 px = field of view / size mm). Networks: s/pair is a batch's wall clock over its "
-        "pairs; peers are timed pair by pair; one thread each."
+        "(1 px = field of view / size mm). Networks: "
+        + (
+            f"each field refined by {refine_steps} optimiser steps on its own pair's LNCC and "
+            "bending energy; "
+            if refine_steps
+            else ""
+        )
+        + "s/pair is a batch's wall clock over its pairs; peers are timed pair by pair; one "
+        "thread each."
     )
     return Table(summary(per_pair), claims, note, {})
 

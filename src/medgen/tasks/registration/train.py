@@ -16,6 +16,7 @@ from torch import Tensor
 
 from medgen.tasks.registration.nets import NetConfig, RegistrationNet, warp
 from medgen.tasks.registration.pairs import training_pairs
+from medgen.tasks.registration.refine import RefineSettings, refined_field
 from medgen.validate import at_least, positive, random_seed, whole
 
 Progress = Callable[[int, int], None]
@@ -88,14 +89,19 @@ def train_registration(
     return net.eval()
 
 
-@torch.no_grad()
 def predict(
-    net: RegistrationNet, fixed: np.ndarray, moving: np.ndarray, batch: int = 64
+    net: RegistrationNet,
+    fixed: np.ndarray,
+    moving: np.ndarray,
+    refine: RefineSettings | None = None,
+    batch: int = 64,
 ) -> np.ndarray:
-    """(N, 2, H, W) float64 displacement in pixels for the (N, H, W) pairs."""
+    """(N, 2, H, W) float64 displacement in pixels for the (N, H, W) pairs: the network's, or
+    with `refine` its refinement on each pair."""
+    s = refine if refine is not None else RefineSettings(steps=0)
     out = []
     for i in range(0, len(fixed), batch):
         f = torch.as_tensor(np.array(fixed[i : i + batch], np.float32))[:, None]
         m = torch.as_tensor(np.array(moving[i : i + batch], np.float32))[:, None]
-        out.append(net(f, m).double().numpy())
+        out.append(refined_field(net, f, m, s).double().numpy())
     return np.concatenate(out) if out else np.zeros((0, 2, *fixed.shape[1:]))
