@@ -129,15 +129,18 @@ def package_registration(run: Path, data: Path, tmp: Path) -> dict[str, Any]:
 
 
 def registration_dev(folder: Path, data: Path) -> dict[str, float]:
-    """Mean end-point error (pixels, in the brain) of medgen's network on the dev split's
-    same-level pairs, and its standard error."""
+    """Mean end-point error (pixels, in the brain) of medgen's network alone (no refinement on
+    the pair: the trained weights are what this measures) on the dev split's same-level pairs,
+    and its standard error."""
     from medgen.reference.catalog import REGISTER_DEV_PAIRS
+    from medgen.tasks.registration.refine import RefineSettings
     from medgen.tasks.registration.run import MEDGEN, RegisterSettings, register_split
     from medgen.tasks.registration.saved import load_nets
 
     store = open_dataset(data)
     nets = load_nets(folder, store.size)
-    s = RegisterSettings(split="dev", limit=REGISTER_DEV_PAIRS, peers=())
+    alone = RefineSettings(steps=0)
+    s = RegisterSettings(split="dev", limit=REGISTER_DEV_PAIRS, peers=(), refine=alone)
     epe = register_split({MEDGEN: nets[MEDGEN]}, store, s, log=lambda _: None)["epe_px"]
     return {"EPE px": float(epe.mean()), "EPE px se": float(epe.std(ddof=1) / len(epe) ** 0.5)}
 
