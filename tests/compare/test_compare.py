@@ -96,11 +96,15 @@ def test_the_summary_states_what_the_numbers_show() -> None:
     assert "d (diffusion) has the lowest Fréchet distance" in text
     assert "d (diffusion) has the highest recall" in text and "clear of every" in text
     assert "lead over" not in text
-    assert "these runs confirm it" in text
+    # 3 rankings and Medfusion's recall claim: each reads its interval at 1 - 0.05 / 4
+    level = "the 98.75% interval (95% over 4 claims, Bonferroni)"
+    assert text.count(f"clear of every other run: {level} of each lead excludes zero") == 3
+    assert f"these runs confirm it, {level} of the difference lying above zero" in text
     rows[1] |= row("g", "gan", 30, 0.9, 0.5)
     rows[1]["fraction_closer"] = 0.4
     text = " ".join(summary_sentences(rows, None))
     assert "do not confirm" in text and "g (gan) has the highest recall" in text
+    assert f"do not confirm it, {level} of the difference not above zero" in text
     assert "g: 40% of its samples lie nearer the training set" in text
     table = display_table(rows)
     assert list(table.index) == ["d", "g"] and table.loc["d", "FD"] == "10 [9.5, 10.5]"

@@ -1,4 +1,9 @@
-"""The comparison table as people read it, and the sentences that say what it shows."""
+"""The comparison table as people read it, and the sentences that say what it shows.
+
+The sentences that read an interval (each ranking with a rival, each published finding the runs
+can test) read it at one Bonferroni level over all of them (`medgen.compare.familywise`), so
+that the chance that any of one summary's verdicts is false stays near 5% when nothing differs.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from medgen.compare.familywise import ONE_CLAIM, ClaimLevel
 from medgen.compare.metrics import CENTRES
 from medgen.evaluate import Estimate, half_sample_interval
 from medgen.evaluate.features import recall_key
@@ -30,9 +36,15 @@ PRECISION_NOT_READ = (
     "rises under light blur (benchmarks/metric_sanity.py), so a high value does not show that "
     "samples look real."
 )
+Row = Mapping[str, Any]  # one run's measured numbers (`medgen.compare.metrics.quality_row`)
 COPY_WARNING = 2.0  # fraction_closer above this many times the quantile suggests copying
-LEVEL = 0.95  # confidence level of the intervals of a difference between two runs
-Z_95 = 1.959964  # the normal quantile of a two-sided 95% interval
+RANKED = (  # the ranking sentences, in order: metric, whether high is better, what it reads
+    ("fd", False, "Fréchet distance (closest to the real slices)"),
+    # recall passes the degradation suite for dropped types, collapse and lost lesions, not for
+    # a dropped location (benchmarks/results/metric_sanity.txt), so it claims only those
+    ("recall", True, RECALL_READS),
+    ("coverage", True, "coverage"),
+)
 
 
 def with_interval(row: Mapping[str, Any], name: str, digits: int = 3) -> str:
@@ -86,94 +98,118 @@ def best(rows: Sequence[Mapping[str, Any]], metric: str, high: bool) -> Mapping[
     return (max if high else min)(rows, key=lambda r: r[metric])
 
 
-def difference(a: Mapping[str, Any], b: Mapping[str, Any], metric: str) -> Estimate:
-    """a[metric] - b[metric] with its LEVEL interval from paired half-sample replicates.
+def difference(a: Row, b: Row, metric: str, level: float = ONE_CLAIM.each) -> Estimate:
+    """a[metric] - b[metric] with its `level` interval from paired half-sample replicates.
 
     Both rows are measured against one real set with one seed, so replicate i of each uses
     the same real half: the pairing cancels the real set's share of the noise.
     """
     halves_a = torch.tensor(a["half_samples"][metric], dtype=torch.float64)
     halves_b = torch.tensor(b["half_samples"][metric], dtype=torch.float64)
-    return half_sample_interval(a[metric] - b[metric], halves_a - halves_b, CENTRES[metric], LEVEL)
+    return half_sample_interval(a[metric] - b[metric], halves_a - halves_b, CENTRES[metric], level)
 
 
 def clearly_ahead(
-    winner: Mapping[str, Any], rival: Mapping[str, Any], metric: str, high: bool
+    winner: Row, rival: Row, metric: str, high: bool, level: float = ONE_CLAIM.each
 ) -> bool:
-    """Whether the interval of winner - rival on `metric` excludes zero on the winner's side."""
-    gap = difference(winner, rival, metric)
+    """Whether the `level` interval of winner - rival on `metric` excludes zero on the winner's
+    side."""
+    gap = difference(winner, rival, metric, level)
     return gap.low > 0 if high else gap.high < 0
 
 
-def ranking_sentence(rows: Sequence[Mapping[str, Any]], metric: str, high: bool, what: str) -> str:
-    """Which run wins on `metric`, and whether the interval of each lead excludes zero."""
+def ranking_sentence(
+    rows: Sequence[Row], metric: str, high: bool, what: str, level: ClaimLevel = ONE_CLAIM
+) -> str:
+    """Which run wins on `metric`, and whether the `level` interval of each lead excludes zero
+    (every lead must: an intersection-union test, Berger 1982)."""
     winner = best(rows, metric, high)
     rivals = [r for r in rows if r is not winner]
     word = "highest" if high else "lowest"
     sentence = f"{winner['run']} ({winner['model']}) has the {word} {what}, {winner[metric]:.3g}"
     if not rivals:
         return sentence + "."
-    tied = [r["run"] for r in rivals if not clearly_ahead(winner, r, metric, high)]
-    level = f"{100 * LEVEL:.0f}%"
+    tied = [r["run"] for r in rivals if not clearly_ahead(winner, r, metric, high, level.each)]
     if tied:
         return (
-            sentence + f"; the {level} interval of its lead over {', '.join(tied)} includes "
+            sentence + f"; the {level.interval} of its lead over {', '.join(tied)} includes "
             "zero, so that lead is not clear."
         )
     return (
-        sentence + f", clear of every other run: the {level} interval of each lead excludes zero."
+        sentence + f", clear of every other run: the {level.interval} of each lead excludes zero."
     )
 
 
-def recall_claim(rows: Sequence[Mapping[str, Any]]) -> str | None:
-    """Medfusion's finding (diffusion's recall far above a GAN's), tested on these runs, or
-    None without both a diffusion and a GAN run. Medfusion also found equal or better
-    precision; that half is not tested (`PRECISION_NOT_READ`)."""
+def recall_rivals(rows: Sequence[Row]) -> tuple[Row, Row] | None:
+    """The diffusion and the GAN run with the highest recall, or None without both."""
     diffusion = [r for r in rows if r["family"] == "diffusion"]
     gans = [r for r in rows if r["family"] == "gan"]
     if not diffusion or not gans:
         return None
-    d, g = best(diffusion, "recall", True), best(gans, "recall", True)
-    verdict = "confirm" if clearly_ahead(d, g, "recall", high=True) else "do not confirm"
+    return best(diffusion, "recall", True), best(gans, "recall", True)
+
+
+def recall_claim(rows: Sequence[Row], level: ClaimLevel = ONE_CLAIM) -> str | None:
+    """Medfusion's finding (diffusion's recall far above a GAN's), tested on these runs by the
+    `level` interval of the difference, or None without both a diffusion and a GAN run.
+    Medfusion also found equal or better precision; that half is not tested
+    (`PRECISION_NOT_READ`)."""
+    rivals = recall_rivals(rows)
+    if rivals is None:
+        return None
+    d, g = rivals
+    if clearly_ahead(d, g, "recall", True, level.each):
+        verdict = f"confirm it, the {level.interval} of the difference lying above zero"
+    else:
+        verdict = f"do not confirm it, the {level.interval} of the difference not above zero"
     return (
         f"Medfusion (Müller-Franzes et al. 2023) found diffusion's recall far above GANs'; "
-        f"these runs {verdict} it: recall {d['recall']:.2f} ({d['run']}) vs {g['recall']:.2f} "
+        f"these runs {verdict}: recall {d['recall']:.2f} ({d['run']}) vs {g['recall']:.2f} "
         f"({g['run']})."
     )
 
 
-def sharpness_gap(a: Mapping[str, Any], b: Mapping[str, Any]) -> Estimate:
-    """a's relative sharpness minus b's with its 95% interval: a two-sample (Welch, normal)
+def sharpness_gap(a: Row, b: Row, level: ClaimLevel = ONE_CLAIM) -> Estimate:
+    """a's relative sharpness minus b's with its `level` interval: a two-sample (Welch, normal)
     comparison of their images' mean sharpness, both relative to the same real slices, whose
     own noise is shared and cancels. Rows without a standard error get no interval (NaN)."""
     gap = a["sharpness"] - b["sharpness"]
-    spread = Z_95 * math.hypot(a.get("sharpness_se", math.nan), b.get("sharpness_se", math.nan))
+    spread = level.z * math.hypot(a.get("sharpness_se", math.nan), b.get("sharpness_se", math.nan))
     return Estimate(gap, gap - spread, gap + spread, 0)  # 0: not from half-samples
 
 
-def sharpness_claim(rows: Sequence[Mapping[str, Any]]) -> str | None:
-    """The common finding that a VAE's samples are blurrier than a GAN's or a diffusion
-    model's, tested by the interval of the difference to every other run; None without a VAE
-    and another run."""
+def sharpness_rivals(rows: Sequence[Row]) -> tuple[Row, list[Row]] | None:
+    """The sharpest VAE (the blur claim's hardest case) and every other run with a measured
+    sharpness, or None without both."""
     measured = [r for r in rows if math.isfinite(r.get("sharpness", math.nan))]
     vaes = [r for r in measured if r["family"] == "vae"]
     others = [r for r in measured if r["family"] != "vae"]
     if not vaes or not others:
         return None
-    vae = max(vaes, key=lambda r: r["sharpness"])  # the sharpest VAE: the claim's hardest case
-    gaps = [sharpness_gap(vae, o) for o in others]
+    return max(vaes, key=lambda r: r["sharpness"]), others
+
+
+def sharpness_claim(rows: Sequence[Row], level: ClaimLevel = ONE_CLAIM) -> str | None:
+    """The common finding that a VAE's samples are blurrier than a GAN's or a diffusion
+    model's, tested by the `level` interval of the difference to every other run; None without
+    a VAE and another run."""
+    rivals = sharpness_rivals(rows)
+    if rivals is None:
+        return None
+    vae, others = rivals
+    gaps = [sharpness_gap(vae, o, level) for o in others]
     if all(g.high < 0 for g in gaps):
         verdict = (
-            "confirm it: it is blurrier than every other run, each difference's 95% interval "
-            "below zero"
+            f"confirm it: it is blurrier than every other run, the {level.interval} of each "
+            "difference below zero"
         )
     elif any(g.low > 0 for g in gaps):
         verdict = (
-            "contradict it: it is sharper than another run, that difference's 95% interval "
-            "above zero"
+            f"contradict it: it is sharper than another run, the {level.interval} of that "
+            "difference above zero"
         )
     else:
-        verdict = "leave it unclear: a 95% interval of a difference includes zero"
+        verdict = f"leave it unclear: the {level.interval} of a difference includes zero"
     rest = ", ".join(f"{o['sharpness']:.2f} ({o['run']})" for o in others)
     return (
         f"VAEs are known for blurrier samples than GANs and diffusion models; these runs "
@@ -282,23 +318,31 @@ def condition_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     return table.drop(columns=["KID x1000 std", "blind"])
 
 
+def claim_count(rows: Sequence[Row]) -> int:
+    """How many of `claim_sentences` read an interval: each ranking, when there is a rival,
+    and each published finding these runs can test."""
+    rankings = len(RANKED) if len(rows) > 1 else 0
+    return rankings + (recall_rivals(rows) is not None) + (sharpness_rivals(rows) is not None)
+
+
+def claim_sentences(rows: Sequence[Row], level: ClaimLevel | None = None) -> list[str]:
+    """The ranking sentences and the published findings tested on these (one or more) runs,
+    every interval read at `level`: by default Bonferroni's over the claims made
+    (`claim_count`), so that they hold together at FAMILY_LEVEL."""
+    if level is None:
+        level = ClaimLevel(max(claim_count(rows), 1))
+    sentences = [ranking_sentence(rows, *ranked, level) for ranked in RANKED]
+    findings = (recall_claim(rows, level), sharpness_claim(rows, level))
+    return sentences + [claim for claim in findings if claim]
+
+
 def summary_sentences(
     rows: Sequence[Mapping[str, Any]], floor: Mapping[str, Any] | None
 ) -> list[str]:
     """What the numbers show, in sentences computed from them (nothing is written by hand)."""
     if not rows:
         return []
-    sentences = [
-        ranking_sentence(rows, "fd", False, "Fréchet distance (closest to the real slices)"),
-        # recall passes the degradation suite for dropped types, collapse and lost lesions, not
-        # for a dropped location (benchmarks/results/metric_sanity.txt), so it claims only those
-        ranking_sentence(rows, "recall", True, RECALL_READS),
-        ranking_sentence(rows, "coverage", True, "coverage"),
-        PRECISION_NOT_READ,
-    ]
-    for claim in (recall_claim(rows), sharpness_claim(rows)):
-        if claim:
-            sentences.append(claim)
+    sentences = [*claim_sentences(rows), PRECISION_NOT_READ]
     if floor is not None:
         sentences.append(
             f"Unseen real slices score FD {floor['fd']:.3g} and recall {floor['recall']:.2f} "
