@@ -29,7 +29,14 @@ from medgen.diffusion import (
     karras_sigmas,
     sample_sigma_lognormal,
 )
-from medgen.diffusion.defaults import DEFAULT_SAMPLER, prior_std
+from medgen.diffusion.defaults import (
+    DEFAULT_SAMPLER,
+    DataStats,
+    data_stats,
+    default_sigmas,
+    gaussian_fit_start,
+    prior_std,
+)
 from medgen.draws import randn
 from medgen.exceptions import SettingError
 from medgen.models.common import Conditioning, batch_cond, drop_labels, to_signed
@@ -68,6 +75,10 @@ class DiffusionConfig:
     latent_scale: float = 1.0  # latents are multiplied by this (1 / their std) before diffusion
     mask_weight: float = 0.0  # joint (image, mask) data: extra loss weight near the last
     # channel's mask (`mask_loss_weights`); 0 = every pixel alike
+    # leading covariance axes of the training data's Gaussian fit kept with the model (buffers
+    # set by `DiffusionModel.fit_data`); sampling starts from that fit. 0 = no fit: sampling
+    # starts from 0 and ends at 0, as models saved before the fit do
+    fit_axes: int = 0
 
     def __post_init__(self) -> None:
         whole("image_size", self.image_size, 1)
@@ -87,6 +98,7 @@ class DiffusionConfig:
         positive("rho", self.rho)
         at_least("guidance", self.guidance)
         positive("latent_scale", self.latent_scale)
+        whole("fit_axes", self.fit_axes, 0)
         if self.latent_vae is not None:  # the recorded VAE's config must build one
             from_dict(VAEConfig, self.latent_vae, "latent_vae")
         if at_least("mask_weight", self.mask_weight) > 0 and (
@@ -127,8 +139,8 @@ def noise_scales(x: Tensor, max_examples: int = 512) -> NoiseScales:
     largest Euclidean distance between training examples, so that p(x; sigma_max) mixes them all.
     For 2-D toy data that is a few sigma_data; for 64x64 images it is tens. It is the default
     sampler's sigma_max (`medgen.diffusion.defaults`, 1 x the diameter); the models keep their
-    rho 7 levels and their start from 0, since a saved model records no mean or covariance of its
-    data (experiments/samplers_suite/NOTES.md, "The image models with the fit start").
+    rho 7 levels, which a trained network needs, and start from the data's Gaussian fit where they
+    record one (`DiffusionModel.fit_data`; experiments/samplers_suite/NOTES.md).
     """
     flat = x.flatten(1).double()[:max_examples]
     distances = torch.cdist(flat, flat)
@@ -140,6 +152,11 @@ class DiffusionModel(GenerativeModel):
 
     family: ClassVar[str] = "diffusion"
     uses_ema: ClassVar[bool] = True
+    # buffers of the data's Gaussian fit, present when config.fit_axes > 0 (`fit_data`)
+    fit_mean: Tensor  # (*data_shape())
+    fit_axes: Tensor  # (fit_axes, d) leading axes of the covariance, orthonormal rows
+    fit_scales: Tensor  # (fit_axes,) the std along each
+    fit_diameter: Tensor  # () the largest distance between two of the examples
 
     def __init__(self, config: DiffusionConfig | None = None) -> None:
         super().__init__()
@@ -158,6 +175,45 @@ class DiffusionModel(GenerativeModel):
             # the data and the conditioning fix the U-Net's channels and label classes
             net = UNet(replace(unet, in_channels=channels, cond_classes=classes))
         self.denoiser = EDMPrecond(net, sigma_data=c.sigma_data)
+        if c.fit_axes > 0:  # the data's Gaussian fit, saved and resumed with the weights
+            dims = channels * size * size
+            self.register_buffer("fit_mean", torch.zeros(self.data_shape()))
+            self.register_buffer("fit_axes", torch.zeros(c.fit_axes, dims))
+            self.register_buffer("fit_scales", torch.zeros(c.fit_axes))
+            self.register_buffer("fit_diameter", torch.zeros(()))
+
+    def fit_data(self, x: Tensor) -> None:
+        """Record the Gaussian fit of training examples x (N, *data_shape()) in the model's units:
+        their mean and the config's `fit_axes` leading axes of their covariance (`data_stats`).
+
+        Sampling starts from that fit diffused to sigma_max, x = m + (C + sigma_max^2 I)^(1/2) z,
+        instead of sqrt(sigma_max^2 + sigma_data^2) z: on the shipped pixel prior and latent model
+        it lowers FD at 20 NFE (benchmarks/results/samplers_images.txt). Axes past the leading
+        ones hold little variance next to sigma_max^2, where the start hardly differs."""
+        r = self.config.fit_axes
+        if r == 0:
+            raise ValueError("this model keeps no data fit (fit_axes = 0)")
+        stats = data_stats(x.detach())
+        k = min(r, stats.scales.shape[0])
+        self.fit_mean.copy_(stats.mean)
+        self.fit_axes.zero_()
+        self.fit_axes[:k] = stats.axes[:k]
+        self.fit_scales.zero_()
+        self.fit_scales[:k] = stats.scales[:k]
+        self.fit_diameter.fill_(stats.diameter)
+
+    @property
+    def data_fit(self) -> DataStats | None:
+        """The training data's Gaussian fit (`fit_data`), or None where the model keeps none."""
+        if self.config.fit_axes == 0:
+            return None
+        return DataStats(
+            self.fit_mean,
+            self.config.sigma_data,
+            float(self.fit_diameter),
+            self.fit_axes,
+            self.fit_scales,
+        )
 
     @classmethod
     def on_latents(cls, config: DiffusionConfig, vae: VAE, latent_scale: float) -> DiffusionModel:
@@ -238,17 +294,44 @@ class DiffusionModel(GenerativeModel):
         steps: int | None = None,
     ) -> Tensor:
         """n images in [0, 1] by `sampler` over `steps` Karras levels; cond (n, A), 0 = null."""
+        device = next(self.denoiser.parameters()).device
+        noise = randn((n, *self.data_shape()), generator, device=device)
+        x = self.sample_from(
+            noise, generator=generator, cond=cond, guidance=guidance, sampler=sampler, steps=steps
+        )
+        return self.decode(x)
+
+    @torch.no_grad()
+    def sample_from(
+        self,
+        noise: Tensor,
+        *,
+        generator: torch.Generator | None = None,
+        cond: Tensor | None = None,
+        guidance: float | None = None,
+        sampler: str | None = None,
+        steps: int | None = None,
+    ) -> Tensor:
+        """Samples in the denoiser's space from unit Gaussian `noise` (B, *data_shape()).
+
+        With a data fit (`fit_data`) the levels run from sigma_max down to sigma_min and start
+        from the fit diffused to sigma_max (`medgen.diffusion.defaults`' start, on the model's
+        own rho); without one they run down to 0 from sqrt(sigma_max^2 + sigma_data^2) z."""
         c = self.config
         name = sampler or c.sampler
         if name not in SAMPLERS:
             raise ValueError(f"unknown sampler {name!r} (known: {', '.join(SAMPLERS)})")
-        device = next(self.denoiser.parameters()).device
-        sigmas = karras_sigmas(steps or c.steps, c.sigma_min, c.sigma_max, c.rho)
-        sigmas = sigmas.to(device=device, dtype=torch.float32)
-        noise = randn((n, *self.data_shape()), generator, device=device)
-        x = prior_std(c.sigma_max, c.sigma_data) * noise
+        fit = self.data_fit
+        if fit is None:
+            sigmas = karras_sigmas(steps or c.steps, c.sigma_min, c.sigma_max, c.rho)
+            x = prior_std(c.sigma_max, c.sigma_data) * noise
+        else:
+            sigmas = default_sigmas(steps or c.steps, c.sigma_min, c.sigma_max, rho=c.rho)
+            x = gaussian_fit_start(fit, c.sigma_max, noise)
+        sigmas = sigmas.to(device=noise.device, dtype=torch.float32)
+        n = noise.shape[0]
         denoiser = self.guided_denoiser(n, cond, c.guidance if guidance is None else guidance)
-        return self.decode(SAMPLERS[name](denoiser, x, sigmas, generator=generator))
+        return SAMPLERS[name](denoiser, x, sigmas, generator=generator)
 
     def guided_denoiser(self, n: int, cond: Tensor | None, guidance: float) -> Any:
         """D(x, sigma): unconditional, conditional, or classifier-free guided."""

@@ -32,12 +32,14 @@ from medgen.models import MODELS, VAE, Conditioning, GenerativeModel, load_model
 from medgen.models.diffusion import DiffusionModel
 from medgen.models.io import build_model
 from medgen.train.budget import parse_budget
+from medgen.train.checkpoint import latest_checkpoint
 from medgen.train.config import TrainConfig
 from medgen.train.loop import train
 from medgen.train.rng import init_seed, seed_globals
 from medgen.train.rundir import CONFIG, MODEL
 
 SCALE_EXAMPLES = 512  # training images used to measure a diffusion model's noise scales
+FIT_AXES = 64  # leading covariance axes of the data's Gaussian fit a new diffusion model keeps
 
 
 @dataclass
@@ -103,7 +105,9 @@ def train_on_data(
     store = open_dataset(data)
     saved = Path(out) / CONFIG
     seed_globals(init_seed(config.train.seed))  # before the model: its initial weights
-    if resume and saved.exists():
+    if resume and saved.exists() and latest_checkpoint(out) is not None:
+        # the checkpoint fills the weights and buffers (a latent model's VAE, the data's fit);
+        # without one the run starts afresh, and new_model measures what it measured then
         model = resumed_model(saved, family)
     else:
         model = new_model(family, store, config.model, cond, latent)
@@ -231,10 +235,13 @@ def new_diffusion(
     scales = noise_scales(x)
     settings.setdefault("sigma_data", round(scales.sigma_data, 4))
     settings.setdefault("sigma_max", round(max(scales.sigma_max, 2 * scales.sigma_data), 2))
+    settings.setdefault("fit_axes", FIT_AXES)
     model = build_model({"family": "diffusion", "config": settings}, "config [model]")
     assert isinstance(model, DiffusionModel)
     if vae is not None:
         model.adopt_vae(vae)
+    if model.config.fit_axes > 0:
+        model.fit_data(x)
     return model
 
 
