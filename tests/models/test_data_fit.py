@@ -165,3 +165,25 @@ def test_training_records_the_fit_and_resume_keeps_it(tiny_data: Path, tmp_path:
     two = load_tensors(tmp_path / "two" / "model" / "model.safetensors")
     assert one.keys() == two.keys() and any(k.startswith("fit_") for k in one)
     assert all(torch.equal(one[k], two[k]) for k in one)
+
+
+@pytest.mark.parametrize("axes", [0, 4])
+def test_nfe_counts_the_network_calls_with_and_without_a_fit(axes: int) -> None:
+    model = DiffusionModel(
+        DiffusionConfig(
+            image_size=SIZE, unet=UNET, sigma_max=10.0, steps=4, sampler="heun", fit_axes=axes
+        )
+    ).eval()
+    if axes:
+        model.fit_data(examples())
+    calls = 0
+    forward = model.denoiser.forward
+
+    def counted(*args: Any, **kwargs: Any) -> Tensor:
+        nonlocal calls
+        calls += 1
+        return forward(*args, **kwargs)
+
+    model.denoiser.forward = counted  # type: ignore[method-assign]
+    model.sample(2, generator=torch.Generator().manual_seed(0))
+    assert calls == model.nfe() == (8 if axes else 7)  # Heun: no last Euler step to 0 with a fit

@@ -10,7 +10,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from medgen.diffusion import expected_nfe
 from medgen.exceptions import InputError
 from medgen.fileio import read_json_object
 from medgen.models import DiffusionModel, GenerativeModel
@@ -102,7 +101,7 @@ class Samples:
 def nfe_of(model: GenerativeModel, steps: int | None) -> int:
     """Network evaluations per image of one sample call (steps None: the run's own setting)."""
     if isinstance(model, DiffusionModel):
-        return expected_nfe(model.config.sampler, steps or model.config.steps)
+        return model.nfe(steps)
     return 1
 
 

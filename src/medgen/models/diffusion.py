@@ -26,6 +26,7 @@ from medgen.diffusion import (
     EDMPrecond,
     cfg_denoiser,
     dsm_loss,
+    expected_nfe,
     karras_sigmas,
     sample_sigma_lognormal,
 )
@@ -332,6 +333,13 @@ class DiffusionModel(GenerativeModel):
         n = noise.shape[0]
         denoiser = self.guided_denoiser(n, cond, c.guidance if guidance is None else guidance)
         return SAMPLERS[name](denoiser, x, sigmas, generator=generator)
+
+    def nfe(self, steps: int | None = None, sampler: str | None = None) -> int:
+        """Network evaluations per sample of `sample` (with a data fit the levels stop at
+        sigma_min, so no last step to 0: Heun then spends 2 per step instead of 2n - 1)."""
+        name = sampler or self.config.sampler
+        to_zero = self.data_fit is None
+        return expected_nfe(name, steps or self.config.steps, to_zero=to_zero)
 
     def guided_denoiser(self, n: int, cond: Tensor | None, guidance: float) -> Any:
         """D(x, sigma): unconditional, conditional, or classifier-free guided."""

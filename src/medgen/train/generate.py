@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from medgen.data.conditions import condition_values
-from medgen.diffusion import expected_nfe
 from medgen.exceptions import InputError, SettingError
 from medgen.fileio import make_folder, write_bytes_atomic
 from medgen.models import DiffusionModel, GenerativeModel, load_model
@@ -114,5 +113,5 @@ def sample_run(
         write_bytes_atomic(out, buffer.getvalue())
     nfe = None
     if isinstance(model, DiffusionModel):
-        nfe = expected_nfe(sampler or model.config.sampler, steps or model.config.steps)
+        nfe = model.nfe(steps, sampler)
     return SampleResult(out, tuple(images.shape), seconds, nfe)
