@@ -6,12 +6,15 @@ each row draws n samples from the same initial noise z (scaled by its schedule's
 scored against n exact samples: sliced W1 (256 fixed projections), the total-variation distance of
 its mode histogram from uniform, modes covered (>= 1 sample within 3 std), % of samples within
 3 std of a mode and the mean distance to the nearest mode; means over seeds. The floor is the
-same scores for n fresh exact samples. Rows: each medgen sampler and diffusers' Euler, Heun, LMS
-and DPM-Solver++(2M) schedulers, each on the peers' recommended levels (Karras 0.002-80, rho 7,
-start 80 z) and on medgen's default levels (`medgen.diffusion.defaults`). Run:
+same scores for n fresh exact samples. Rows: the default as a user gets it, `sample_default`
+given n exact examples of the data (drawn apart from every scored set; its levels and start come
+from them); then each medgen sampler and diffusers' Euler, Heun, LMS and DPM-Solver++(2M)
+schedulers, each on the peers' recommended levels (Karras 0.002-80, rho 7, start 80 z) and on
+medgen's default levels for a caller who knows only sigma_data (`medgen.diffusion.defaults`,
+3 sigma_data, from 0). Run:
 
     python benchmarks/samplers.py [--quick] [--json PATH] [--ablation]
-    python benchmarks/samplers.py --default-only --seeds 12 --nfe 10,20   # floor vs default
+    python benchmarks/samplers.py --default-only --seeds 12 --nfe 10,20   # the two default rows
     python benchmarks/samplers.py --suite [--problems 48] [--samples 1000] [--out PATH] \
         [--checkpoint PATH.jsonl] [--shard I/K] [--sample-budget B] [--skip S]
 
@@ -49,9 +52,11 @@ from medgen.diffusion.defaults import (
     DEFAULT_SAMPLER,
     DEFAULT_SIGMA_MIN,
     DEFAULT_TO_ZERO,
+    SIGMA_MAX_PER_DIAMETER,
     default_sigma_max,
     default_sigmas,
     prior_std,
+    sample_default,
     steps_for_nfe,
 )
 from medgen.evaluate.sliced import sliced_wasserstein_1
@@ -267,14 +272,37 @@ def schedules(sigma_data: float) -> dict[str, Schedule]:
     }
 
 
-def benchmark_rows(denoiser: Denoiser, sched: dict[str, Schedule]) -> list[Row]:
-    """Every medgen sampler, then every peer, each on both schedules; the default first."""
+def data_aware_runner(denoiser: Denoiser, mixture: GaussianMixture, n: int) -> Runner:
+    """`sample_default` given n exact samples of the data (drawn apart from every scored set):
+    the rule a user gets by passing their examples, with the start from their Gaussian fit."""
+
+    def run(schedule: Schedule, nfe: int, z: Tensor, seed: int) -> tuple[Tensor, int]:
+        examples = mixture.sample(n, generator=torch.Generator().manual_seed(3000 + seed))
+        counting = CountingDenoiser(denoiser)
+        x = sample_default(counting, z, nfe, data=examples.to(DTYPE))
+        return x, counting.nfe
+
+    return run
+
+
+DATA_AWARE = Schedule(
+    f"fit start, {SIGMA_MAX_PER_DIAMETER:g} x diameter, rho {DEFAULT_RHO:g}",
+    lambda n: torch.empty(0),
+    0.0,
+    to_zero=DEFAULT_TO_ZERO,
+)
+
+
+def benchmark_rows(denoiser: Denoiser, sched: dict[str, Schedule], data_aware: Runner) -> list[Row]:
+    """The default (given the data's examples), every medgen sampler, then every peer, each on
+    both schedules; "medgen" is the default's levels when only sigma_data is known."""
     rows = [
+        Row(f"medgen {DEFAULT_SAMPLER} (default, n examples)", DATA_AWARE, data_aware),
         Row(
-            f"medgen {DEFAULT_SAMPLER} (default)",
+            f"medgen {DEFAULT_SAMPLER} (sigma_data only)",
             sched["medgen"],
             medgen_runner(denoiser, DEFAULT_SAMPLER),
-        )
+        ),
     ]
     for name in SAMPLERS:
         for key in ("karras80", "medgen"):
@@ -509,9 +537,9 @@ def main() -> None:
     _check_denoiser(mixture, denoiser)
     sigma_data = data_std(mixture)
     sched = schedules(sigma_data)
-    rows = benchmark_rows(denoiser, sched)
+    rows = benchmark_rows(denoiser, sched, data_aware_runner(denoiser, mixture, n))
     if args.default_only:  # the default, the floor and the exact ODE: cheap enough for many seeds
-        rows = rows[:1]
+        rows = rows[:2]
     print(f"25-mode grid (std {MODE_STD}), exact denoiser, {n} samples, seeds {seeds}")
     for s in sched.values():
         print(f"  schedule {s.name}, start {s.start_std:.3f} z (sigma_data {sigma_data:.3f})")

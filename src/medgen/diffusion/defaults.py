@@ -24,9 +24,13 @@ and are scored on its held-out part (experiments/samplers_suite/NOTES.md,
 benchmarks/results/samplers_suite.txt); the 25-mode grid (benchmarks/results/samplers.txt) is one
 more check.
 
-The image models (`medgen.models.DiffusionModel`) do not use this rule: on their recorded levels
-rho 2 raises FD by 4-60% at 20 NFE (a trained network needs the steps at low sigma), and a saved
-model records scalars, not the data's mean and covariance (benchmarks/results/samplers_images.txt).
+The image models (`medgen.models.DiffusionModel`) take the rule's start and sigma_max (the
+diameter of their first training images) but keep their own Karras rho 7 levels: a trained network
+needs the steps at low sigma, and rho 2 raises the pixel prior's FD by 4-60% at 20 NFE
+(experiments/samplers_suite/NOTES.md, "The image models"). A model records its training data's
+mean and leading covariance axes (`DiffusionModel.fit_data`) and starts from the fit; at 20 NFE
+that lowers FD on all three noise draws of the shipped pixel prior and latent model, conditional
+and not (benchmarks/results/samplers_images.txt).
 """
 
 from __future__ import annotations

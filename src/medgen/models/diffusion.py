@@ -69,7 +69,7 @@ class DiffusionConfig:
     steps: int = 20  # sampling steps
     # Karras et al.'s spacing exponent of the sampling levels. 7, not `sample_default`'s 2: a
     # trained network needs the steps at low sigma (at 20 NFE rho 2 raises the pixel prior's FD
-    # from 36 to 58; benchmarks/results/samplers_images.txt)
+    # from 36 to 58; experiments/samplers_suite/NOTES.md, "The image models")
     rho: float = 7.0
     guidance: float = 1.0  # default classifier-free guidance scale (1 = plain conditional)
     latent_vae: dict[str, Any] | None = None  # the VAE's config in latent mode, else None
