@@ -10,12 +10,18 @@ Two centrings (`CENTRES`), chosen per metric:
 - "debiased" (the basic interval, Davison & Hinkley 1997 eq. 5.6): the half-sample shift
   theta_{n/2} - theta_n estimates the full-sample bias when the bias is O(1/n), as for the
   Fréchet distance; the interval targets the population value;
-- "at_sample_size": the spread of the half-samples around their own mean, centred on the
-  estimate; for k-NN metrics (PRDC), whose value depends on the sample counts through the
-  ball radii, the interval targets the metric's expectation at these counts.
+- "at_sample_size": the estimate plus or minus z standard deviations of the half-samples (a
+  standard-error interval); for k-NN metrics (PRDC), whose value depends on the sample counts
+  through the ball radii, the interval targets the metric's expectation at these counts. A
+  standard error is steady from a hundred replicates, where percentile tails are not (Efron &
+  Tibshirani 1993 ch. 19 ask 1,000 for those): a 2.5% tail of 100 replicates rests on two or
+  three of them, and a family-wise 99.5% one on the most extreme. With percentiles, density's
+  interval under a shift held its expectation in 89% of simulated trials; with the standard
+  error, 92% (tests/evaluate/test_halfsample.py).
 `half_sample_bounds` gives the interval as computed; `half_sample_interval` widens it to hold the
-full-sample estimate, a guard for a degenerate replicate set (every half on one side of the
-estimate) that a healthy spread of replicates does not need. Coverage of the bounds as computed,
+full-sample estimate, a guard for a degenerate replicate set of a debiased interval (every half
+on one side of the estimate) that a healthy spread of replicates does not need; a standard-error
+interval is symmetric about the estimate and always holds it. Coverage of the bounds as computed,
 and that they hold the estimate unwidened, are measured by simulation in
 tests/evaluate/test_halfsample.py.
 """
@@ -23,6 +29,7 @@ tests/evaluate/test_halfsample.py.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from statistics import NormalDist
 from typing import Literal, NamedTuple
 
 import torch
@@ -74,8 +81,9 @@ def debiased_bounds(value: float, halves: Tensor, tails: Tensor) -> Tensor:
 
 
 def at_sample_size_bounds(value: float, halves: Tensor, tails: Tensor) -> Tensor:
-    """theta_n + quantiles of the half-samples around their mean."""
-    return value + torch.quantile(halves - halves.mean(), tails)
+    """theta_n + z_tail * the half-samples' standard deviation: symmetric about the estimate."""
+    z = torch.tensor([NormalDist().inv_cdf(float(t)) for t in tails], dtype=torch.float64)
+    return value + z * halves.std()
 
 
 CENTRES: dict[str, Callable[[float, Tensor, Tensor], Tensor]] = {
