@@ -32,6 +32,12 @@ def train_command(
         help="A trained VAE run: train the diffusion model in its latent space. "
         "[default: pixel space]",
     ),
+    init: str | None = typer.Option(
+        None,
+        help="Start from a trained model's weights: a run folder or a shipped reference (e.g. "
+        "pixel_prior). Its network and noise scales are kept; --cond labels it lacks start at "
+        "zero, so step 0 is that model. [default: fresh weights]",
+    ),
     seed: int | None = typer.Option(None, help="Seed of data order and model noise. [default: 0]"),
     where: str | None = typer.Option(
         None,
@@ -62,6 +68,9 @@ def train_command(
 
     Example: medgen train diffusion --data data --out runs/cond --cond type,location --budget 10m
 
+    Example: medgen train diffusion --data data --out runs/typed --cond tumour_type --init
+    pixel_prior --budget 3000steps
+
     Example: medgen train gan --data data --out runs/gan --budget 10m --log-with tensorboard
 
     Example: medgen train vae --data data --out runs/vae --budget 10m
@@ -75,7 +84,13 @@ def train_command(
     trackers = check_trackers([t.value for t in log_with or ()])
     run_config = read_run_config(config, family, budget=budget, batch_size=batch_size, seed=seed)
     if joint:
-        given = {"cond": cond, "latent": latent, "where": where, "resume": resume or None}
+        given = {
+            "cond": cond,
+            "latent": latent,
+            "where": where,
+            "resume": resume or None,
+            "init": init,
+        }
         for flag, value in given.items():
             if value is not None:
                 raise SettingError(flag, "does not apply to a joint generator (--joint)")
@@ -97,6 +112,7 @@ def train_command(
                     cpu=cpu,
                     where=where,
                     log_with=trackers,
+                    init=None if init is None else init_folder(init),
                 )
     except NonFiniteLoss as err:
         raise InputError(out, f"training stopped: {err}") from None
@@ -105,6 +121,20 @@ def train_command(
         print(f"{summary['status']} after {done}; continue with --resume (checkpoint in {out})")
         raise typer.Exit(130)
     print(f"finished: {done}; model in {out}/model")
+
+
+def init_folder(value: str) -> Path:
+    """The folder that --init names: a path as given, or else a shipped reference's folder."""
+    from medgen.exceptions import InputError
+    from medgen.reference import RECIPES, load_reference
+
+    path = Path(value)
+    if path.exists():
+        return path
+    if value in RECIPES:
+        return load_reference(value).folder
+    known = ", ".join(RECIPES)
+    raise InputError(value, f"is neither a run folder nor a shipped reference ({known})")
 
 
 def sample_command(

@@ -92,3 +92,8 @@ def drop_labels(cond: Tensor, p: float, generator: torch.Generator | None) -> Te
         return cond
     keep = rand((cond.shape[0],), generator, device=cond.device) >= p  # (B,)
     return cond * keep.unsqueeze(1).to(cond.dtype)
+
+
+def conditioning_of(model: object) -> Conditioning | None:
+    """The model's Conditioning, if its family has one."""
+    return getattr(getattr(model, "config", None), "conditioning", None)

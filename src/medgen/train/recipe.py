@@ -28,12 +28,14 @@ from medgen.data.dataset import SliceDataset
 from medgen.data.store import StoredDataset, open_dataset
 from medgen.exceptions import InputError, SettingError
 from medgen.fileio import read_json_object
-from medgen.models import MODELS, VAE, Conditioning, GenerativeModel, load_model, noise_scales
+from medgen.models import MODELS, VAE, GenerativeModel, load_model, noise_scales
+from medgen.models.common import conditioning_of
 from medgen.models.diffusion import DiffusionModel
 from medgen.models.io import build_model
 from medgen.train.budget import parse_budget
 from medgen.train.checkpoint import latest_checkpoint
 from medgen.train.config import TrainConfig
+from medgen.train.init import initial_model
 from medgen.train.loop import train
 from medgen.train.rng import init_seed, seed_globals
 from medgen.train.rundir import CONFIG, MODEL
@@ -93,13 +95,18 @@ def train_on_data(
     progress: bool = True,
     where: str | None = None,
     log_with: Sequence[str] = (),
+    init: str | Path | None = None,
 ) -> dict[str, Any]:
     """Train a `family` model on the train split of dataset `data` into run folder `out`.
 
     where="label=0" keeps only the training slices whose metadata match (e.g. healthy slices,
     for anomaly detection); several conditions separated by commas must all hold. `log_with`
-    names experiment trackers that get a copy of the metrics and sample grids (`train`).
+    names experiment trackers that get a copy of the metrics and sample grids (`train`). `init`
+    (a trained run, model folder or shipped reference name) starts a new run from its weights
+    (`medgen.train.init`); a resumed run continues from its checkpoint instead.
     """
+    if init is not None and latent is not None:
+        raise SettingError("latent", "a run started from --init keeps that model's own VAE")
     if family not in MODELS:
         raise InputError("family", f"unknown family {family!r} (choose one of {', '.join(MODELS)})")
     store = open_dataset(data)
@@ -109,6 +116,8 @@ def train_on_data(
         # the checkpoint fills the weights and buffers (a latent model's VAE, the data's fit);
         # without one the run starts afresh, and new_model measures what it measured then
         model = resumed_model(saved, family)
+    elif init is not None:
+        model = initial_model(init, family, store, config.model, cond)
     else:
         model = new_model(family, store, config.model, cond, latent)
     dataset = training_set(store, model, where)
@@ -168,11 +177,6 @@ def metadata_filter(meta: pd.DataFrame, where: str) -> Callable[[pd.DataFrame], 
         return mask
 
     return keep
-
-
-def conditioning_of(model: GenerativeModel) -> Conditioning | None:
-    """The model's Conditioning, if its family has one."""
-    return getattr(getattr(model, "config", None), "conditioning", None)
 
 
 def new_model(
