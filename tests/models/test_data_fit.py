@@ -18,7 +18,8 @@ from medgen.exceptions import SettingError
 from medgen.models import DiffusionConfig, DiffusionModel, load_model
 from medgen.nets import UNetConfig
 from medgen.tensorio import load_tensors
-from medgen.train.recipe import FIT_AXES, first_train_images, read_run_config, train_on_data
+from medgen.train.recipe import FIT_AXES, first_train_images
+from tiny_runs import train_tiny
 
 SIZE = 16
 UNET = UNetConfig(channels=(8, 16), attention_levels=(False, False), num_head_channels=8)
@@ -131,21 +132,6 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("fit") / "data"
     make_dataset(out, DataConfig(size=32, n_train=32, n_dev=8, n_test=8, seed=3), workers=1)
     return out
-
-
-def train_tiny(data: Path, out: Path, steps: int, resume: bool = False) -> None:
-    config = read_run_config(
-        None,
-        "diffusion",
-        model={"steps": 2, "unet": {"channels": [8, 16], "attention_levels": [False, False]}},
-        budget=f"{steps}steps",
-        batch_size=8,
-        seed=1,
-        log_every=1,
-        checkpoint_every=2,
-        sample_count=2,
-    )
-    train_on_data("diffusion", data, out, config, resume=resume, progress=False)
 
 
 def test_training_records_the_fit_and_resume_keeps_it(tiny_data: Path, tmp_path: Path) -> None:

@@ -15,9 +15,7 @@ from medgen.exceptions import InputError, SettingError
 from medgen.models import DiffusionModel, load_model
 from medgen.reference import load_reference
 from medgen.train.init import initial_model
-from medgen.train.recipe import read_run_config, train_on_data
-
-UNET = {"channels": [8, 16], "attention_levels": [False, False]}
+from tiny_runs import train_tiny
 
 
 @pytest.fixture(scope="module")
@@ -25,21 +23,6 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("init") / "data"
     make_dataset(out, DataConfig(size=32, n_train=32, n_dev=8, n_test=8, seed=3), workers=1)
     return out
-
-
-def train_tiny(data: Path, out: Path, steps: int, **options: object) -> None:
-    config = read_run_config(
-        None,
-        "diffusion",
-        model={"steps": 2, "unet": UNET},
-        budget=f"{steps}steps",
-        batch_size=8,
-        seed=1,
-        log_every=1,
-        checkpoint_every=2,
-        sample_count=2,
-    )
-    train_on_data("diffusion", data, out, config, progress=False, **options)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")

@@ -102,7 +102,7 @@ def train_on_data(
     where="label=0" keeps only the training slices whose metadata match (e.g. healthy slices,
     for anomaly detection); several conditions separated by commas must all hold. `log_with`
     names experiment trackers that get a copy of the metrics and sample grids (`train`). `init`
-    (a trained run, model folder or shipped reference name) starts a new run from its weights
+    (a trained run or saved model folder) starts a new run from its weights
     (`medgen.train.init`); a resumed run continues from its checkpoint instead.
     """
     if init is not None and latent is not None:
