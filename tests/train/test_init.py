@@ -89,6 +89,8 @@ def test_the_command_line_takes_a_reference_name_and_refuses_in_one_line(
     common = ("train", "diffusion", "--data", tiny_data, "--out", tmp_path / "run")
     result = run_in_process(*common, "--init", "pixel_prior")  # resolved, then refused
     assert_one_line_error(result, "pixel_prior", "64-pixel images; the data are 32 pixels")
+    result = run_in_process(*common, "--init", "features")  # the feature extractor
+    assert_one_line_error(result, "features", "holds no generative model")
     result = run_in_process(*common, "--init", "no_such_model")
     assert_one_line_error(result, "no_such_model", "neither a run folder nor a shipped reference")
     assert not (tmp_path / "run").exists()

@@ -132,7 +132,10 @@ def init_folder(value: str) -> Path:
     if path.exists():
         return path
     if value in RECIPES:
-        return load_reference(value).folder
+        folder = load_reference(value).folder
+        if not (folder / "model").is_dir():
+            raise InputError(value, "is a shipped reference that holds no generative model")
+        return folder
     known = ", ".join(RECIPES)
     raise InputError(value, f"is neither a run folder nor a shipped reference ({known})")
 
