@@ -86,6 +86,12 @@ STEPS: dict[str, Step] = {
     "medgen train diffusion --data data --out runs/cond --cond type,location --budget 10m": train(
         "diffusion", "runs/cond"
     ),
+    "medgen train diffusion --data data --out runs/t --cond tumour_type --init pixel_prior": Step(
+        # the tiny data are 32 pixels and pixel_prior models 64: start from the tiny run instead
+        {"--budget": "2steps", "--init": "runs/diffusion"},
+        train("diffusion", "runs/t").extra,
+        train("diffusion", "runs/t").writes,
+    ),
     "medgen train gan --data data --out runs/gan --budget 10m --log-with tensorboard": train(
         "gan", "runs/gan"
     ),

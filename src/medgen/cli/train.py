@@ -68,8 +68,7 @@ def train_command(
 
     Example: medgen train diffusion --data data --out runs/cond --cond type,location --budget 10m
 
-    Example: medgen train diffusion --data data --out runs/typed --cond tumour_type --init
-    pixel_prior --budget 3000steps
+    Example: medgen train diffusion --data data --out runs/t --cond tumour_type --init pixel_prior
 
     Example: medgen train gan --data data --out runs/gan --budget 10m --log-with tensorboard
 
