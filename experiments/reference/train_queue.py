@@ -1,7 +1,8 @@
 """Train the reference models one after another, niced, each with its catalog command.
 
 Usage: python experiments/reference/train_queue.py DATA RUNS [NAME ...]
-A model whose run already has a model/ folder is skipped, so the queue can be restarted.
+A model whose run already has a model/ folder is skipped, and a model run stopped part way
+continues from its last checkpoint (`--resume`), so the queue can be restarted at any time.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ ORDER = [
     "gan",
     "features",
     "joint_diffusion",
+    "registration",  # after pixel_prior, which it trains with
 ]
 
 
@@ -33,12 +35,17 @@ def main() -> None:
     for name in names:
         recipe = RECIPES[name]
         out = runs / name
-        done = (out / "model").is_dir() or (out / "extractor.json").is_file()
+        done = any((out / f).exists() for f in ("model", "extractor.json", "nets.json"))
         if done:
             print(f"{name}: done already", flush=True)
             continue
         latent = runs / recipe.latent if recipe.latent else None
-        argv = train_argv(recipe, data, out, latent_run=latent)
+        prior = runs / recipe.prior if recipe.prior else None
+        argv = train_argv(recipe, data, out, latent_run=latent, prior_run=prior)
+        if (out / "checkpoints").is_dir():
+            argv.append("--resume")
+        elif out.exists():  # a step-budget run (features, registration) has no checkpoints
+            argv.append("--overwrite")
         start = time.time()
         print(f"{name}: {' '.join(argv)}", flush=True)
         with open(runs / f"{name}.log", "w") as log:
