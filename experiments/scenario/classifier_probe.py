@@ -71,7 +71,7 @@ def main() -> None:
             # "none" only when its probability exceeds th; else the likelier tumour type
             tumour_pick = np.where(probs[:, 1] >= probs[:, 2], "benign", "malignant")
             pred = np.where(probs[:, 0] > th, "none", tumour_pick)
-            if th == 0.5:
+            if th == 0.5:  # the detector's own rule: the likeliest class
                 pred = np.asarray(CLASSES)[probs.argmax(1)]
             t = true_type != "none"
             rec = pd.Series((pred != "none")[t]).groupby(loc[t]).mean()
