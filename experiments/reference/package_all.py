@@ -1,8 +1,9 @@
 """Package every finished reference run into the folders medgen ships.
 
-Usage: python experiments/reference/package_all.py DATA RUNS [NAME ...]
-Writes src/medgen/reference/models/NAME (replacing an earlier one) and prints each provenance
-line: steps, images, seconds, dtype, dev metric.
+Usage: python experiments/reference/package_all.py [--into ROOT] DATA RUNS [NAME ...]
+Writes ROOT/NAME (default root src/medgen/reference/models, replacing an earlier one) and prints
+each provenance line: steps, images, seconds, dtype, dev metric. A root elsewhere stages models
+trained on data that are not yet the standard ones (experiments/reference/staged/).
 """
 
 from __future__ import annotations
@@ -21,16 +22,21 @@ def finished(run: Path) -> bool:
 
 
 def main() -> None:
-    data, runs = Path(sys.argv[1]), Path(sys.argv[2])
-    for name in sys.argv[3:] or list(RECIPES):
+    args = sys.argv[1:]
+    root = MODELS_DIR
+    if args[:1] == ["--into"]:
+        root, args = Path(args[1]), args[2:]
+    data, runs = Path(args[0]), Path(args[1])
+    for name in args[2:] or list(RECIPES):
         if not finished(runs / name):
             print(f"{name}: not finished, skipped")
             continue
-        package_reference(name, runs / name, data, MODELS_DIR / name, overwrite=True)
-        p = load_reference(name).provenance
+        package_reference(name, runs / name, data, root / name, overwrite=True)
+        reference = load_reference(name, root)
+        p = reference.provenance
         print(
             f"{name}: {p['steps']} steps, {p['images']} images, {p['seconds']} s, "
-            f"{p['dtype']}, {load_reference(name).dev_line()}, {p['machine']}"
+            f"{p['dtype']}, {reference.dev_line()}, {p['machine']}"
         )
 
 
