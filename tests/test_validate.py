@@ -310,6 +310,10 @@ def test_every_seed_is_a_whole_number_in_the_seed_range(cls: type[Any]) -> None:
         ({"scenario": {"tumour_fraction": 1.5}}, "tumour_fraction"),
         ({"scenario": {"location_prevalence": {"dev": {"frontal": math.nan}}}}, "frontal"),
         ({"tumour": {"non_enhancing": {"brainstem": 2.0}}}, "non_enhancing.brainstem"),
+        ({"tumour": {"non_enhancing_contrast": {"benign": [0.5, 0.2]}}}, "contrast.benign"),
+        ({"tumour": {"non_enhancing_contrast": {"benign": [0.5, 1.2]}}}, "contrast.benign"),
+        ({"tumour": {"non_enhancing_contrast": {"none": [0.1, 0.2]}}}, "non_enhancing_contrast"),
+        ({"tumour": {"malignant_looks_benign": 1.5}}, "malignant_looks_benign"),
         ({"seed": -1}, "seed"),
         ({"size": 64.0}, "size"),
     ],
@@ -338,3 +342,12 @@ def test_a_count_beyond_the_machines_memory_is_refused_by_name() -> None:
     with pytest.raises(SettingError, match=r"^n: 1000000000000 would need 4.1 PB of memory; th"):
         fits_in_memory("n", 10**12, 10**12 * 4096.0)
     assert (byte_size(512), byte_size(8e12), byte_size(1.64e16)) == ("512 B", "8 TB", "16.4 PB")
+
+
+def test_a_dark_tumour_contrast_given_for_one_type_keeps_the_others_default() -> None:
+    cfg = from_dict(DataConfig, {"tumour": {"non_enhancing_contrast": {"benign": [0.2, 0.3]}}}, "x")
+    default = DataConfig().tumour.non_enhancing_contrast
+    assert cfg.tumour.non_enhancing_contrast == {
+        "benign": (0.2, 0.3),
+        "malignant": default["malignant"],
+    }

@@ -17,8 +17,8 @@ from medgen.reference.zoo import MODELS_DIR, load_reference
 
 
 def finished(run: Path) -> bool:
-    """Whether the run has its final model (or extractor)."""
-    return (run / "model").is_dir() or (run / "extractor.json").is_file()
+    """Whether the run has its final model (or extractor, or registration networks)."""
+    return any((run / f).exists() for f in ("model", "extractor.json", "nets.json"))
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ arm's added examples reach the classifier, and print the real arm's brainstem cu
 
     python experiments/scenario/extras_probe.py DATA RUNS --seeds 0 1
 
-It needs `candidate_data.patch` applied (the classifier ensemble).
+It needs `ensemble_detector.patch` applied (the classifier ensemble; the data part of the old `candidate_data.patch` is in `src/`).
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def lab(name: str, *, slow: bool = False) -> Step:
 # Every example, in an order in which each finds what it reads.
 STEPS: dict[str, Step] = {
     "medgen data make --out data --size 64 --n-train 8000 --n-dev 5000 --n-test 2000": Step(
-        {"--size": "32", "--n-train": "64", "--n-dev": "64", "--n-test": "16"}, ("--workers", "1")
+        {"--size": "32", "--n-train": "64", "--n-dev": "64", "--n-test": "24"}, ("--workers", "1")
     ),
     "medgen data show data --out grid.png --split dev --per-cell 4": Step(),
     "medgen data import brats/ --out mydata --kind nifti --axis 2": Step(),

@@ -13,6 +13,7 @@ from scipy import stats
 from medgen.data.store import open_dataset
 from medgen.data.synth import DataConfig, ScenarioConfig, make_dataset, resolve_config
 from medgen.data.synth.anatomy import load_anatomy, smoothed_t1
+from medgen.data.synth.config import LOCATIONS
 from medgen.data.synth.fields import rician
 from medgen.data.synth.plan import plan_slices
 from medgen.data.synth.render import render_slice
@@ -155,6 +156,71 @@ def test_brainstem_tumours_are_mostly_non_enhancing_and_darker(builtin_dataset: 
         big = meta.at[i, "tumour_px"] >= 5  # a tumour squeezed to a pixel or two is all margin
         if meta.at[i, "enhancing"] == 1 and meta.at[i, "tumour_contrast"] > 0.2 and big:
             assert clean[i][tumour[i] > 0].max() > around  # a necrotic core may pull the mean down
+
+
+def test_the_depth_of_a_dark_tumour_tells_its_type() -> None:
+    """Non-enhancing tumours: a malignant one loses more of the infiltrated tissue's signal than
+    a benign one, so that at 3-4 px in the pons the type is still in the pixels. A threshold on
+    the signal lost (clean slice, inside the mask) separates the types almost always."""
+    cfg = DataConfig()
+    anatomy = load_anatomy(cfg.anatomy.min_brain_fraction)
+    t1 = smoothed_t1(cfg.anatomy.min_brain_fraction, cfg.anatomy.field_of_view_mm / cfg.size)
+    plan = plan_slices(replace(cfg, n_train=3000, n_dev=0, n_test=0), anatomy)
+    rows = plan[plan["location"] == "brainstem"]
+    lost: dict[str, list[float]] = {"benign": [], "malignant": []}
+    for row in rows.itertuples():
+        kind, seed = str(row.tumour_type), int(row.seed)
+        s = render_slice(cfg, anatomy, t1, row.slice_index, row.location, kind, seed)
+        if s.enhancing != 0:
+            continue
+        # the same seed without a tumour: the same clean slice, as it is drawn before the tumour
+        base = render_slice(cfg, anatomy, t1, row.slice_index, "none", "none", int(row.seed))
+        inside = s.tumour.astype(bool)
+        lost[kind].append(1.0 - s.clean[inside].sum() / base.clean[inside].sum())
+    assert len(lost["benign"]) >= 5 and len(lost["malignant"]) >= 5
+    benign, malignant = np.array(lost["benign"]), np.array(lost["malignant"])
+    assert np.median(malignant) > np.median(benign) + 0.15
+    cut = (np.median(benign) + np.median(malignant)) / 2
+    right = np.r_[benign < cut, malignant >= cut]
+    assert right.mean() >= 0.9
+
+
+def test_a_malignant_tumour_that_looks_benign_is_drawn_as_one_and_labelled_malignant() -> None:
+    """The world's unavoidable type error: with the share at 1 every enhancing malignant tumour
+    has a benign look (no oedema, the benign sizes), at 0 none has; the label stays malignant."""
+    base = DataConfig()
+    anatomy = load_anatomy(base.anatomy.min_brain_fraction)
+    t1 = smoothed_t1(base.anatomy.min_brain_fraction, base.anatomy.field_of_view_mm / base.size)
+    plan = plan_slices(replace(base, n_train=200, n_dev=0, n_test=0), anatomy)
+    rows = plan[(plan["tumour_type"] == "malignant") & (plan["location"] != "brainstem")].head(12)
+    for share, oedema_expected in ((1.0, False), (0.0, True)):
+        cfg = replace(base, tumour=replace(base.tumour, malignant_looks_benign=share))
+        with_oedema = [
+            render_slice(
+                cfg, anatomy, t1, r.slice_index, r.location, "malignant", int(r.seed)
+            ).oedema.any()
+            for r in rows.itertuples()
+        ]
+        if oedema_expected:
+            assert np.mean(with_oedema) >= 0.8  # a tumour cut by the brain's edge may lose it
+        else:
+            assert not any(with_oedema)
+
+
+def test_every_location_is_drawn_only_where_it_can_hold_a_tumour() -> None:
+    """Template slices where a lobe is a sliver (a tip of the frontal or occipital lobe) are not
+    used for its tumours: those were 2-15 px, smaller than any tumour the sizes allow. The
+    brainstem, smaller than the threshold everywhere, keeps its slices."""
+    from medgen.data.synth.plan import MIN_LOCATION_AREA_MM2, SMALL_STRUCTURE_SHARE
+
+    anatomy = load_anatomy(DataConfig().anatomy.min_brain_fraction)
+    for code, loc in enumerate(LOCATIONS, start=1):
+        area = (anatomy.locations == code).sum(axis=(1, 2))
+        valid = anatomy.valid_slices(loc, MIN_LOCATION_AREA_MM2, SMALL_STRUCTURE_SHARE)
+        assert len(valid) >= 10, loc
+        floor = min(MIN_LOCATION_AREA_MM2, SMALL_STRUCTURE_SHARE * area.max())
+        assert area[valid].min() >= floor, loc
+    assert np.pi * DataConfig().tumour.benign_radius_mm[0] ** 2 <= MIN_LOCATION_AREA_MM2
 
 
 def test_rician_noise_matches_the_rice_distribution() -> None:

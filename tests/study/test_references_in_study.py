@@ -25,7 +25,7 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The data the references are trained on, and other data (another seed)."""
     root = tmp_path_factory.mktemp("data")
     made = []
-    for seed in (5, 6):
+    for seed in (6, 7):  # seeds whose dev and test splits hold same-level healthy pairs
         out = root / f"data{seed}"
         config = DataConfig(size=32, n_train=80, n_dev=20, n_test=20, seed=seed)
         make_dataset(out, config, workers=1)

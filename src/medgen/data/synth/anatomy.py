@@ -31,11 +31,14 @@ class Anatomy:
     origin_mm: tuple[float, float]  # MNI (x, y) of voxel (0, 0)
     centre_mm: tuple[float, float]  # MNI (x, y) of the brain's centre
 
-    def valid_slices(self, location: str, min_area_mm2: float) -> np.ndarray:
-        """Indices of the kept slices in which `location` covers at least `min_area_mm2`."""
+    def valid_slices(
+        self, location: str, min_area_mm2: float, small_share: float = 1.0
+    ) -> np.ndarray:
+        """Indices of the kept slices in which `location` covers at least `min_area_mm2`, or,
+        for a structure whose largest cross-section is smaller, `small_share` of that."""
         code = LOCATIONS.index(location) + 1
         area = (self.locations == code).sum(axis=(1, 2))
-        return np.flatnonzero(area >= min_area_mm2)
+        return np.flatnonzero(area >= min(min_area_mm2, small_share * area.max()))
 
 
 def _location_rules(

@@ -23,6 +23,8 @@ LOCATIONS = (
 )
 TUMOUR_TYPES = ("benign", "malignant")
 SPLITS = ("train", "dev", "test")
+# non-enhancing tumours: the share of the infiltrated tissue's signal lost, per tumour type
+NON_ENHANCING_CONTRAST = {"benign": (0.4, 0.5), "malignant": (0.58, 0.75)}
 MAX_FIELD_OF_VIEW_MM = 1000.0  # a metre: far beyond any head, and the template's blur stays small
 
 
@@ -84,8 +86,8 @@ class TumourConfig:
     # every location equally common finds nearly every tumour, while the scenario's rare
     # brainstem tumours stay its main error (benchmarks/scenario.py, experiments/scenario/).
     p_malignant: float = 0.5  # fraction of tumours that are malignant
-    benign_radius_mm: tuple[float, float] = (10.0, 20.0)  # log-uniform radius range
-    malignant_radius_mm: tuple[float, float] = (12.0, 28.0)
+    benign_radius_mm: tuple[float, float] = (12.0, 20.0)  # log-uniform radius range
+    malignant_radius_mm: tuple[float, float] = (14.0, 28.0)
     # enhancing: enhancement over the brightest nearby tissue; non-enhancing: the share of the
     # infiltrated tissue's signal lost
     contrast: tuple[float, float] = (0.3, 0.6)
@@ -98,6 +100,18 @@ class TumourConfig:
     # elsewhere: the look stays the brainstem's own, which rare brainstem tumours make hard.
     non_enhancing: dict[str, float] = field(default_factory=lambda: {"brainstem": 0.85})
     non_enhancing_elsewhere: float = 0.0
+    # share of enhancing malignant tumours drawn with a benign tumour's look (small, solid,
+    # sharp, no oedema), as some anaplastic tumours image: a type error no detector can avoid,
+    # the world's optimal (Bayes) error, as real reads have one
+    malignant_looks_benign: float = 0.1
+    # non-enhancing tumours, per type: the share of the infiltrated tissue's signal lost. A
+    # malignant one (a diffuse midline glioma) is darker, infiltrative and textured; a benign one
+    # (a focal low-grade glioma) milder, homogeneous and sharply marginated. At 3-4 px in the pons
+    # the depth of the hypointensity is the type's only cue that survives: with one range for
+    # both, dark benign tumours were called malignant (experiments/scenario/NOTES.md).
+    non_enhancing_contrast: dict[str, tuple[float, float]] = field(
+        default_factory=lambda: dict(NON_ENHANCING_CONTRAST)
+    )
 
     def __post_init__(self) -> None:
         in_range("p_malignant", self.p_malignant, 0.0, 1.0)
@@ -114,6 +128,22 @@ class TumourConfig:
                 raise SettingError("non_enhancing", f"unknown location {loc!r}")
             in_range(f"non_enhancing.{loc}", p, 0.0, 1.0)
         in_range("non_enhancing_elsewhere", self.non_enhancing_elsewhere, 0.0, 1.0)
+        in_range("malignant_looks_benign", self.malignant_looks_benign, 0.0, 1.0)
+        name = "non_enhancing_contrast"
+        if not isinstance(self.non_enhancing_contrast, dict):
+            raise SettingError(name, "expected a table of tumour type = [low, high]")
+        merged = dict(NON_ENHANCING_CONTRAST)  # a type left out keeps its default range
+        for kind, bounds in self.non_enhancing_contrast.items():
+            if kind not in TUMOUR_TYPES:
+                raise SettingError(name, f"unknown tumour type {kind!r}")
+            span(f"{name}.{kind}", bounds, open_low=True)
+            low, high = (float(v) for v in bounds)
+            if high > 1.0:
+                raise SettingError(
+                    f"{name}.{kind}", f"a share of the signal, at most 1, got {high:g}"
+                )
+            merged[kind] = (low, high)
+        object.__setattr__(self, name, merged)
 
     def p_non_enhancing(self, location: str) -> float:
         """Probability that a tumour at `location` is non-enhancing."""

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 from scipy import ndimage
 
+from medgen.data.synth import libm
 from medgen.data.synth.config import AnatomyConfig
 
 
@@ -25,7 +27,7 @@ def smooth_field(rng: np.random.Generator, size: int, n_control: int) -> np.ndar
     """A (size, size) field, cubic-spline interpolated from n_control^2 N(0, 1) knots."""
     knots = rng.standard_normal((n_control, n_control))
     up = _upsampler(size, n_control)  # the spline zoom is separable: zoom(K) = U K U^T
-    return up @ knots @ up.T
+    return libm.matmul(libm.matmul(up, knots), up.T)
 
 
 def sampling_grid(
@@ -43,7 +45,7 @@ def sampling_grid(
     angle = np.deg2rad(rng.uniform(-cfg.rotation_deg, cfg.rotation_deg))
     scale = rng.uniform(*cfg.scale)
     shift = rng.uniform(-cfg.shift_mm, cfg.shift_mm, size=2)
-    cos, sin = np.cos(angle) / scale, np.sin(angle) / scale  # inverse map: output -> template
+    cos, sin = math.cos(angle) / scale, math.sin(angle) / scale  # inverse map: output -> template
     dx = cos * px - sin * py + shift[0]
     dy = sin * px + cos * py + shift[1]
     n_control = max(3, round(fov_mm / cfg.elastic_spacing_mm) + 1)
@@ -59,7 +61,7 @@ def bias_field(
     n_control = max(2, round(fov_mm / spacing_mm) + 1)
     b = smooth_field(rng, size, n_control)
     peak = np.abs(b).max()
-    return np.exp(b * (strength / peak if peak > 0 else 0.0)).astype(np.float32)
+    return libm.exp(b * (strength / peak if peak > 0 else 0.0)).astype(np.float32)
 
 
 def rician(clean: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:

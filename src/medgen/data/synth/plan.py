@@ -9,8 +9,12 @@ import pandas as pd
 from medgen.data.synth.anatomy import Anatomy
 from medgen.data.synth.config import LOCATIONS, SPLITS, DataConfig
 
-# A location exists on a slice when it covers at least this area of the template slice.
-MIN_LOCATION_AREA_MM2 = 150.0
+# A location exists on a slice when it covers enough of the template slice to hold a tumour of
+# the smallest drawn size with room around it: 1,000 mm^2, or half the largest cross-section of a
+# structure smaller than that (the brainstem's is 445 mm^2). At 150 mm^2, the tips of the frontal
+# and occipital lobes held tumours of 2-15 px that no detector found (experiments/scenario/).
+MIN_LOCATION_AREA_MM2 = 1000.0
+SMALL_STRUCTURE_SHARE = 0.5
 _PLAN_STREAM = 0x504C414E  # "PLAN": keeps the plan's random stream apart from the slices'
 
 
@@ -31,7 +35,10 @@ def plan_slices(cfg: DataConfig, anatomy: Anatomy) -> pd.DataFrame:
     split, so the slice level alone does not give the label away.
     """
     rng = np.random.default_rng([cfg.seed, _PLAN_STREAM])
-    valid = {loc: anatomy.valid_slices(loc, MIN_LOCATION_AREA_MM2) for loc in LOCATIONS}
+    valid = {
+        loc: anatomy.valid_slices(loc, MIN_LOCATION_AREA_MM2, SMALL_STRUCTURE_SHARE)
+        for loc in LOCATIONS
+    }
     rows: list[pd.DataFrame] = []
     start = 0
     for split in SPLITS:

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 from scipy import ndimage
 
+from medgen.data.synth import libm
 from medgen.data.synth.anatomy import Anatomy
 from medgen.data.synth.config import LOCATIONS, DataConfig
 from medgen.data.synth.fields import bias_field, rician, sampling_grid
@@ -55,7 +56,9 @@ def render_slice(
 
     gamma = rng.uniform(*cfg.intensity.gamma)
     contrast = rng.uniform(*cfg.intensity.contrast)
-    clean = (contrast * np.clip(anatomy_image, 0.0, 1.0) ** gamma * brain).astype(np.float32)
+    clean = (contrast * libm.power_f32(np.clip(anatomy_image, 0.0, 1.0), gamma) * brain).astype(
+        np.float32
+    )
 
     tumour = np.zeros((size, size), bool)
     oedema = np.zeros((size, size), bool)
@@ -67,7 +70,9 @@ def render_slice(
         if not (region & (brain > 0)).any():  # warped out of view: fall back to the unwarped mask
             region = brain > 0
         enhances = bool(rng.uniform() >= cfg.tumour.p_non_enhancing(location))
-        drawn = draw_tumour(rng, clean, brain, region, tumour_type, enhances, pixel_mm, cfg.tumour)
+        looks_benign = bool(rng.uniform() < cfg.tumour.malignant_looks_benign)
+        look = "benign" if tumour_type == "malignant" and enhances and looks_benign else tumour_type
+        drawn = draw_tumour(rng, clean, brain, region, look, enhances, pixel_mm, cfg.tumour)
         clean, tumour, oedema, tumour_contrast = (
             drawn.image,
             drawn.tumour,

@@ -3,11 +3,13 @@ enhancing rim around a necrotic core, heterogeneous, surrounding oedema). T1 pos
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 from scipy import ndimage
 
+from medgen.data.synth import libm
 from medgen.data.synth.config import TumourConfig
 from medgen.data.synth.fields import smooth_field
 
@@ -24,7 +26,7 @@ class Tumour(NamedTuple):
 
 def log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     """A sample whose log is uniform on [log low, log high]."""
-    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+    return math.exp(rng.uniform(math.log(low), math.log(high)))
 
 
 def pick_centre(
@@ -53,13 +55,17 @@ def signed_distance(
     rows, cols = np.indices(shape, dtype=np.float64)
     dy, dx = rows - centre[0], cols - centre[1]
     angle = rng.uniform(0, np.pi)
-    u = (dx * np.cos(angle) + dy * np.sin(angle)) / aspect
-    v = -dx * np.sin(angle) + dy * np.cos(angle)
-    rho, theta = np.hypot(u, v), np.arctan2(v, u)
+    cos, sin = math.cos(angle), math.sin(angle)
+    u = (dx * cos + dy * sin) / aspect
+    v = -dx * sin + dy * cos
+    rho, theta = np.hypot(u, v), libm.arctan2(v, u)
     edge = np.ones_like(theta)
     for k in range(2, 6):
         edge += (
-            irregularity * rng.standard_normal() / k * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+            irregularity
+            * rng.standard_normal()
+            / k
+            * libm.cos(k * theta + rng.uniform(0, 2 * np.pi))
         )
     edge = np.maximum(edge, 0.35)
     return radius * (rho / (radius * edge) - 1.0)
@@ -91,23 +97,29 @@ def draw_tumour(
     local = clean[near & (brain > 0)]
     tissue = float(np.mean(local)) if local.size else float(clean[row, col])
     bright = float(np.percentile(local, 90)) if local.size else tissue
-    contrast = log_uniform(rng, *cfg.contrast)
+    contrast_range = cfg.contrast if enhancing else cfg.non_enhancing_contrast[kind]
+    contrast = log_uniform(rng, *contrast_range)
 
-    if not enhancing:
+    if not enhancing and not malignant:
+        # Focal, non-enhancing and T1-hypointense, like a low-grade glioma: a sharp margin and a
+        # homogeneous, milder loss of the infiltrated tissue's signal.
+        weight = np.clip(0.5 - sd / 0.8, 0.0, 1.0)
+        value = clean * (1.0 - contrast)
+    elif not enhancing:
         # Diffuse, non-enhancing and T1-hypointense, like a diffuse midline glioma of the pons:
         # a soft infiltrative margin, faintly textured, the signal of the tissue it infiltrates
         # cut by the fraction `contrast`. Relative to that tissue, not to the local mean (which
         # takes in the CSF around a small structure such as the pons, so the lesion came out
         # barely darker than the pons), and above the background (a lesion as dark as CSF at
         # the brain's edge reads as outside the brain): experiments/scenario/NOTES.md.
-        weight = 1.0 / (1.0 + np.exp(sd / 0.9))
+        weight = 1.0 / (1.0 + libm.exp(sd / 0.9))
         texture = 0.2 * smooth_field(rng, clean.shape[0], max(3, clean.shape[0] // 6))
         value = clean * np.clip(1.0 - contrast * (1.0 + texture), 0.0, 1.0)
     elif malignant:
         # Infiltrative margin (soft), heterogeneous enhancing rim, dark necrotic core.
-        weight = 1.0 / (1.0 + np.exp(sd / 0.6))
+        weight = 1.0 / (1.0 + libm.exp(sd / 0.6))
         rim = max(1.0, cfg.rim_fraction * radius)
-        in_core = 1.0 / (1.0 + np.exp((sd + rim) / 0.5))
+        in_core = 1.0 / (1.0 + libm.exp((sd + rim) / 0.5))
         texture = 0.35 * smooth_field(rng, clean.shape[0], max(3, clean.shape[0] // 6))
         value = (bright + contrast * (1.0 + texture)) * (1.0 - in_core) + (
             tissue - 0.9 * contrast
@@ -121,7 +133,7 @@ def draw_tumour(
         sd_oedema = signed_distance(
             clean.shape, (row, col), oedema_scale * radius, rng, aspect, cfg.irregularity
         )
-        oedema_weight = (1.0 / (1.0 + np.exp(sd_oedema / 1.2))) * (1.0 - weight)
+        oedema_weight = (1.0 / (1.0 + libm.exp(sd_oedema / 1.2))) * (1.0 - weight)
     else:
         oedema_weight = np.zeros(clean.shape)
 
