@@ -122,3 +122,44 @@ def test_the_models_and_compare_chapters_sample_the_references_and_train_one_run
     compared = (out / "chapters" / "compare" / "compare" / "metrics.csv").read_text()
     for name in ("vae", "latent_diffusion", "gan"):
         assert name in compared
+
+
+@pytest.mark.parametrize("shipped", [("vae", "gan"), ("autoencoder", "vae", "gan")])
+def test_a_latent_model_trained_beside_the_reference_vae_works_in_a_spatial_latent(
+    shipped: tuple[str, ...],
+    datasets: tuple[Path, Path],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The comparison's reference VAE has a vector latent, which a diffusion model cannot use:
+    with the latent diffusion reference missing (or trained on other data), the chapter trains
+    its diffusion model in the shipped autoencoder's latent space, or in one it trains."""
+    from medgen.study.chapters import models_chapter
+
+    root = tmp_path / "zoo"
+    for name in shipped:
+        retrain(name, datasets[0], root / "work", budget="2steps", progress=False, root=root)
+        (root / "work" / name).rename(root / name)
+    monkeypatch.setattr(zoo, "MODELS_DIR", root)
+    lines: list[str] = []
+    out = tmp_path / "study"
+    result = run_study(
+        out,
+        WITH_REFERENCES,
+        data=datasets[0],
+        chapters={"data": data_chapter, "models": models_chapter},
+        workers=1,
+        log=lines.append,
+    )
+    runs = out / "chapters" / "models" / "runs"
+    trained = sorted(p.name for p in runs.iterdir())
+    report = result.report.read_text()
+    assert "latent diffusion's autoencoder" in report  # a provenance row, or a trained run's
+    if "autoencoder" in shipped:
+        assert trained == ["diffusion"], lines
+        assert not any("autoencoder for" in line for line in lines)
+    else:
+        assert trained == ["autoencoder", "diffusion"], lines
+        assert any("training the latent diffusion model's autoencoder" in x for x in lines)
+    assert (runs / "diffusion" / "model").is_dir()
+    assert str(root / "vae") in report and str(root / "gan") in report

@@ -127,6 +127,35 @@ def scratch_run(ctx: StudyContext, data: Path, vae: Path) -> tuple[Path, dict[st
     return run, summary
 
 
+def latent_space(
+    ctx: StudyContext, data: Path, vae: Path, vae_trained_here: bool, seconds: float
+) -> tuple[Path, float, dict[str, Any] | None]:
+    """Where a latent diffusion model trained in this chapter works, the seconds left to train
+    it, and the summary of an autoencoder trained for it (None if none was).
+
+    The VAE trained here has a spatial latent (the family's default), so the diffusion model
+    works in it, as `medgen train diffusion --latent` does. The comparison's reference VAE has
+    a vector latent, which a diffusion model cannot use: then the shipped autoencoder, where it
+    was trained on these data, and otherwise an autoencoder of its recipe trained here on half
+    the seconds."""
+    if vae_trained_here:
+        return vae, seconds, None
+    shipped = reference_run(ctx, LATENT_REFERENCE)
+    if shipped is not None:
+        return shipped, seconds, None
+    run = ctx.workdir / "runs" / LATENT_REFERENCE
+    ctx.log(f"training the latent diffusion model's autoencoder for {seconds / 2:.0f} s")
+    config = read_run_config(
+        get_recipe(LATENT_REFERENCE).config_file,
+        "vae",
+        budget=f"{max(seconds / 2, 1.0):.0f}s",
+        checkpoint_every=10_000,
+        seed=ctx.profile.seed,
+    )
+    summary = train_on_data("vae", data, run, config, progress=False)
+    return run, seconds / 2, summary
+
+
 def models_chapter(ctx: StudyContext) -> ChapterResult:
     """The three families (the reference models, or runs trained here); samples, loss curves
     and a cost table."""
@@ -151,6 +180,14 @@ def models_chapter(ctx: StudyContext) -> ChapterResult:
             rows.append(reference_row(name, found))
         else:
             seconds = share * ctx.budget_s
+            space = None
+            if latent is not None:
+                here = runs[latent].is_relative_to(ctx.workdir)
+                space, seconds, made = latent_space(ctx, data, runs[latent], here, seconds)
+                if made is not None:
+                    rows.append(trained_row(f"{name}'s autoencoder", made))
+                elif not here:
+                    used[f"{name}'s autoencoder"] = LATENT_REFERENCE
             runs[family] = ctx.workdir / "runs" / family
             ctx.log(f"training {family} for {seconds:.0f} s")
             summary = train_on_data(
@@ -158,7 +195,7 @@ def models_chapter(ctx: StudyContext) -> ChapterResult:
                 data,
                 runs[family],
                 run_config(family, seconds, ctx.profile.seed),
-                latent=None if latent is None else runs[latent],
+                latent=space,
                 progress=False,
             )
             rows.append(trained_row(name, summary))
