@@ -155,6 +155,8 @@ def test_a_latent_model_trained_beside_the_reference_vae_works_in_a_spatial_late
     trained = sorted(p.name for p in runs.iterdir())
     report = result.report.read_text()
     assert "latent diffusion's autoencoder" in report  # a provenance row, or a trained run's
+    assert "Nothing is trained here" not in report
+    assert "had no\nreference trained on these data" in report
     if "autoencoder" in shipped:
         assert trained == ["diffusion"], lines
         assert not any("autoencoder for" in line for line in lines)

@@ -209,6 +209,7 @@ def models_chapter(ctx: StudyContext) -> ChapterResult:
     path, ref = ctx.figure("losses.png")
     loss_curves(runs, path)
     figures.append(FigureRef(ref, "Training losses against images seen (metrics.jsonl)."))
+    trained_here = [r["model"] for r in rows if r["source"] == "trained here"]
     scratch = None
     if autoencoder is not None and "latent diffusion" in used:
         scratch, summary = scratch_run(ctx, data, autoencoder)
@@ -234,6 +235,7 @@ def models_chapter(ctx: StudyContext) -> ChapterResult:
         runs=links,
         references=used,
         scratch=scratch is not None,
+        trained_here=trained_here,
     )
     body += provenance_html(used)
     outputs = {family: links[family] for family in runs}
