@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from medgen.reference import zoo
 from medgen.reference.retrain import retrain
 from medgen.study.chapters import data_chapter, tasks_chapter, uses_chapter
 from medgen.study.profiles import PROFILES
-from medgen.study.runner import run_study
+from medgen.study.runner import StudyResult, run_study
 
 TASK_REFERENCES = ("pixel_prior", "healthy_prior", "healthy_vae")
 USES_REFERENCES = ("registration",)  # trained with the pixel prior, so after it
@@ -92,27 +93,37 @@ def test_on_other_data_the_study_says_so_and_trains(
 MODEL_REFERENCES = ("autoencoder", "latent_diffusion", "vae", "gan", "features")
 
 
+def ship(names: tuple[str, ...], data: Path, root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """References `names`, trained a few steps each on `data`, as medgen's zoo under `root`."""
+    for name in names:  # in the given order: an autoencoder before its latent model
+        budget = "2steps" if name != "features" else "3steps"
+        retrain(name, data, root / "work", budget=budget, progress=False, root=root)
+        (root / "work" / name).rename(root / name)
+    monkeypatch.setattr(zoo, "MODELS_DIR", root)
+
+
+def run_chapters(out: Path, data: Path, chapters: dict[str, Any], lines: list[str]) -> StudyResult:
+    """The data chapter and `chapters` with references on, logging into `lines`."""
+    return run_study(
+        out,
+        WITH_REFERENCES,
+        data=data,
+        chapters={"data": data_chapter, **chapters},
+        workers=1,
+        log=lines.append,
+    )
+
+
 def test_the_models_and_compare_chapters_sample_the_references_and_train_one_run(
     datasets: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from medgen.study.chapters import compare_chapter, models_chapter
 
-    root = tmp_path / "zoo"
-    for name in MODEL_REFERENCES:  # the autoencoder before the latent model
-        budget = "2steps" if name != "features" else "3steps"
-        retrain(name, datasets[0], root / "work", budget=budget, progress=False, root=root)
-        (root / "work" / name).rename(root / name)
-    monkeypatch.setattr(zoo, "MODELS_DIR", root)
+    ship(MODEL_REFERENCES, datasets[0], tmp_path / "zoo", monkeypatch)
     lines: list[str] = []
     out = tmp_path / "study"
-    result = run_study(
-        out,
-        WITH_REFERENCES,
-        data=datasets[0],
-        chapters={"data": data_chapter, "models": models_chapter, "compare": compare_chapter},
-        workers=1,
-        log=lines.append,
-    )
+    chapters = {"models": models_chapter, "compare": compare_chapter}
+    result = run_chapters(out, datasets[0], chapters, lines)
     trained = [line for line in lines if ": training " in line]
     assert len(trained) == 1 and "from scratch" in trained[0], lines
     assert (out / "chapters" / "models" / "runs" / "scratch" / "model").is_dir()
@@ -137,20 +148,10 @@ def test_a_latent_model_trained_beside_the_reference_vae_works_in_a_spatial_late
     from medgen.study.chapters import models_chapter
 
     root = tmp_path / "zoo"
-    for name in shipped:
-        retrain(name, datasets[0], root / "work", budget="2steps", progress=False, root=root)
-        (root / "work" / name).rename(root / name)
-    monkeypatch.setattr(zoo, "MODELS_DIR", root)
+    ship(shipped, datasets[0], root, monkeypatch)
     lines: list[str] = []
     out = tmp_path / "study"
-    result = run_study(
-        out,
-        WITH_REFERENCES,
-        data=datasets[0],
-        chapters={"data": data_chapter, "models": models_chapter},
-        workers=1,
-        log=lines.append,
-    )
+    result = run_chapters(out, datasets[0], {"models": models_chapter}, lines)
     runs = out / "chapters" / "models" / "runs"
     trained = sorted(p.name for p in runs.iterdir())
     report = result.report.read_text()
