@@ -92,3 +92,36 @@ def test_a_joint_generator_trained_twice_with_one_seed_is_the_same(
         weights.append(load_file(str(tmp_path / f"run{k}" / "model" / "model.safetensors")))
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+
+def test_a_joint_diffusion_run_resumed_ends_as_one_uninterrupted_run(
+    builtin_dataset: Path, tmp_path: Path
+) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    from medgen.tasks.augment import train_joint_generator
+    from medgen.train.recipe import read_run_config
+
+    (tmp_path / "joint.toml").write_text(
+        "[model]\nsteps = 2\n"
+        "unet = { channels = [8, 16], attention_levels = [false, false], num_head_channels = 8 }\n"
+        "[train]\ncheckpoint_every = 2\nlog_every = 1\n"
+    )
+
+    def run(out: str, steps: int, resume: bool = False) -> None:
+        config = read_run_config(
+            tmp_path / "joint.toml", "diffusion", budget=f"{steps}steps", batch_size=4
+        )
+        train_joint_generator(
+            "diffusion", builtin_dataset, tmp_path / out, config, progress=False, resume=resume
+        )
+
+    run("one", 4)
+    run("two", 2)
+    torch.manual_seed(7)  # the resumed session must not depend on the global generators
+    run("two", 4, resume=True)
+    one = load_file(str(tmp_path / "one" / "model" / "model.safetensors"))
+    two = load_file(str(tmp_path / "two" / "model" / "model.safetensors"))
+    assert one.keys() == two.keys()
+    assert all(torch.equal(one[name], two[name]) for name in one)

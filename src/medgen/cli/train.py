@@ -87,7 +87,6 @@ def train_command(
             "cond": cond,
             "latent": latent,
             "where": where,
-            "resume": resume or None,
             "init": init,
         }
         for flag, value in given.items():
@@ -97,7 +96,7 @@ def train_command(
         with leaving_process_group():
             if joint:
                 summary = train_joint_generator(
-                    family, data, out, run_config, cpu=cpu, log_with=trackers
+                    family, data, out, run_config, cpu=cpu, resume=resume, log_with=trackers
                 )
             else:
                 summary = train_on_data(

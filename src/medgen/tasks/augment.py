@@ -160,10 +160,12 @@ def train_joint_generator(
     balance: float = DEFAULT_BALANCE,
     progress: bool = True,
     cpu: bool = False,
+    resume: bool = False,
     log_with: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Train a conditional (image, mask) diffusion model or GAN on `data`'s train split, rare
-    condition cells repeated by `condition_repeats(..., balance)`; `log_with` as in `train`."""
+    condition cells repeated by `condition_repeats(..., balance)`; `log_with` and `resume` (go
+    on from the run's last checkpoint, ending as one uninterrupted run would) as in `train`."""
     store = open_dataset(data)
     if "tumour_mask" not in store.arrays:
         raise InputError(data, "has no tumour_mask array: a joint generator learns masks too")
@@ -175,6 +177,7 @@ def train_joint_generator(
         out,
         config.train,
         data=data,
+        resume=resume,
         progress=progress,
         cpu=cpu,
         log_with=log_with,
