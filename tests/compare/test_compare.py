@@ -176,6 +176,9 @@ def test_compare_three_quick_runs(
     assert "tumour_type=none, location=none" in set(per["condition"])
     assert (per["real slices"] >= 10).all() and (per["samples"] == 12).all()
     assert (per["KID x1000 std"] > 0).all()  # a spread over subsets, as in the main table
+    for name in ("fd", "precision", "recall", "coverage"):  # each estimate inside its interval
+        assert (per[f"{name}_low"] <= per[name]).all() and (per[name] <= per[f"{name}_high"]).all()
+    assert (per["fd_low"] < per["fd_high"]).all()
     scores = record["feature_scores"]
     assert any(k.startswith("location recall ") for k in scores)
     for condition, blind in zip(per["condition"], per["blind"], strict=True):
@@ -293,18 +296,34 @@ def test_a_blind_location_marks_its_conditions_and_kid_shows_its_spread() -> Non
     assert is_blind({"tumour_type": "malignant", "location": "brainstem"}, blind)
     assert not is_blind({"tumour_type": "malignant", "location": "frontal"}, blind)
     assert not is_blind({"tumour_type": "brainstem"}, blind)  # a class of another head
-    rows = [
-        {
+
+    def row(where: str, fd: float, kid: float, std: float) -> dict[str, object]:
+        metrics = {"fd": (fd, fd - 5, fd + 5)} | {
+            name: (0.5, 0.4, 0.6) for name in ("precision", "recall", "coverage")
+        }
+        return {
             "run": "d",
             "condition": f"location={where}",
-            "FD": fd,
+            "real slices": 12,
+            "samples": 20,
+            **{
+                f"{name}{end}": value
+                for name, values in metrics.items()
+                for end, value in zip(("", "_low", "_high"), values, strict=True)
+            },
             "KID x1000": kid,
             "KID x1000 std": std,
             "blind": is_blind({"location": where}, blind),
         }
-        for where, fd, kid, std in (("brainstem", 39.0, 2.04, 0.51), ("frontal", 250.0, 30.0, 0.0))
-    ]
+
+    rows = [row("brainstem", 39.0, 2.04, 0.51), row("frontal", 250.0, 30.0, 0.0)]
     table = condition_table(rows)
-    assert list(table.columns) == ["FD", "KID x1000", "feature space"]
-    assert table.loc[("d", "location=brainstem")].tolist() == [39.0, "2.0 ± 0.5", "blind"]
-    assert table.loc[("d", "location=frontal")].tolist() == [250.0, "30.0", "sees"]
+    assert list(table.columns) == [
+        "real slices", "samples", "FD", "precision", "recall", "coverage", "KID x1000",
+        "feature space",
+    ]  # fmt: skip
+    brainstem = table.loc[("d", "location=brainstem")]
+    assert brainstem["FD"] == "39 [34, 44]" and brainstem["coverage"] == "0.5 [0.4, 0.6]"
+    assert brainstem["KID x1000"] == "2.0 ± 0.5" and brainstem["feature space"] == "blind"
+    frontal = table.loc[("d", "location=frontal")]
+    assert frontal["KID x1000"] == "30.0" and frontal["feature space"] == "sees"

@@ -23,9 +23,10 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from medgen.compare.metrics import MetricSettings, quality_row
+from medgen.compare.metrics import MetricSettings, fd_and_prdc, quality_row
 from medgen.compare.runs import Contestant, draw, open_contestants
 from medgen.compare.summary import (
+    CONDITION_INTERVALS,
     FLOOR,
     blind_classes,
     condition_table,
@@ -36,7 +37,7 @@ from medgen.compare.summary import (
     summary_sentences,
 )
 from medgen.data.store import StoredDataset, open_dataset
-from medgen.evaluate import frechet_distance, kernel_inception_distance, prdc
+from medgen.evaluate import kernel_inception_distance
 from medgen.evaluate.extractor import Extractor
 from medgen.evaluate.features import (
     FeatureConfig,
@@ -191,8 +192,7 @@ def condition_rows(
             contestant, n, seed=settings.seed, cond=labels.expand(n, -1), steps=settings.steps
         )
         fake = extractor(samples.images)
-        k = min(settings.metrics.k, real.shape[0] - 1, n - 1)
-        quality = prdc(real, fake, k=k)
+        measured = fd_and_prdc(fake, real, settings.metrics)
         kid = kernel_inception_distance(
             real,
             fake,
@@ -206,12 +206,13 @@ def condition_rows(
                 "condition": ", ".join(f"{a}={v}" for a, v in condition.items()),
                 "real slices": int(real.shape[0]),
                 "samples": n,
-                "FD": frechet_distance(real, fake),
+                **{
+                    f"{name}{end}": measured[f"{name}{end}"]
+                    for name in CONDITION_INTERVALS
+                    for end in ("", "_low", "_high")
+                },
                 "KID x1000": 1000 * kid.mean,
                 "KID x1000 std": 1000 * kid.std,  # over subsets, as the main table reports it
-                "precision": quality.precision,
-                "recall": quality.recall,
-                "coverage": quality.coverage,
                 "blind": is_blind(condition, blind),
             }
         )

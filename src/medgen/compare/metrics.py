@@ -79,14 +79,10 @@ def interval(name: str, estimate: Any) -> dict[str, float]:
     return {name: estimate.value, f"{name}_low": estimate.low, f"{name}_high": estimate.high}
 
 
-def quality_row(
-    fake: Tensor,
-    reference: Tensor,
-    train: Tensor,
-    held_out: Tensor,
-    settings: MetricSettings,
-) -> dict[str, Any]:
-    """FD, KID, PRDC (with half-sampling intervals) and memorisation of `fake` features (M, D).
+def fd_and_prdc(fake: Tensor, reference: Tensor, settings: MetricSettings) -> dict[str, Any]:
+    """FD, precision, recall, density and coverage of `fake` features against `reference`,
+    each with its half-sampling interval (`name`, `name_low`, `name_high`), kept where the
+    metric can lie.
 
     `row["half_samples"]` keeps each interval's replicates: every row made with one reference
     set and one seed shares its real halves, so two rows' replicates pair up for an interval
@@ -110,6 +106,19 @@ def quality_row(
         row[f"{name}_high"] = min(max(row[f"{name}_high"], floor), ceiling)
     row["half_samples"] = {name: halves[:, i].tolist() for i, name in enumerate(FD_AND_PRDC)}
     row["prdc_k"] = float(k)
+    return row
+
+
+def quality_row(
+    fake: Tensor,
+    reference: Tensor,
+    train: Tensor,
+    held_out: Tensor,
+    settings: MetricSettings,
+) -> dict[str, Any]:
+    """FD, KID, PRDC (with half-sampling intervals, `fd_and_prdc`) and memorisation of `fake`
+    features (M, D)."""
+    row = fd_and_prdc(fake, reference, settings)
     kid = kernel_inception_distance(
         reference,
         fake,

@@ -26,6 +26,7 @@ RECALL_READS = (
 )
 FLOOR = "real (dev split)"  # the row that scores unseen real slices as if they were samples
 WITH_INTERVALS = ("fd", "precision", "recall", "density", "coverage")
+CONDITION_INTERVALS = ("fd", "precision", "recall", "coverage")  # per-condition rows
 # What the degradation suite (benchmarks/metric_sanity.py) found: in this feature space,
 # precision stays near 1 when every slice is replaced by noise blobs (a few wide real neighbour
 # balls hold most of them, Naeem et al. 2020's outlier case) and does not fall under blur, and
@@ -307,15 +308,19 @@ def feature_space_sentences(scores: Mapping[str, float]) -> list[str]:
 
 
 def condition_table(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """The per-condition rows as people read them: KID as mean ± std over subsets (as in
-    `display_table`) and a "feature space" column that marks a condition it is blind to."""
-    table = pd.DataFrame(rows).set_index(["run", "condition"])
-    kid = [
-        mean_std(m, s, 1) for m, s in zip(table["KID x1000"], table["KID x1000 std"], strict=True)
-    ]
-    table["KID x1000"] = kid
-    table["feature space"] = ["blind" if b else "sees" for b in table["blind"]]
-    return table.drop(columns=["KID x1000 std", "blind"])
+    """The per-condition rows as people read them: FD, precision, recall and coverage with
+    their intervals and KID as mean ± std over subsets (as in `display_table`), and a
+    "feature space" column that marks a condition it is blind to."""
+    lines = []
+    for row in rows:
+        line: dict[str, Any] = {"run": row["run"], "condition": row["condition"]}
+        line |= {"real slices": row["real slices"], "samples": row["samples"]}
+        for name in CONDITION_INTERVALS:
+            line[name.upper() if name == "fd" else name] = with_interval(row, name)
+        line["KID x1000"] = mean_std(row["KID x1000"], row["KID x1000 std"], 1)
+        line["feature space"] = "blind" if row["blind"] else "sees"
+        lines.append(line)
+    return pd.DataFrame(lines).set_index(["run", "condition"])
 
 
 def claim_count(rows: Sequence[Row]) -> int:
