@@ -220,7 +220,7 @@ def run(args: argparse.Namespace) -> None:
         (
             "3 real arm: brainstem error cut >= 60%, apart",
             f"{base['error']:.3f} [{base['low']:.3f}, {base['high']:.3f}] -> {real['error']:.3f} "
-            f"[{real['low']:.3f}, {real['high']:.3f}] (n {n}): {cut:.0%}"
+            f"[{real['low']:.3f}, {real['high']:.3f}] (n {n}): {cut:.1%}"
             f"{', intervals apart' if apart else ', intervals overlap'}",
             cut >= REDUCTION_MIN and apart,
         ),
