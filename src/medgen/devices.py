@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 
 import torch
+from torch import nn
 
 from medgen.exceptions import InputError
 
@@ -35,3 +36,10 @@ def device_of(module: torch.nn.Module) -> torch.device:
     """The device of a module's first parameter (the CPU for a module without parameters)."""
     first = next(module.parameters(), None)
     return torch.device("cpu") if first is None else first.device
+
+
+def in_layout(module: nn.Module, layout: torch.memory_format) -> nn.Module:
+    """The module with its 4-D parameters in `layout` (torch.channels_last or
+    torch.contiguous_format), in place: what Module.to(memory_format=...) does at run time,
+    which torch's type overloads do not list."""
+    return module.to(memory_format=layout)  # type: ignore[call-overload]

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from medgen.devices import in_layout
 from medgen.validate import at_least, positive, random_seed, whole
 
 CLASSES = ("none", "benign", "malignant")
@@ -146,7 +147,7 @@ def train_classifier(
         model.parameters(), lr=config.lr, weight_decay=config.weight_decay, foreach=True
     )
     generator = torch.Generator().manual_seed(config.seed)
-    model.to(memory_format=torch.channels_last)  # faster convolutions; saved in the default
+    in_layout(model, torch.channels_last)  # faster convolutions; saved in the default
     model.train()
     for _ in range(config.steps):
         pick = torch.randint(x.shape[0], (min(config.batch_size, x.shape[0]),), generator=generator)
@@ -160,7 +161,8 @@ def train_classifier(
         optimiser.zero_grad(set_to_none=True)
         loss.backward()
         optimiser.step()
-    return model.to(memory_format=torch.contiguous_format).eval()
+    in_layout(model, torch.contiguous_format)
+    return model.eval()
 
 
 @torch.no_grad()

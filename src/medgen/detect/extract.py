@@ -23,7 +23,7 @@ from scipy import ndimage
 from skimage.measure import regionprops
 from torch import Tensor, nn
 
-from medgen.devices import device_of
+from medgen.devices import device_of, in_layout
 from medgen.exceptions import SettingError
 from medgen.validate import in_range, positive, random_seed, whole, whole_numbers
 
@@ -167,7 +167,7 @@ def train_segmentation(
     size = round(config.window * min(x.shape[-2:]))
     windowed = 0 < size < min(x.shape[-2:])
     centres = window_centres(x, y) if windowed else None
-    net.to(memory_format=torch.channels_last)
+    in_layout(net, torch.channels_last)
     # foreach: one kernel per step for all parameters, the same numbers as the loop, faster
     optimiser = torch.optim.Adam(net.parameters(), lr=config.lr, foreach=True)
     weight = torch.tensor(config.pos_weight, device=device)
@@ -187,7 +187,7 @@ def train_segmentation(
         optimiser.step()
         if progress is not None:
             progress(step + 1, float(loss.detach()))
-    net.to(memory_format=torch.contiguous_format)
+    in_layout(net, torch.contiguous_format)
     net.eval()
     return {"final_loss": float(loss.detach()), "seconds": time.perf_counter() - start}
 
@@ -199,14 +199,14 @@ def probabilities(net: nn.Module, images: np.ndarray, batch_size: int = 256) -> 
     the default layout."""
     x = torch.from_numpy(np.ascontiguousarray(images, dtype=np.float32)).unsqueeze(1)
     device = device_of(net)
-    net.to(memory_format=torch.channels_last)
+    in_layout(net, torch.channels_last)
     try:
         parts: list[Tensor] = [
             torch.sigmoid(net(chunk.to(device, memory_format=torch.channels_last))).cpu()
             for chunk in x.split(batch_size)
         ]
     finally:
-        net.to(memory_format=torch.contiguous_format)
+        in_layout(net, torch.contiguous_format)
     return torch.cat(parts)[:, 0].contiguous().numpy()
 
 

@@ -96,7 +96,7 @@ def bias_correct(image: np.ndarray, mask: np.ndarray, scale_px: float) -> np.nda
         if not skip:
             one -= one[inside].mean()  # a mean per slice, as a single slice's would be
     corrected = np.where(mask, image / np.exp(field), image)
-    return np.where(small.reshape(mask.shape[:-2] + (1, 1)), image, corrected)
+    return np.where(small.reshape((*mask.shape[:-2], 1, 1)), image, corrected)
 
 
 def normalise(image: np.ndarray, mask: np.ndarray, percentile: float) -> np.ndarray:
@@ -131,10 +131,12 @@ def preprocess_stack(images: np.ndarray, config: PreprocessConfig) -> tuple[np.n
     x = images.astype(np.float64)
     masks = np.stack([mask_of_smoothed(s) for s in blur(x, config.mask_smooth_px)])
     if config.denoise_px > 0:
-        some = masks.any(axis=(1, 2))[:, None, None]
+        some = np.asarray(masks.any(axis=(1, 2)))[:, None, None]
         x = np.where(some, masked_blur(x, masks, config.denoise_px), x)
     x = bias_correct(x, masks, config.bias_scale_px)
-    out = np.stack([normalise(one, mask, config.percentile) for one, mask in zip(x, masks)])
+    out = np.stack(
+        [normalise(one, mask, config.percentile) for one, mask in zip(x, masks, strict=True)]
+    )
     return out, masks
 
 
