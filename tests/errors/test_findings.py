@@ -134,11 +134,16 @@ def test_the_bottleneck_is_named_only_when_its_share_stands_apart() -> None:
             "clear",
             "meets it: it recovers 72% (55%–88%)",
         ),
-        ({"share": 0.55, "low": 0.43, "high": 0.70}, "unclear", "not clearly"),
+        ({"share": 0.55, "low": 0.43, "high": 0.70}, "unclear", "not shown"),
+        (  # below the target, but the interval holds it: not shown, never "falls short"
+            {"share": 0.41, "low": 0.29, "high": 0.54},
+            "unclear",
+            "not shown, it recovers 41% (29%–54%), an interval that holds the target",
+        ),
         (
-            {"share": 0.30, "low": 0.10, "high": 0.52},
+            {"share": 0.30, "low": 0.10, "high": 0.45},
             "contradicted",
-            "falls short: it recovers 30%",
+            "falls short: it recovers 30% (10%–45%), the interval below it",
         ),
         ({"share": -0.03, "low": -0.3, "high": 0.2}, "contradicted", "recovers -3%"),
         (

@@ -147,13 +147,13 @@ def arm_recovers(share: dict[str, float], arm: str, name: str, target: float = 0
             "share an interval.",
         )
     said += f" ({_pct(low)}–{_pct(high)})"
-    if value < target:
-        return Finding("contradicted", f"{aim}, and it falls short: {said}.")
+    if high < target:
+        return Finding("contradicted", f"{aim}, and it falls short: {said}, the interval below it.")
     if low >= target:
         return Finding("clear", f"{aim}, and it meets it: {said}, the interval above it.")
     return Finding(
         "unclear",
-        f"{aim}, and it may meet it, but not clearly: {said}, the interval reaching below it.",
+        f"{aim}: not shown, {said}, an interval that holds the target.",
     )
 
 
