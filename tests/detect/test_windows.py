@@ -1,4 +1,5 @@
-"""The segmentation net's training windows: cut from the right slice, around its tumour."""
+"""The detector's batched steps: training windows cut from the right slice around its tumour,
+and a stack preprocessed as each slice alone."""
 
 from __future__ import annotations
 
@@ -47,3 +48,30 @@ def test_the_same_generator_state_cuts_the_same_windows() -> None:
     a = training_windows(x, y, pick, centres, 8, torch.Generator().manual_seed(3))
     b = training_windows(x, y, pick, centres, 8, torch.Generator().manual_seed(3))
     assert all(torch.equal(p, q) for p, q in zip(a, b, strict=True))
+
+
+def test_a_stack_is_preprocessed_as_each_slice_alone() -> None:
+    """`preprocess` blurs CHUNK slices per call; every slice must get the numbers it gets alone
+    (across a chunk boundary, and for an empty slice and a one-pixel one)."""
+    import numpy as np
+    from scipy import ndimage
+
+    from medgen.detect.preprocess import CHUNK, PreprocessConfig, preprocess, preprocess_slice
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:32, :32]
+    slices = []
+    for _ in range(CHUNK + 6):
+        r = rng.uniform(8, 14)
+        brain = ((yy - 16) ** 2 + (xx - 16) ** 2 < r**2) * rng.uniform(0.4, 0.9)
+        slices.append(ndimage.gaussian_filter(brain, 1.0) + 0.02 * rng.random((32, 32)))
+    slices[3] = np.zeros((32, 32))
+    slices[CHUNK + 1] = np.zeros((32, 32))
+    slices[CHUNK + 1][5, 5] = 1.0
+    stack = np.stack(slices).astype(np.float32)
+    config = PreprocessConfig()
+    out, masks = preprocess(stack, config)
+    for i, image in enumerate(stack):
+        alone, mask = preprocess_slice(image, config)
+        assert np.array_equal(out[i], alone) and np.array_equal(masks[i], mask), i
+    assert not masks[3].any() and not out[3].any()
