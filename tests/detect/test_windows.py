@@ -1,11 +1,23 @@
 """The detector's batched steps: training windows cut from the right slice around its tumour,
-and a stack preprocessed as each slice alone."""
+the segmentation net's decaying learning rate, and a stack preprocessed as each slice alone."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+import pytest
 import torch
 
-from medgen.detect.extract import training_windows, window_centres
+from medgen.detect import extract
+from medgen.detect.extract import (
+    ExtractConfig,
+    cosine_factor,
+    segmentation_net,
+    train_segmentation,
+    training_windows,
+    window_centres,
+)
 
 
 def slices() -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,3 +87,32 @@ def test_a_stack_is_preprocessed_as_each_slice_alone() -> None:
         alone, mask = preprocess_slice(image, config)
         assert np.array_equal(out[i], alone) and np.array_equal(masks[i], mask), i
     assert not masks[3].any() and not out[3].any()
+
+
+def test_the_learning_rate_falls_along_a_half_cosine() -> None:
+    factors = [cosine_factor(step, 3000) for step in range(3000)]
+    assert factors[0] == 1.0
+    assert factors[1500] == pytest.approx(0.5)
+    assert all(a > b for a, b in zip(factors, factors[1:], strict=False))
+    assert 0.0 < factors[-1] < 1e-5  # the last step still moves the net, barely
+
+
+def test_the_segmentation_net_steps_at_the_scheduled_rate(monkeypatch) -> None:
+    """With the rate cut to zero after the first step, five steps leave the net's weights
+    where one step put them: the schedule, not a constant rate, sets each step's size."""
+    x, y = slices()
+    images, masks = x[:, 0].numpy(), y[:, 0].numpy().astype(bool)
+    config = ExtractConfig(channels=(4, 8), strides=(2,), batch_size=4, window=0.5)
+
+    def trained(steps: int) -> dict[str, np.ndarray]:
+        torch.manual_seed(0)
+        net = segmentation_net(replace(config, steps=steps))
+        train_segmentation(net, images, masks, replace(config, steps=steps))
+        return {k: v.detach().numpy().copy() for k, v in net.named_parameters()}
+
+    monkeypatch.setattr(extract, "cosine_factor", lambda step, steps: 1.0 if step == 0 else 0.0)
+    one, five = trained(1), trained(5)
+    assert all(np.array_equal(one[k], five[k]) for k in one)
+    monkeypatch.undo()
+    assert not all(np.array_equal(one[k], v) for k, v in trained(5).items())
+
