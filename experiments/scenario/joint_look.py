@@ -37,6 +37,10 @@ def main() -> None:
     images = np.asarray(store.array("images")[np.sort(ids)], np.float32)
     masks = np.asarray(store.array("tumour_mask")[np.sort(ids)]).astype(bool)
     rows = [describe_examples("real brainstem (train)", images, masks)]
+    kinds = store.meta.loc[np.sort(ids), "tumour_type"].astype(str).to_numpy()
+    for kind in np.unique(kinds):
+        pick = kinds == kind
+        rows.append(describe_examples(f"real {kind} (train)", images[pick], masks[pick]))
     names = joint_condition_names(args.run)
     print("conditioned on", names, "; train brainstem tumours", len(ids))
     picks = np.resize(np.sort(ids), args.n)
@@ -52,6 +56,10 @@ def main() -> None:
             made = inpainted_examples(store, plan, Path(args.run))
             print(f"inpainted {args.n} at guidance {guidance}: {time.perf_counter() - start:.1f} s")
             rows.append(describe_examples(f"inpainted, guidance {guidance}", made.images, made.masks))
+            for kind in np.unique(made.kinds):  # the type cue: dark malignant, less dark benign
+                pick = made.kinds == kind
+                label = f"inpainted {kind}, guidance {guidance}"
+                rows.append(describe_examples(label, made.images[pick], made.masks[pick]))
     print(pd.DataFrame(rows).set_index("examples").round(3).to_string())
 
 
