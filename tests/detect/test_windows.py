@@ -3,6 +3,7 @@ the segmentation net's decaying learning rate, and a stack preprocessed as each 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -93,7 +94,7 @@ def test_the_learning_rate_falls_along_a_half_cosine() -> None:
     factors = [cosine_factor(step, 3000) for step in range(3000)]
     assert factors[0] == 1.0
     assert factors[1500] == pytest.approx(0.5)
-    assert all(a > b for a, b in zip(factors, factors[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(factors))
     assert 0.0 < factors[-1] < 1e-5  # the last step still moves the net, barely
 
 
@@ -115,4 +116,3 @@ def test_the_segmentation_net_steps_at_the_scheduled_rate(monkeypatch) -> None:
     assert all(np.array_equal(one[k], five[k]) for k in one)
     monkeypatch.undo()
     assert not all(np.array_equal(one[k], v) for k, v in trained(5).items())
-

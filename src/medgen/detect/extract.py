@@ -150,7 +150,8 @@ def cosine_factor(step: int, steps: int) -> float:
 
     Why: at a constant rate the net ends wherever its last noisy steps left it. Trained so on the
     uniform world, one seed's net found 0.90 of dev brainstem tumours and put a region on 83% of
-    healthy slices; decayed, the same seed found 0.99 and marked 33% (experiments/scenario/NOTES.md)."""
+    healthy slices; decayed, the same seed found 0.99 and marked 33%
+    (experiments/scenario/NOTES.md)."""
     return 0.5 * (1.0 + math.cos(math.pi * step / steps))
 
 
