@@ -12,7 +12,7 @@ import torch
 
 from cli_support import assert_one_line_error, run_cli
 from medgen.data.store import open_dataset
-from medgen.detect import PARTS, DetectorConfig, load_detector, train_detector
+from medgen.detect import PARTS, DetectorConfig, load_detector, pipeline, train_detector
 from medgen.detect.classify import (
     ClassifyConfig,
     RegionClassifier,
@@ -31,7 +31,13 @@ from medgen.detect.extract import (
 )
 from medgen.detect.pipeline import BoundDetector, split_for_parts
 from medgen.detect.predictions import read_predictions
-from medgen.detect.preprocess import bias_correct, brain_mask, normalise
+from medgen.detect.preprocess import (
+    PreprocessConfig,
+    bias_correct,
+    brain_mask,
+    normalise,
+    preprocess,
+)
 from medgen.errors import AnalysablePipeline
 
 QUICK = DetectorConfig(
@@ -295,3 +301,24 @@ def test_a_detector_saved_before_the_classifier_read_windows_still_loads(
     assert detector.config.classify.window == 0 and detector.classifier.cnn is None
     ids = open_dataset(builtin_dataset).split("dev").index.to_numpy()[:5]
     assert len(detector.run(open_dataset(builtin_dataset), ids).prediction) == 5
+
+
+def test_preprocessed_rows_are_computed_once_and_handed_out_as_copies(
+    builtin_dataset: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = open_dataset(builtin_dataset)
+    ids = np.arange(10, 40)
+    config = PreprocessConfig()
+    fresh = preprocess(store.array("images")[ids].astype(np.float32), config)
+    calls = []
+    real = pipeline.preprocess
+    monkeypatch.setattr(pipeline, "preprocess", lambda *a: calls.append(1) or real(*a))
+    pipeline._preprocessed.clear()
+    first = pipeline.preprocessed_rows(store, ids, config)
+    first[0][:] = -1.0  # the caller's copy: what is kept stays as computed
+    second = pipeline.preprocessed_rows(store, ids, config)
+    assert len(calls) == 1
+    assert np.array_equal(second[0], fresh[0]) and np.array_equal(second[1], fresh[1])
+    pipeline.preprocessed_rows(store, ids, replace(config, denoise_px=0.0))  # other settings
+    pipeline.preprocessed_rows(store, ids[1:], config)  # other rows
+    assert len(calls) == 3
