@@ -322,3 +322,12 @@ def test_preprocessed_rows_are_computed_once_and_handed_out_as_copies(
     pipeline.preprocessed_rows(store, ids, replace(config, denoise_px=0.0))  # other settings
     pipeline.preprocessed_rows(store, ids[1:], config)  # other rows
     assert len(calls) == 3
+
+    class InMemory:  # a scan's slices: no manifest, so nothing to key them by
+        def array(self, name: str) -> np.ndarray:
+            return np.asarray(store.array(name))
+
+    for _ in range(2):
+        again = pipeline.preprocessed_rows(InMemory(), ids, config)  # type: ignore[arg-type]
+        assert np.array_equal(again[0], fresh[0])
+    assert len(calls) == 5

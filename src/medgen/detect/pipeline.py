@@ -139,11 +139,12 @@ def preprocessed_rows(
     bool brain masks, fresh copies the caller may change.
 
     The last PREPROCESSED_KEPT results are kept, keyed by the store's content hash, the rows and
-    the settings (a store without a content hash is preprocessed every time). Why: the remedy
-    trains and measures one detector per arm on the same train, dev and test rows, and
-    preprocessing them again for each arm was about a tenth of the errors chapter; the output
-    depends on nothing else."""
-    digest = store.manifest.get("content_hash")
+    the settings (rows without a content hash, a scan's slices held in memory among them, are
+    preprocessed every time). Why: the remedy trains and measures one detector per arm on the
+    same train, dev and test rows, and preprocessing them again for each arm was about a tenth
+    of the errors chapter; the output depends on nothing else."""
+    manifest = getattr(store, "manifest", None)  # slices held in memory have none
+    digest = manifest.get("content_hash") if isinstance(manifest, dict) else None
     if not isinstance(digest, str) or not digest:
         return preprocess(rows(store, "images", ids).astype(np.float32), config)
     key = (digest, hashlib.sha256(np.asarray(ids, np.int64).tobytes()).hexdigest(), config)
