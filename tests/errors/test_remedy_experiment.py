@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from cli_support import assert_one_line_error, run_cli
@@ -146,6 +147,26 @@ def test_a_detector_that_fails_in_a_worker_fails_the_experiment(tmp_path: Path) 
     assert not (tmp_path / "run").exists()
     with pytest.raises(ValueError, match="jobs"):
         DetectorTrainer(missing, jobs=0)
+
+
+def test_a_detector_trained_in_turn_uses_the_trainers_thread_count(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from medgen.errors.remedy import detectors
+
+    seen: list[int] = []
+    monkeypatch.setattr(
+        detectors, "train_detector", lambda *_, **__: seen.append(torch.get_num_threads())
+    )
+    before = torch.get_num_threads()
+    with DetectorTrainer(tmp_path, jobs=1, threads=1) as trainer:
+        trainer.submit(tmp_path / "run", DetectorConfig(), None)
+    with DetectorTrainer(tmp_path, jobs=1) as trainer:  # None: this process's count
+        trainer.submit(tmp_path / "run", DetectorConfig(), None)
+    assert seen == [1, before]
+    assert torch.get_num_threads() == before  # restored after the detector
+    with pytest.raises(ValueError, match="threads"):
+        DetectorTrainer(tmp_path, jobs=2, threads=0)
 
 
 class RegionsAbove:

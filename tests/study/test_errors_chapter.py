@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 
 from medgen.detect.predictions import Predictions
 from medgen.errors.findings import remedy_fixes, top_location
@@ -155,3 +156,19 @@ def test_the_remedy_runs_the_baseline_and_the_diffusion_arm_only_with_its_genera
     assert study_arms(False, {"diffusion"}) == ["baseline", "real", "inpaint", "augment"]
     assert study_arms(False, set()) == ["baseline", "real", "augment"]
     assert study_arms(True, set()) == list(ARMS)
+
+
+def test_the_remedys_arms_train_a_core_each_only_on_a_cpu_with_cores_to_spare(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    from medgen.study.chapters import errors
+
+    monkeypatch.setattr(errors, "default_device", lambda: torch.device("cpu"))
+    assert errors.remedy_workers(2, 3) == (2, 1)  # the standard study on this machine
+    assert errors.remedy_workers(16, 3) == (3, 5)
+    assert errors.remedy_workers(1, 3) == (1, None)  # one core: in turn, its threads
+    assert errors.remedy_workers(8, 1) == (1, None)  # one detector: nothing to overlap
+    monkeypatch.setattr(errors, "default_device", lambda: torch.device("cuda"))
+    assert errors.remedy_workers(16, 3) == (1, None)  # a GPU trains them in turn

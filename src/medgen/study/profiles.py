@@ -27,6 +27,8 @@ class Profile:
     mode_collapse_seeds: int = 5  # seeds of the 2-D mode-collapse benchmark
     mode_collapse_scale: float = 1.0  # its training budget (1: the benchmark's)
     detector_steps: int = 3000  # training steps of the detector's segmentation network
+    arms_at_once: bool = False  # on a CPU of 2+ cores, the remedy's arms train side by side
+    # (`remedy_workers`); worth the worker processes' start only for full-size detectors
     remedy_n: int = 400  # examples each arm of the remedy experiment adds
     remedy_generators: str = ""  # budget of the joint generators ("" = no generator arms)
     tasks_slices: int = 100  # test slices denoised (the tasks chapter scores multiples of it)
@@ -121,16 +123,17 @@ PROFILES: dict[str, Profile] = {
         target=CPU,
         budget_s=1200.0,
         chapter_budget_s={
-            "data": 30.0,
-            "lab": 20.0,  # about 10 s measured
-            # measured in fresh standard studies: compare 101-108 s, tasks 94-102 (it trains
-            # only without references), uses 122-144, errors 505-602; models trains its
-            # from-scratch run for 0.6 of its budget, so its budget sets that run's length
-            "models": 150.0,  # samples of the reference models, and one run from scratch
-            "compare": 120.0,
-            "errors": 610.0,  # the detector, then one per remedy arm (real, diffusion, ...)
-            "tasks": 115.0,
-            "uses": 155.0,  # few-label segmenters, then the shipped registration networks
+            # measured in a fresh standard study with every reference current: data 62 s,
+            # lab 15, compare 154 (per-condition rows of the conditional latent diffusion
+            # model), tasks 134, uses 187; models trains its from-scratch run for 0.6 of its
+            # budget, so its budget sets that run's length (48 s: a curve that falls)
+            "data": 60.0,
+            "lab": 15.0,
+            "models": 80.0,  # samples of the reference models, and one run from scratch
+            "compare": 150.0,
+            "errors": 580.0,  # the detector, then one per remedy arm (real, diffusion, ...)
+            "tasks": 130.0,
+            "uses": 185.0,  # few-label segmenters, then the shipped registration networks
         },
         lab_scale=0.5,
         feature_steps=600,
@@ -138,6 +141,7 @@ PROFILES: dict[str, Profile] = {
         mode_collapse_seeds=3,
         mode_collapse_scale=0.15,
         detector_steps=3000,
+        arms_at_once=True,
         tasks_slices=18,
         tasks_tune_slices=4,
         segment_draws=2,

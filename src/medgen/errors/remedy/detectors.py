@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -41,6 +43,17 @@ def detector_folder(out: Path, arm: str, k: int) -> Path:
     return out / (arm if k == 0 else f"{arm}-seed{k}")
 
 
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """torch's intra-op thread count set to `threads` inside the block, restored after."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _train(
     data: Path, run: Path, config: DetectorConfig, extra: Extra | None, threads: int | None
 ) -> None:
@@ -54,17 +67,20 @@ def _train(
 class DetectorTrainer:
     """Trains the remedy's detectors in turn (`jobs` 1) or `jobs` at once in fresh processes.
 
-    Every worker uses the parent's torch thread count, the one thing besides the seed that
-    moves a trained detector on a CPU, so a detector comes out as it would alone and arms
-    trained at once stay comparable. Submitting returns at once: the caller makes the next
-    arm's examples while the workers train. Leaving the `with` block waits for every detector
-    and raises the first failure; leaving it on an error drops the detectors not yet started
-    (each detector is written whole or not at all)."""
+    Every worker uses `threads` torch threads (None: the parent's count), the one thing besides
+    the seed that moves a trained detector on a CPU, so a detector comes out as it would alone
+    at that count and arms trained at once stay comparable. Submitting returns at once: the
+    caller makes the next arm's examples while the workers train. Leaving the `with` block
+    waits for every detector and raises the first failure; leaving it on an error drops the
+    detectors not yet started (each detector is written whole or not at all)."""
 
-    def __init__(self, data: str | Path, jobs: int = 1) -> None:
+    def __init__(self, data: str | Path, jobs: int = 1, threads: int | None = None) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, not {jobs}")
-        self.data, self.jobs, self.threads = Path(data), jobs, torch.get_num_threads()
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, not {threads}")
+        self.data, self.jobs = Path(data), jobs
+        self.threads = threads or torch.get_num_threads()
         self.pool: ProcessPoolExecutor | None = None
         self.pending: list[Future[None]] = []
 
@@ -81,7 +97,8 @@ class DetectorTrainer:
     def submit(self, run: Path, config: DetectorConfig, added: Added | None) -> None:
         extra = None if added is None else (added.images, added.masks, added.kinds)
         if self.pool is None:
-            _train(self.data, run, config, extra, threads=None)
+            with torch_threads(self.threads):
+                _train(self.data, run, config, extra, threads=None)
             return
         args = (self.data, run, config, extra, self.threads)
         self.pending.append(self.pool.submit(_train, *args))

@@ -136,6 +136,7 @@ def remedy_experiment(
     runs: Mapping[str, Path] | None = None,
     baseline_run: str | Path | None = None,
     jobs: int = 1,
+    threads: int | None = None,
     log: Callable[[str], None] = print,
 ) -> RemedyResult:
     """Run `arms` (name -> Arm; a generator arm draws with runs[its generator]) and measure each
@@ -152,7 +153,8 @@ def remedy_experiment(
 
     `baseline_run`: an already trained detector with the same config to measure as the
     baseline's first seed instead of training it again. `jobs` > 1 trains that many detectors
-    at once (`DetectorTrainer`), each as it would be trained alone."""
+    at once (`DetectorTrainer`), each as it would be trained alone with `threads` torch threads
+    (None: this process's count)."""
     out, store, runs = Path(out), open_dataset(data), runs or {}
     for name, arm in arms.items():
         if arm.generator is not None and arm.generator not in runs:
@@ -162,7 +164,7 @@ def remedy_experiment(
     audit = [describe_examples("the slice's training tumours", reference.images, reference.masks)]
     shown = [(reference.images, reference.masks)]
     trained: list[tuple[str, int, Path, Added | None]] = []  # measured in this order
-    with DetectorTrainer(data, jobs) as trainer:
+    with DetectorTrainer(data, jobs, threads) as trainer:
         for name, arm in arms.items():
             run = None if arm.generator is None else runs[arm.generator]
             added = arm.make(store, plan, run)  # made here while workers train
@@ -236,6 +238,7 @@ def run_remedy(
     generators: Generators | None = None,
     baseline_run: str | Path | None = None,
     jobs: int = 1,
+    threads: int | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> RemedyResult:
@@ -264,6 +267,7 @@ def run_remedy(
         runs=runs,
         baseline_run=baseline_run,
         jobs=jobs,
+        threads=threads,
         log=log,
     )
 
