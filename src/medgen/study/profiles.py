@@ -123,17 +123,18 @@ PROFILES: dict[str, Profile] = {
         target=CPU,
         budget_s=1200.0,
         chapter_budget_s={
-            # measured in a fresh standard study with every reference current: data 62 s,
-            # lab 15, compare 154 (per-condition rows of the conditional latent diffusion
-            # model), tasks 134, uses 187; models trains its from-scratch run for 0.6 of its
-            # budget, so its budget sets that run's length (48 s: a curve that falls)
-            "data": 60.0,
-            "lab": 15.0,
+            # measured in a fresh standard study with every reference current (18:42 in all):
+            # data 62 s, lab 17, models 58, compare 118 (with the per-condition rows of the
+            # conditional latent diffusion model), tasks 129, uses 180, errors 549; models
+            # trains its from-scratch run for 0.6 of its budget, so its budget sets that run's
+            # length (48 s: a curve that falls)
+            "data": 70.0,
+            "lab": 20.0,
             "models": 80.0,  # samples of the reference models, and one run from scratch
-            "compare": 150.0,
-            "errors": 580.0,  # the detector, then one per remedy arm (real, diffusion, ...)
-            "tasks": 130.0,
-            "uses": 185.0,  # few-label segmenters, then the shipped registration networks
+            "compare": 130.0,
+            "errors": 570.0,  # the detector, then one per remedy arm (real, diffusion, ...)
+            "tasks": 140.0,
+            "uses": 190.0,  # few-label segmenters, then the shipped registration networks
         },
         lab_scale=0.5,
         feature_steps=600,
