@@ -65,6 +65,8 @@ def test_packaged_reference_is_a_run_with_provenance(zoo: Path, two_datasets: tu
         "healthy_vae"
     ).config_file.read_text()  # type: ignore[union-attr]
     assert [r.name for r in shipped(zoo)] == ["healthy_vae"]
+    config = json.loads((reference.folder / "config.json").read_text())
+    assert config["data"] == "DATA"  # no path of the training machine travels with it
 
 
 def test_mismatched_data_is_refused_in_one_line(zoo: Path, two_datasets: tuple[Path, Path]):
@@ -171,3 +173,5 @@ def test_every_shipped_reference_loads_and_round_trips():
         model = load_model(reference.folder / "model")
         record = read_record(reference.folder / "model")
         assert build_model(record).config_dict() == model.config_dict() == record["config"]
+        run_config = json.loads((reference.folder / "config.json").read_text())
+        assert run_config["data"] == "DATA", reference.name

@@ -86,6 +86,15 @@ def recorded_command(recipe: Recipe, budget: str | None = None) -> str:
     return " ".join(["medgen", *argv])
 
 
+def shipped_config(path: Path) -> dict[str, Any]:
+    """A run's config.json as shipped: the dataset's path on the training machine becomes the
+    command's placeholder, so no local path travels with the package."""
+    record = read_json_object(path)
+    if "data" in record:
+        record["data"] = PLACEHOLDERS["data"]
+    return record
+
+
 def package_generative(recipe: Recipe, run: Path, store_path: Path, tmp: Path) -> dict[str, Any]:
     """Write model/ (float16 where the dev metrics hold) and config.json; the dev metrics."""
     from medgen.train.generate import open_run
@@ -99,7 +108,7 @@ def package_generative(recipe: Recipe, run: Path, store_path: Path, tmp: Path) -
     reduced = dev_metrics(reduced_model, store, where=recipe.where, joint=recipe.joint)
     keep_half = holds(reduced, full)
     write_model(model, state if keep_half else model.state_dict(), tmp / "model")
-    shutil.copyfile(run / "config.json", tmp / "config.json")
+    write_json_atomic(tmp / "config.json", shipped_config(run / "config.json"))
     return {
         "dtype": "float16" if keep_half else "float32",
         "dev": reduced if keep_half else full,
