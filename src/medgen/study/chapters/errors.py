@@ -224,7 +224,7 @@ def study_arms(trains_generators: bool, given: set[str]) -> list[str]:
 
 def remedy_workers(cores: int, detectors: int) -> tuple[int, int | None]:
     """How many of the remedy's `detectors` train at once, and each one's torch threads (None:
-    this process's). On a CPU, a detector's training uses two threads at about 1.5x the speed
+    this process's). On a CPU, a detector's training uses two threads at about 1.3x the speed
     of one, so the arms train side by side, a core each (the next arm's examples are made
     meanwhile): on 2 cores the standard chapter takes 549 s instead of 612 s.
     The baseline, the chapter's own detector, is trained before at the process's thread count.
