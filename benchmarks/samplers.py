@@ -584,9 +584,10 @@ def run_suite_table(
     import sys
 
     import samplers_suite
+    import samplers_suite_table
 
     command = "python " + " ".join(sys.argv)
-    text = samplers_suite.report(
+    text = samplers_suite_table.report(
         samplers_suite.run_suite(
             n_problems, n, checkpoint=checkpoint, shard=shard, budget=budget, skip=skip
         ),
