@@ -16,6 +16,7 @@ from samplers_suite import (
     NFES,
     OURS,
     REFERENCES,
+    SEQUENTIAL,
     ProblemResult,
 )
 
@@ -32,6 +33,13 @@ def ratio(result: ProblemResult, nfe: int, row: str = DEFAULT) -> float:
     return result.sw1[row, nfe] / best_peer(result, nfe)[1]
 
 
+def draws_of(result: ProblemResult, row: str) -> list[float]:
+    """The row's 50-NFE draws the verdict reads: every draw of a SEQUENTIAL row, the first
+    DEFAULT_DRAWS of another (a checkpoint line may hold more)."""
+    draws = result.draws[row]
+    return draws if row in SEQUENTIAL else draws[: DEFAULT_DRAWS[row]]
+
+
 def convergence(result: ProblemResult, row: str = DEFAULT, nfe: int = 50) -> tuple[str, Ratio]:
     """A default row's 50-NFE verdict and its ratio to the floor (mean over its noise draws over
     the mean of the fresh sets, with the 95% interval):
@@ -43,11 +51,11 @@ def convergence(result: ProblemResult, row: str = DEFAULT, nfe: int = 50) -> tup
     - "not shown": the ratio over 15%, its interval still holding 15% after MAX_DRAWS draws;
     - "plateau": the whole interval over 15%.
     """
-    r = ratio_of_means(result.draws[row], result.floor_sets)
+    r = ratio_of_means(draws_of(result, row), result.floor_sets)
     if r.ratio <= CONVERGED:
         return ("shown" if r.high <= CONVERGED else "within"), r
     nearest = min(v for (_, b), v in result.sw1.items() if b == nfe)
-    ours = statistics.fmean(result.draws[row])
+    ours = statistics.fmean(draws_of(result, row))
     if nearest > CONVERGED * result.floor_sw1 and ours <= 1.1 * best_peer(result, nfe)[1]:
         return "near the best peer", r
     return ("plateau" if r.low > CONVERGED else "not shown"), r
@@ -134,18 +142,23 @@ def convergence_lines(results: list[ProblemResult], row: str) -> list[str]:
         for v in ("shown", "within", "near the best peer", "not shown", "plateau")
     }
     ok = count["shown"] + count["within"] + count["near the best peer"]
+    drawn = (
+        f"{BATCH} more of each while the interval holds {CONVERGED} (from {DEFAULT_DRAWS[row]} "
+        f"draws and {FLOOR_DRAWS} sets, up to {MAX_DRAWS} draws)"
+        if row in SEQUENTIAL
+        else f"{DEFAULT_DRAWS[row]} draws"
+    )
     lines = [
         f"50 NFE, ratio of the mean SW1 over noise draws to the floor's mean over fresh sets, 95% "
-        f"interval; {BATCH} more of each while the interval holds {CONVERGED} (from "
-        f"{DEFAULT_DRAWS[row]} draws and {FLOOR_DRAWS} sets, up to {MAX_DRAWS} draws): within 15% "
-        f"of the floor (or within 10% of the best peer where no row gets there) on {ok}/"
-        f"{len(results)} problems; within 15% by the whole interval on {count['shown']}, by the "
-        f"ratio on {count['within']}, near the best peer on {count['near the best peer']}; "
-        f"not shown on {count['not shown']}; a plateau on {count['plateau']}"
+        f"interval; {drawn}: within 15% of the floor (or within 10% of the best peer where no "
+        f"row gets there) on {ok}/{len(results)} problems; within 15% by the whole interval on "
+        f"{count['shown']}, by the ratio on {count['within']}, near the best peer on "
+        f"{count['near the best peer']}; not shown on {count['not shown']}; a plateau on "
+        f"{count['plateau']}"
     ]
     lines += [
         f"  {r.problem.seed}: {verdict}, {ratio.ratio:.2f} [{ratio.low:.2f}, {ratio.high:.2f}] x "
-        f"floor, {len(r.draws[row])} draws, {len(r.floor_sets)} sets"
+        f"floor, {len(draws_of(r, row))} draws, {len(r.floor_sets)} sets"
         for r, (verdict, ratio) in zip(results, verdicts, strict=True)
         if verdict in ("not shown", "plateau")
     ]
@@ -154,7 +167,7 @@ def convergence_lines(results: list[ProblemResult], row: str) -> list[str]:
         "highest five ratios to the floor: "
         + ", ".join(
             f"{r.problem.seed} {ratio.ratio:.2f} [{ratio.low:.2f}, {ratio.high:.2f}] "
-            f"({len(r.draws[row])} draws)"
+            f"({len(draws_of(r, row))} draws)"
             for r, (_, ratio) in highest
         )
     )
