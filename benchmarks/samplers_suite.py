@@ -11,7 +11,7 @@ only the first 512 of them) and every peer from the same noise z at each NFE bud
 convergence test reads the ratio of the default's mean SW1 over noise draws to the floor's mean
 over fresh sets, with its 95% interval (`medgen.evaluate.ratios`), and draws more of both, BATCH
 at a time up to MAX_DRAWS, while the interval holds the 15% bound: where one mode's share decides
-SW1, one draw's SW1 varies by 20-30% of its mean, and means of 6 draws and 8 sets read a problem
+SW1, one draw's SW1 varies by 10-40% of its mean, and means of 6 draws and 8 sets read a problem
 at 1.20 x its floor that 30 and 30 put at 1.01 [0.88, 1.15] (experiments/samplers_suite/NOTES.md,
 "Convergence read with its interval"); the 512-example row keeps its 3 draws, as its plateau is
 the imprint it is there to show. Peers, each at its recommended levels (Karras 0.002-80, rho 7,
