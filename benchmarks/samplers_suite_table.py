@@ -157,18 +157,18 @@ def convergence_lines(results: list[ProblemResult], row: str) -> list[str]:
         f"{count['plateau']}"
     ]
     lines += [
-        f"  {r.problem.seed}: {verdict}, {ratio.ratio:.2f} [{ratio.low:.2f}, {ratio.high:.2f}] x "
-        f"floor, {len(draws_of(r, row))} draws, {len(r.floor_sets)} sets"
-        for r, (verdict, ratio) in zip(results, verdicts, strict=True)
+        f"  {r.problem.seed}: {verdict}, {to_floor.ratio:.2f} [{to_floor.low:.2f}, "
+        f"{to_floor.high:.2f}] x floor, {len(draws_of(r, row))} draws, {len(r.floor_sets)} sets"
+        for r, (verdict, to_floor) in zip(results, verdicts, strict=True)
         if verdict in ("not shown", "plateau")
     ]
     highest = sorted(zip(results, verdicts, strict=True), key=lambda p: -p[1][1].ratio)[:5]
     lines.append(
         "highest five ratios to the floor: "
         + ", ".join(
-            f"{r.problem.seed} {ratio.ratio:.2f} [{ratio.low:.2f}, {ratio.high:.2f}] "
+            f"{r.problem.seed} {to_floor.ratio:.2f} [{to_floor.low:.2f}, {to_floor.high:.2f}] "
             f"({len(draws_of(r, row))} draws)"
-            for r, (_, ratio) in highest
+            for r, (_, to_floor) in highest
         )
     )
     return lines
