@@ -19,10 +19,10 @@ import sys
 import torch
 
 sys.path.insert(0, "benchmarks")
-from samplers_suite import samples_for, sw1  # noqa: E402
-
-from medgen.analytic.suite import make_problem  # noqa: E402
-from medgen.diffusion.defaults import data_stats, sample_default, sigma_max_of  # noqa: E402
+from medgen.analytic.mixture import GaussianMixture
+from medgen.analytic.suite import make_problem
+from medgen.diffusion.defaults import data_stats, sample_default, sigma_max_of
+from samplers_suite import samples_for, sw1
 
 F64 = torch.float64
 
@@ -52,7 +52,7 @@ def main() -> None:
         mix = problem.mixture.to(F64)
         n = int(samples_for(problem, 1000, 2_000_000) * a.scale)
 
-        def draw(s: int) -> torch.Tensor:
+        def draw(s: int, mix: GaussianMixture = mix, n: int = n) -> torch.Tensor:
             return mix.sample(n, generator=torch.Generator().manual_seed(s))
 
         refs = [draw(1 + i) for i in range(3)]
@@ -63,12 +63,25 @@ def main() -> None:
             sm = f * sigma_max_of(stats)
             out[str(f)] = []
             for i in range(a.draws):
-                z = torch.randn(n, mix.dim, generator=torch.Generator().manual_seed(4 + i), dtype=F64)
+                z = torch.randn(
+                    n, mix.dim, generator=torch.Generator().manual_seed(4 + i), dtype=F64
+                )
                 x = sample_default(mix.denoiser, z, a.nfe, data=stats, sigma_max=sm)
                 out[str(f)].append(sw1(torch.nan_to_num(x, nan=1e6), refs))
-        print(json.dumps({"seed": seed, "name": problem.name, "n": n, "nfe": a.nfe,
-                          "floor": statistics.fmean(floor), "floor_sets": floor, "f": out}),
-              flush=True)
+        print(
+            json.dumps(
+                {
+                    "seed": seed,
+                    "name": problem.name,
+                    "n": n,
+                    "nfe": a.nfe,
+                    "floor": statistics.fmean(floor),
+                    "floor_sets": floor,
+                    "f": out,
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
