@@ -9,7 +9,7 @@ cell by its rule (the whole range moves the claimed way by more than 2 sd of pai
 half-samples, and no step moves against it by more than 2 sd). Prints the pass/fail table
 (metrics x damages; "-": no claim) and the raw values; exits 1 if a claimed cell fails. Run:
 
-    python benchmarks/metric_sanity.py [--n 500] [--halves 20] [--out PATH]
+    python benchmarks/metric_sanity.py --data DIR [--n 500] [--halves 20] [--out PATH]
 
 The features are medgen's shipped domain extractor, used only on the data it was trained on
 (`medgen data make` standard data). At --n 500 it takes a few minutes on one core.
@@ -90,7 +90,9 @@ def load_sets(store: StoredDataset, n: int, seed: int) -> tuple[Slices, Slices, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("/work/refwork/standard"))
+    parser.add_argument(
+        "--data", type=Path, required=True, help="the standard data (medgen data make --out DIR)"
+    )
     parser.add_argument("--features", type=Path, default=MODELS_DIR / "features")
     parser.add_argument("--n", type=int, default=500, help="slices per set (default 500)")
     parser.add_argument("--halves", type=int, default=20, help="paired half-samples (20)")
