@@ -1,5 +1,5 @@
-"""95% intervals of the difference between two methods scored on the same slices, and of one
-method's slice AUROC.
+"""95% intervals of the difference between two methods scored on the same slices, of one
+method's slice AUROC, and of a mean over a few independent repeats.
 
 The differences' intervals are the paired percentile bootstrap over slices (Efron & Tibshirani
 1993, ch. 13), by `scipy.stats.bootstrap`: a resample draws slices with replacement and both
@@ -9,6 +9,9 @@ cancels in the difference. `mean_difference` is for a score averaged over slices
 resample with each slice's pixels counted as often as the slice was drawn. `auroc_interval`
 (the BCa interval, as the percentile one falls short at tens of slices) draws positive and
 negative slices apart, so every resample keeps the sample's mix and has an AUROC.
+`repeats_interval` is Student's t interval of a mean over a few independent repeats (draws of a
+training set): with two or three values a bootstrap or a percentile interval is their range,
+which holds the mean of two draws half the time, not 95%.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.stats import DegenerateDataWarning, bootstrap, rankdata
+from scipy.stats import t as student_t
 
 LEVEL = 0.95
 RESAMPLES = 2000  # bootstrap resamples: the interval's ends move by ~0.02 standard errors
@@ -45,6 +49,19 @@ def _interval(estimate: float, n: int, found: Any) -> Interval:
     if not (np.isfinite(low) and np.isfinite(high)):
         return Interval(estimate, float("nan"), float("nan"), n)
     return Interval(estimate, low, high, n)
+
+
+def repeats_interval(values: ArrayLike, *, level: float = LEVEL) -> Interval:
+    """The mean of n independent repeats (n,) with Student's t interval, mean +- t_{n-1} s /
+    sqrt(n): exact for normal repeats at any n >= 2; NaN ends with fewer than two."""
+    v = np.asarray(values, np.float64)
+    if v.ndim != 1:
+        raise ValueError(f"need one value per repeat (n,), got shape {v.shape}")
+    estimate = float(np.mean(v)) if v.size else float("nan")
+    if v.size < 2:
+        return Interval(estimate, float("nan"), float("nan"), int(v.size))
+    half = float(student_t.ppf((1 + level) / 2, v.size - 1) * np.std(v, ddof=1) / np.sqrt(v.size))
+    return Interval(estimate, estimate - half, estimate + half, int(v.size))
 
 
 def mean_difference(

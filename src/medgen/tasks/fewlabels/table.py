@@ -3,8 +3,11 @@ slices, over several draws of the N slices, with the targets as claims.
 
 Every method is trained on the same draws and scored on the same test slices. A method's Dice
 for a class pools the test slices' pixels (a slice without the class still counts its false
-positives). Intervals are percentile intervals over the draws (`draw_interval`): they say how
-much the choice of the N labelled slices moves the score, and a claim's gain is paired by draw.
+positives). The table's ranges are percentile ranges of the draws (`draw_interval`): they say
+how much the choice of the N labelled slices moves the score. A claim's gain is paired by draw,
+and its interval is Student's t over the draws (`repeats_interval`), an interval for the mean
+gain over choices of the N slices: with the few draws a profile affords, the draws' own range
+would hold that mean far less often than 95%.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from medgen.tasks.claims import Claim
 from medgen.tasks.fewlabels.labels import LabelMaps, draw_labelled, label_maps
 from medgen.tasks.fewlabels.peers import PEERS, PeerSettings, predict_peer
 from medgen.tasks.fewlabels.segmenter import SegmenterSettings, fit_segmenter, segment
-from medgen.tasks.intervals import LEVEL, Interval
+from medgen.tasks.intervals import LEVEL, Interval, repeats_interval
 from medgen.tasks.tables import Table
 
 OURS = "diffusion features"
@@ -59,8 +62,9 @@ def class_dice(
 
 
 def draw_interval(values: NDArray[np.float64], level: float = LEVEL) -> Interval:
-    """Mean over draws and the central `level` percentile interval of the draws (NaN ends with
-    fewer than two draws); n counts draws."""
+    """Mean over draws and the central `level` percentile range of the draws (NaN ends with
+    fewer than two draws); n counts draws. It describes the draws' spread; it is not an interval
+    for their mean (`repeats_interval` is)."""
     v = np.asarray(values, np.float64)
     if len(v) < 2:
         return Interval(float(np.mean(v)), float("nan"), float("nan"), len(v))
@@ -111,7 +115,7 @@ def _claim(n: int | None, cls: str, scores: dict[str, NDArray[np.float64]], marg
         best,
         float(np.nanmean(scores[OURS])),
         float(np.nanmean(scores[best])),
-        draw_interval(scores[OURS] - scores[best]),
+        repeats_interval(scores[OURS] - scores[best]),
         margin,
         unit="draws",
     )
@@ -169,9 +173,10 @@ def _row(n: int | None, method: str, cls: str, i: Interval) -> dict[str, object]
 def _note(s: SegmentSettings, n_test: int) -> str:
     return (
         f"Dice pooled over {n_test} {s.split} slices; {s.draws} draws of the N labelled train "
-        f"slices per N (stratified: healthy, benign, malignant in even shares), intervals the "
-        f"central {LEVEL:.0%} percentile of the draws (n counts draws; at N = all the draws "
-        f"share the slices and differ only in training seeds). Caps: the segmenter reads "
+        f"slices per N (stratified: healthy, benign, malignant in even shares); ranges the "
+        f"central {LEVEL:.0%} percentile of the draws, a claim's interval Student's t over the "
+        f"draws (n counts draws; at N = all the draws share the slices and differ only in "
+        f"training seeds). Caps: the segmenter reads "
         f"features of at most {s.max_slices} labelled slices and fits on at most "
         f"{s.segmenter.budget} pixels, {s.segmenter.pixels.steps} steps per MLP; each U-Net "
         f"trains {s.peers.steps} steps of {s.peers.batch} slices at every N, so N = all is "
