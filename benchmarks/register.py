@@ -51,7 +51,9 @@ from medgen.tasks.run import open_pixel_model, run_folder
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("/tmp/std_data"))
+    parser.add_argument(
+        "--data", type=Path, required=True, help="the standard data (medgen data make --out DIR)"
+    )
     parser.add_argument("--minutes", type=float, default=10.0, help="training per network")
     parser.add_argument("--steps", type=int, default=100_000, help="training steps at most")
     parser.add_argument("--pairs", type=int, default=60)

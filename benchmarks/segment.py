@@ -44,7 +44,9 @@ REFERENCE = "pixel_prior"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="/tmp/std_data", help="the standard dataset")
+    parser.add_argument(
+        "--data", required=True, help="the standard data (medgen data make --out DIR)"
+    )
     parser.add_argument(
         "--labels", default="10,30,all,100", help="comma-separated N, in the order run"
     )

@@ -26,7 +26,9 @@ slices the healthy prior overfits before it is good enough (experiments/anomaly/
 
 Registration, classification and few-label segmentation have benchmarks of their own
 (benchmarks/register.py, classify.py, segment.py); --tables register,classify,segment runs them,
-passing on the options this script does not know.
+passing on the options this script does not know, among them the standard data they need:
+
+    python benchmarks/tasks.py --tables register,classify,segment --data DIR
 """
 
 from __future__ import annotations
@@ -172,7 +174,9 @@ def main() -> None:
         parser.error(f"unrecognised arguments: {' '.join(rest)}")
     for name in own:
         script = Path(__file__).parent / OWN_SCRIPTS[name]
-        subprocess.run([sys.executable, str(script), *rest], check=True)
+        code = subprocess.run([sys.executable, str(script), *rest], check=False).returncode
+        if code:  # the script has said what is wrong
+            sys.exit(code)
     if not tables:
         return
     torch.set_num_threads(args.threads)
