@@ -17,7 +17,9 @@ factor is not lower than 1 because the start inherits the sample's error: the me
 examples is off by ~sqrt(tr C / 512), and on the 25-mode grid that moves the converged SW1 from
 the floor's 0.030 to 0.028-0.063 across four draws of the sample at 0.75 diameters, 0.028-0.056
 at 1 and 0.030-0.048 at 1.5 (experiments/samplers_suite/NOTES.md). A multiple of sigma_data is
-not a rule: in one dimension a rare mode far away barely moves sigma_data.
+not a rule: in one dimension a rare mode far away barely moves sigma_data. Nor is a factor that
+grows with the NFE budget: at 50 NFE, twice the diameter helps one tuning problem (a rare mode in
+two dimensions) and costs six of the 45 measured, one of them past the convergence bound.
 
 The rule, the start, the solver and rho were chosen on the tuning part of `medgen.analytic.suite`
 and are scored on its held-out part (experiments/samplers_suite/NOTES.md,
