@@ -20,13 +20,13 @@ Two centrings (`CENTRES`), chosen per metric:
   error, 92% (tests/evaluate/test_halfsample.py).
 `half_sample_bounds` gives the interval as computed; `half_sample_interval` widens it to hold the
 full-sample estimate. A standard-error interval is symmetric about the estimate and always holds
-it. A debiased interval holds it while the metric's spread is large against its bias; where the
-bias dominates (a small true FD: n 200, d 8, FD 0.04), every half lies above the estimate, the
-basic interval lies wholly below it, and it is the widening that makes it hold the estimate: the
-interval then runs from the debiased low bound up to the estimate and errs wide (it covered the
-true FD in 200 of 200 trials). Coverage of the bounds as
-computed and of the widened interval, and how often the bounds hold the estimate unwidened, are
-measured by simulation in tests/evaluate/test_halfsample.py.
+it. A debiased interval holds it while the metric's spread is large against its bias. Where the
+bias dominates (a small true FD: n 200, d 8, FD 0.04) the halves lie above the estimate in most
+trials, the basic interval lies below it, and the widening is what makes it hold the estimate:
+the interval then runs from the debiased low bound up to the estimate and errs wide (it covered
+the true FD in 200 of 200 trials). Coverage of the bounds as computed and of the widened
+interval, and how often the bounds hold the estimate unwidened, are measured by simulation in
+tests/evaluate/test_halfsample.py.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ PooledDifference = Callable[[NDArray[np.float64]], NDArray[np.float64]]
 
 
 class Interval(NamedTuple):
-    """An estimate (a difference between two methods, or a score), its bootstrap interval, and
-    the slices behind it."""
+    """An estimate (a difference between two methods, or a score), its interval, and the slices
+    (or repeats) behind it."""
 
     estimate: float
     low: float  # NaN where fewer than two slices leave nothing to resample
