@@ -87,8 +87,9 @@ def test_fd_interval_covers_the_closed_form_distance_between_two_gaussians() -> 
 
 @pytest.mark.slow
 def test_a_small_fd_biased_above_its_spread_keeps_its_coverage_and_its_estimate() -> None:
-    """True FD 0.04 in 8 dimensions at n 200: the estimate's bias (~tr(2 I) / n = 0.08) exceeds
-    its spread, so the halves all lie above the estimate and the basic interval lies below it.
+    """True FD 0.04 in 8 dimensions at n 200: the bias of the means' term alone (2 d / n = 0.08)
+    exceeds the spread, so in most trials the halves lie above the estimate and the basic
+    interval lies below it.
     The widened interval runs from the debiased low bound to the estimate; it must still cover
     the true FD at least as often as 95% - 5 (here it errs wide: 200 of 200) and hold the
     estimate in every trial."""
