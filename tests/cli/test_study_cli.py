@@ -64,6 +64,8 @@ def test_tiny_study_end_to_end(tiny_study: tuple[Path, str]) -> None:
     record = json.loads((out / "chapters" / "compare" / "compare" / "metrics.json").read_text())
     assert [r["run"] for r in record["runs"]] == ["vae", "diffusion", "gan"]
     assert "5. Diffusion at work" in text and "7. The detector and its errors" in text
+    # the tiny profile segments at N = 5, which carries no target: no empty list of targets
+    assert "No N measured here carries a target." in text and "white matter:\n." not in text
     assert "6. Diffusion where labels are few" in text and "Dice per class" in text
     assert "Registration without labels" in text and "ants_syn" in text
     assert "Error analysis by parts" in text
