@@ -26,7 +26,9 @@ from medgen.diffusion.defaults import (
     DEFAULT_SIGMA_MIN,
     DEFAULT_TO_ZERO,
     SIGMA_MAX_PER_DIAMETER,
+    STATS_EXAMPLES,
     DataStats,
+    covariance_examples,
     data_stats,
     default_sigma_max,
     default_sigmas,
@@ -113,6 +115,38 @@ def test_data_stats_carry_the_sample_covariance() -> None:
     stats = data_stats(x)
     rebuilt = stats.axes.T @ torch.diag(stats.scales.square()) @ stats.axes
     torch.testing.assert_close(rebuilt, torch.cov(x.T))
+
+
+def test_the_covariance_takes_every_example_it_can_afford() -> None:
+    """Past the diameter's 512 examples, the covariance takes all N where its SVD (N d min(N, d))
+    stays within the cost: a rare mode's share of the variance is then the sample's, not the
+    first 512's."""
+    x = torch.randn(3000, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    x[::29] += torch.tensor([20.0, 0.0], dtype=torch.float64)  # a 1:28 mode, 20 std away
+    stats = data_stats(x)
+    rebuilt = stats.axes.T @ torch.diag(stats.scales.square()) @ stats.axes
+    torch.testing.assert_close(rebuilt, torch.cov(x.T))
+    assert not torch.allclose(rebuilt, torch.cov(x[:STATS_EXAMPLES].T), rtol=0.01, atol=0.0)
+    assert stats.diameter == pytest.approx(float(torch.cdist(x[:512], x[:512]).max()))
+
+
+@pytest.mark.parametrize(
+    ("n", "d", "expected"),
+    [
+        (10_000, 2, 10_000),  # cheap: every example
+        (10_000, 327, 10_000),  # 10,000 * 327^2 < 2^30
+        (10_000, 328, 9_980),  # 2^30 // 328^2: one example less than the cost allows
+        (1_000, 1024, 1_000),  # 1024 * 1024 * 1000 < 2^30
+        (5_000, 4096, STATS_EXAMPLES),  # a 64 x 64 image: 512^2 * 4096 = 2^30
+        (5_000, 1_000_000, STATS_EXAMPLES),  # never below the diameter's sample
+        (100, 1_000_000, 100),  # nor above the examples given
+    ],
+)
+def test_covariance_examples_follow_the_cost(n: int, d: int, expected: int) -> None:
+    m = covariance_examples(n, d)
+    assert m == expected
+    if STATS_EXAMPLES < m < n:  # the most that fits: one more would cost too much
+        assert m * d * min(m, d) <= 2**30 < (m + 1) * d * min(m + 1, d)
 
 
 def test_the_start_is_the_gaussian_fit_of_the_diffused_data() -> None:
