@@ -23,12 +23,9 @@ sys.path.insert(0, "benchmarks")
 sys.path.insert(0, "experiments/samplers_suite")
 from sigma_max_at_50 import seeds_of
 
-from medgen.analytic.mixture import GaussianMixture
 from medgen.analytic.suite import make_problem
 from medgen.diffusion.defaults import STATS_EXAMPLES, DataStats, data_stats, sample_default
-from samplers_suite import samples_for, sw1
-
-F64 = torch.float64
+from samplers_suite import samples_for, setting, sw1
 
 
 def head_cov_stats(x: Tensor, stats: DataStats) -> DataStats:
@@ -49,25 +46,17 @@ def main() -> None:
     nfes = [int(v) for v in a.nfe.split(",")]
     for seed in seeds_of(a.seeds):
         problem = make_problem(seed)
-        mix = problem.mixture.to(F64)
         n = samples_for(problem, 1000, 2_000_000)
-
-        def draw(s: int, mix: GaussianMixture = mix, n: int = n) -> Tensor:
-            return mix.sample(n, generator=torch.Generator().manual_seed(s))
-
-        refs, examples = [draw(1 + i) for i in range(3)], draw(100)
-        new = data_stats(examples)
-        fits = {"old": head_cov_stats(examples, new), "new": new}
+        s = setting(problem, n)  # the benchmark's reference sets, examples and noise
+        new = data_stats(s.data)
+        fits = {"old": head_cov_stats(s.data, new), "new": new}
         out: dict[str, dict[str, list[float]]] = {}
         for nfe in nfes:
             for label, stats in fits.items():
                 scores = []
                 for i in range(a.draws):
-                    z = torch.randn(
-                        n, mix.dim, generator=torch.Generator().manual_seed(4 + i), dtype=F64
-                    )
-                    x = sample_default(mix.denoiser, z, nfe, data=stats)
-                    scores.append(sw1(torch.nan_to_num(x, nan=1e6), refs))
+                    x = sample_default(s.mixture.denoiser, s.noise(4 + i), nfe, data=stats)
+                    scores.append(sw1(torch.nan_to_num(x, nan=1e6), s.references))
                 out.setdefault(str(nfe), {})[label] = scores
         print(json.dumps({"seed": seed, "name": problem.name, "n": n, "sw1": out}), flush=True)
 
